@@ -1,0 +1,20 @@
+"""The `phonebank` command. Each command group lives in its own module of this package."""
+
+from __future__ import annotations
+
+import typer
+
+from bot.cli import campaign, database, exports, imports
+
+app = typer.Typer(
+    name="phonebank",
+    help="Run a virtual phone bank from Slack or Discord, with calls bridged through Twilio.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(database.app, name="db")
+app.add_typer(campaign.app, name="campaign")
+app.add_typer(imports.app, name="import")
+app.add_typer(exports.app, name="export")
+campaign.register_root_commands(app)
+exports.register_root_commands(app)

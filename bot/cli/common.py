@@ -1,0 +1,32 @@
+"""What every command needs: settings, the database, one console, and clean failures."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+from sqlalchemy.engine import Engine
+
+from bot.settings import Settings, SettingsError, load_settings
+from storage.db import make_engine
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one clear line on stderr and exit."""
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        fail(str(exc), code=2)
+
+
+def engine(current: Settings | None = None) -> Engine:
+    return make_engine((current or settings()).database_url)

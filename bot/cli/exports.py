@@ -1,0 +1,11 @@
+"""`phonebank export` and `phonebank stats`."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)
+
+
+def register_root_commands(root: typer.Typer) -> None:
+    """Top-level commands of this module (`phonebank stats`)."""
