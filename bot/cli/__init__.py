@@ -12,9 +12,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(database.app, name="db")
-app.add_typer(campaign.app, name="campaign")
-app.add_typer(imports.app, name="import")
-app.add_typer(exports.app, name="export")
+app.add_typer(database.app, name="db", help="Create or migrate the database.")
+app.add_typer(campaign.app, name="campaign", help="Load and inspect campaign configurations.")
+app.add_typer(imports.app, name="import", help="Import voters, do-not-call numbers and volunteers from CSV.")
+app.add_typer(exports.app, name="export", help="Export call results for upload back into a voter file.")
 campaign.register_root_commands(app)
 exports.register_root_commands(app)
