@@ -6,11 +6,11 @@ value never needs a database enum migration.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, Index, String, Text, UniqueConstraint
+from sqlalchemy import Column, Index, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import JSONDocument, UTCDateTime
@@ -23,6 +23,23 @@ def _json(default_factory: Any) -> Any:
 def _utc(**kwargs: Any) -> Any:
     nullable = kwargs.pop("nullable", False)
     return Field(sa_column=Column(UTCDateTime(), nullable=nullable, **kwargs))
+
+
+# "Never attempted" for `Voter.available_at`: a real timestamp, so the column can stay NOT NULL
+# and sort the same way on both databases (NULLs sort first on SQLite, last on PostgreSQL).
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _where(condition: str) -> dict[str, Any]:
+    """The same partial-index condition on both databases."""
+    return {"sqlite_where": text(condition), "postgresql_where": text(condition)}
+
+
+# Voters a claim may take: in the pool and not held by an open batch. Every claim index below is
+# partial on this, so claimed and finished voters drop out of the indexes the claim walks.
+_IN_POOL = "status = 'ready' AND batch_id IS NULL"
+# Open batch cards and items: what the "never in two open batches" unique indexes cover.
+_OPEN = "released_at IS NULL"
 
 
 class VolunteerStatus(StrEnum):
@@ -94,6 +111,55 @@ class Voter(SQLModel, table=True):
         UniqueConstraint("campaign_id", "dedupe_key", name="uq_voter_campaign_key"),
         # Households: everyone on one phone in a campaign, for the call card.
         Index("ix_voter_campaign_phone", "campaign_id", "phone"),
+        # The claim walks one of these per matching tier (matching/claims.py): equality on
+        # campaign, language and the tier's key, then already in call order (priority, fewest
+        # attempts, oldest last attempt = earliest `available_at`), so `LIMIT n` stops after
+        # about n rows instead of sorting the list.
+        Index(
+            "ix_voter_pool_area",
+            "campaign_id",
+            "language",
+            "area_code",
+            "priority",
+            "attempts",
+            "available_at",
+            **_where(_IN_POOL),
+        ),
+        Index(
+            "ix_voter_pool_state",
+            "campaign_id",
+            "language",
+            "state",
+            "priority",
+            "attempts",
+            "available_at",
+            **_where(_IN_POOL),
+        ),
+        Index(
+            "ix_voter_pool_zone",
+            "campaign_id",
+            "language",
+            "calling_zone_key",
+            "priority",
+            "attempts",
+            "available_at",
+            **_where(_IN_POOL),
+        ),
+        Index(
+            "ix_voter_pool_any",
+            "campaign_id",
+            "language",
+            "priority",
+            "attempts",
+            "available_at",
+            **_where(_IN_POOL),
+        ),
+        # The distinct zone keys of a campaign (a loose index scan: a few probes, not the list),
+        # and the voters whose key still has to be resolved.
+        Index("ix_voter_campaign_zone_key", "campaign_id", "calling_zone_key"),
+        Index("ix_voter_zone_unresolved", "campaign_id", **_where("calling_zone_key IS NULL")),
+        # "Which voters does this open batch hold": lease sweep and release.
+        Index("ix_voter_batch", "batch_id", **_where("batch_id IS NOT NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -109,11 +175,23 @@ class Voter(SQLModel, table=True):
     zip: str | None = Field(default=None, max_length=10)
     time_zones: str = Field(default="", max_length=200)  # space-separated IANA zones of the number
     language: str = Field(default="en", max_length=16)
-    priority: int = 0
+    priority: int = 0  # lower is called first (priority 1 before 2), as on walk and call lists
     status: str = Field(default=VoterStatus.READY, max_length=16)
     attempts: int = 0
     last_attempt_at: datetime | None = _utc(nullable=True)
     last_result: str | None = Field(default=None, max_length=32)
+    # The zones whose calling hours apply (matching/zones.py), space-separated and sorted:
+    # from state/ZIP when known, else the number's. "" = no geographic zone (never callable);
+    # None = not resolved yet (the claim resolves it).
+    calling_zone_key: str | None = Field(default=None, max_length=200)
+    # Earliest next call: last attempt + the campaign's minimum gap (EPOCH: never attempted).
+    available_at: datetime = Field(
+        default=EPOCH, sa_column=Column(UTCDateTime(), nullable=False, default=EPOCH)
+    )
+    batch_id: int | None = Field(default=None, foreign_key="batch.id")  # the open batch holding it
+    # Set by a "language barrier" result: the language heard; `language` is switched to it so the
+    # voter goes to a volunteer who speaks it.
+    language_heard: str | None = Field(default=None, max_length=16)
     attributes: dict[str, Any] = _json(dict)
     row_hash: str = Field(max_length=32)  # of the imported fields: tells "updated" from "unchanged"
     created_at: datetime = _utc()
@@ -121,13 +199,59 @@ class Voter(SQLModel, table=True):
 
 
 class Batch(SQLModel, table=True):
+    __table_args__ = (
+        # The lease sweep: open batches whose lease ran out.
+        Index("ix_batch_open_expires", "expires_at", **_where("closed_at IS NULL")),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
     campaign_id: int = Field(foreign_key="campaign.id", index=True)
     volunteer_id: int = Field(foreign_key="volunteer.id", index=True)
     claimed_at: datetime = _utc()
-    expires_at: datetime = _utc()
+    last_activity_at: datetime = _utc()
+    expires_at: datetime = _utc()  # last activity + the campaign's lease
     closed_at: datetime | None = _utc(nullable=True)
     close_reason: str | None = Field(default=None, max_length=32)
+
+
+class BatchCard(SQLModel, table=True):
+    """One phone on a batch: the call card. Household members on that phone share it."""
+
+    __tablename__ = "batch_card"
+    __table_args__ = (
+        # No phone in two open batches of a campaign, whatever the claim code does.
+        Index("uq_batch_card_open_phone", "campaign_id", "phone", unique=True, **_where(_OPEN)),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batch.id", index=True)
+    campaign_id: int = Field(foreign_key="campaign.id")
+    phone: str = Field(max_length=20)
+    position: int = 0  # order on the batch
+    match_reason: str = Field(default="", max_length=200)  # "same area code 512; speaks Spanish"
+    assigned_at: datetime = _utc()
+    released_at: datetime | None = _utc(nullable=True)
+
+
+class BatchItem(SQLModel, table=True):
+    """One voter on a card, from claim until an outcome, release or lease expiry."""
+
+    __tablename__ = "batch_item"
+    __table_args__ = (
+        # No voter in two open batches, whatever the claim code does.
+        Index("uq_batch_item_open_voter", "voter_id", unique=True, **_where(_OPEN)),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batch.id", index=True)
+    card_id: int = Field(foreign_key="batch_card.id", index=True)
+    voter_id: int = Field(foreign_key="voter.id", index=True)
+    campaign_id: int = Field(foreign_key="campaign.id")
+    assigned_at: datetime = _utc()
+    released_at: datetime | None = _utc(nullable=True)
+    release_reason: str | None = Field(default=None, max_length=32)  # outcome|released|expired|...
+    outcome_at: datetime | None = _utc(nullable=True)
+    result_code: str | None = Field(default=None, max_length=32)
 
 
 class CallAttempt(SQLModel, table=True):
