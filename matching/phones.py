@@ -1,0 +1,204 @@
+"""Phone numbers: E.164, area code, state and the possible time zones, or a reason to reject.
+
+`normalize_phone` is the one entry point. Plain North American numbers ("(850) 222-1234",
+"1-850-222-1234", "+18502221234") take a fast path: the digits are checked by hand and the
+expensive phonenumbers work (validity, region, geocoding, time zones) is memoized per
+NPA-NXX, the first `PREFIX_DIGITS` national digits. Every other input goes through
+`full_normalize_phone`. A property test shows the two agree, and another reads phonenumbers'
+metadata to prove that the prefix decides everything the memo stores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumber, ValidationResult, geocoder
+from phonenumbers import timezone as phone_timezone
+
+# NPA + NXX. tests/test_phones.py proves from the metadata that no NANP validity pattern,
+# geocoding prefix or time-zone prefix looks further than this, except the validity patterns
+# of Barbados and Jamaica, which look one digit further in their own area codes.
+PREFIX_DIGITS = 6
+SEVEN_DIGIT_NPAS = frozenset({"246", "658", "876"})
+# About 32,000 NPA-NXX are geocoded in the US; the cache holds any one campaign's with room.
+PREFIX_CACHE_SIZE = 65_536
+_PUNCTUATION = str.maketrans("", "", " -.()")
+_MAX_FAST_INPUT = 64  # longer strings go the slow way (phonenumbers caps input at 250)
+
+US_STATES = {
+    "Alabama": "AL", "Alaska": "AK", "Arizona": "AZ", "Arkansas": "AR", "California": "CA",
+    "Colorado": "CO", "Connecticut": "CT", "Delaware": "DE", "Florida": "FL", "Georgia": "GA",
+    "Hawaii": "HI", "Idaho": "ID", "Illinois": "IL", "Indiana": "IN", "Iowa": "IA",
+    "Kansas": "KS", "Kentucky": "KY", "Louisiana": "LA", "Maine": "ME", "Maryland": "MD",
+    "Massachusetts": "MA", "Michigan": "MI", "Minnesota": "MN", "Mississippi": "MS",
+    "Missouri": "MO", "Montana": "MT", "Nebraska": "NE", "Nevada": "NV",
+    "New Hampshire": "NH", "New Jersey": "NJ", "New Mexico": "NM", "New York": "NY",
+    "North Carolina": "NC", "North Dakota": "ND", "Ohio": "OH", "Oklahoma": "OK",
+    "Oregon": "OR", "Pennsylvania": "PA", "Rhode Island": "RI", "South Carolina": "SC",
+    "South Dakota": "SD", "Tennessee": "TN", "Texas": "TX", "Utah": "UT", "Vermont": "VT",
+    "Virginia": "VA", "Washington": "WA", "Washington State": "WA", "West Virginia": "WV",
+    "Wisconsin": "WI", "Wyoming": "WY", "Washington D.C.": "DC", "District of Columbia": "DC",
+}  # fmt: skip
+_STATE_CODES = frozenset(US_STATES.values())
+
+# Default regions whose national numbers parse as plain NANP: national prefix "1" and no
+# local-number rewriting (the Caribbean islands expand 7-digit numbers; they go the slow way).
+_FAST_DEFAULT_REGIONS = frozenset(
+    region
+    for region in phonenumbers.SUPPORTED_REGIONS
+    if phonenumbers.country_code_for_region(region) == 1
+    and (meta := phonenumbers.PhoneMetadata.metadata_for_region(region)) is not None
+    and meta.national_prefix_for_parsing == "1"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneInfo:
+    """A valid number and what it tells about where it rings."""
+
+    e164: str
+    area_code: str | None  # NANP only: the 3-digit NPA
+    region: str | None  # ISO country of the number, e.g. "US", "CA"
+    state: str | None  # US only, where the geocoder names one
+    time_zones: tuple[str, ...]  # IANA zones; several when the exchange straddles a line
+
+
+class InvalidPhone(ValueError):
+    """The input is not a callable phone number; `reason` says why in a few words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class _PrefixFacts:
+    """Everything but the E.164 string, shared by every number of one NPA-NXX."""
+
+    reason: str | None
+    area_code: str | None = None
+    region: str | None = None
+    state: str | None = None
+    time_zones: tuple[str, ...] = ()
+
+
+def normalize_phone(raw: str, default_region: str = "US") -> PhoneInfo:
+    """Normalize `raw` to a `PhoneInfo`, or raise `InvalidPhone` with the reason."""
+    national = _plain_nanp_digits(raw, default_region)
+    if national is None:
+        return full_normalize_phone(raw, default_region)
+    prefix_digits = PREFIX_DIGITS + 1 if national[:3] in SEVEN_DIGIT_NPAS else PREFIX_DIGITS
+    facts = _facts_for_prefix(national[:prefix_digits], national)
+    if facts.reason is not None:
+        raise InvalidPhone(facts.reason)
+    return PhoneInfo("+1" + national, facts.area_code, facts.region, facts.state, facts.time_zones)
+
+
+def full_normalize_phone(raw: str, default_region: str = "US") -> PhoneInfo:
+    """The slow, general path: phonenumbers end to end, for any input and any country."""
+    return _info_from_number(_parse(raw, default_region))
+
+
+def _plain_nanp_digits(raw: str, default_region: str) -> str | None:
+    """The 10 national digits of a plain NANP number, or None when the input isn't plain."""
+    if len(raw) > _MAX_FAST_INPUT:
+        return None
+    digits = raw.translate(_PUNCTUATION)
+    international = digits.startswith("+")
+    if international:
+        digits = digits[1:]
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    if len(digits) == 11 and digits[0] == "1":
+        digits = digits[1:]
+    elif international or len(digits) != 10:
+        return None
+    if digits[0] in "01":  # NPAs start 2-9; anything else is phonenumbers' to judge
+        return None
+    if not international and default_region.upper() not in _FAST_DEFAULT_REGIONS:
+        return None
+    return digits
+
+
+_prefix_cache: dict[str, _PrefixFacts] = {}
+
+
+def _facts_for_prefix(prefix: str, national: str) -> _PrefixFacts:
+    """What the full path says about `national`, valid for every number sharing `prefix`."""
+    facts = _prefix_cache.get(prefix)
+    if facts is None:
+        facts = _facts_for_number(national)
+        if len(_prefix_cache) >= PREFIX_CACHE_SIZE:
+            del _prefix_cache[next(iter(_prefix_cache))]  # oldest first: dicts keep order
+        _prefix_cache[prefix] = facts
+    return facts
+
+
+def _facts_for_number(national: str) -> _PrefixFacts:
+    try:
+        info = _info_from_number(phonenumbers.parse("+1" + national))
+    except InvalidPhone as exc:
+        return _PrefixFacts(reason=exc.reason)
+    return _PrefixFacts(None, info.area_code, info.region, info.state, info.time_zones)
+
+
+_PARSE_REASONS = {
+    NumberParseException.INVALID_COUNTRY_CODE: "unknown country code",
+    NumberParseException.NOT_A_NUMBER: "not a phone number",
+    NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
+    NumberParseException.TOO_SHORT_NSN: "too short",
+    NumberParseException.TOO_LONG: "too long",
+}
+_POSSIBLE_REASONS = {
+    ValidationResult.INVALID_COUNTRY_CODE: "unknown country code",
+    ValidationResult.TOO_SHORT: "too short",
+    ValidationResult.TOO_LONG: "too long",
+    ValidationResult.INVALID_LENGTH: "wrong number of digits",
+}
+
+
+def _parse(raw: str, default_region: str) -> PhoneNumber:
+    if not raw or not raw.strip():
+        raise InvalidPhone("empty")
+    try:
+        return phonenumbers.parse(raw, default_region.upper())
+    except NumberParseException as exc:
+        raise InvalidPhone(_PARSE_REASONS.get(exc.error_type, "not a phone number")) from None
+
+
+def _info_from_number(number: PhoneNumber) -> PhoneInfo:
+    possible = phonenumbers.is_possible_number_with_reason(number)
+    if possible in _POSSIBLE_REASONS:
+        raise InvalidPhone(_POSSIBLE_REASONS[possible])
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidPhone("not a valid number")
+    region = phonenumbers.region_code_for_number(number)
+    national = str(number.national_number)
+    nanp = number.country_code == 1
+    return PhoneInfo(
+        e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
+        area_code=national[:3] if nanp else None,
+        region=region,
+        state=_state_from_description(geocoder.description_for_number(number, "en"))
+        if region == "US"
+        else None,
+        time_zones=tuple(
+            zone
+            for zone in phone_timezone.time_zones_for_number(number)
+            if zone != phone_timezone.UNKNOWN_TIMEZONE
+        ),
+    )
+
+
+def _state_from_description(description: str) -> str | None:
+    """ "Texas" -> TX, "Tallahassee, FL" -> FL; None for anything else."""
+    if description in US_STATES:
+        return US_STATES[description]
+    _, _, suffix = description.rpartition(", ")
+    return suffix if suffix in _STATE_CODES else None
+
+
+def clear_phone_cache() -> None:
+    """Forget the per-prefix memo (tests and benchmarks start cold with it)."""
+    _prefix_cache.clear()
