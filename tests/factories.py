@@ -170,6 +170,7 @@ def make_batch(
         "campaign_id": campaign.id,
         "volunteer_id": volunteer.id,
         "claimed_at": now,
+        "last_activity_at": now,
         "expires_at": now + timedelta(minutes=30),
     }
     return _add(session, Batch(**(fields | overrides)))
@@ -179,6 +180,7 @@ def make_attempt(
     session: Session,
     voter: Voter,
     volunteer: Volunteer | None = None,
+    batch: Batch | None = None,
     *,
     clock: Clock | None = None,
     **overrides: Any,
@@ -190,6 +192,7 @@ def make_attempt(
         "campaign_id": voter.campaign_id,
         "voter_id": voter.id,
         "volunteer_id": volunteer.id if volunteer else None,
+        "batch_id": batch.id if batch else None,
         "call_sid": f"CA{n:032x}",
         "call_status": "completed",
         "started_at": now,

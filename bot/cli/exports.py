@@ -97,7 +97,7 @@ def _campaign(session: Session, slug: str) -> tuple[Campaign, CampaignConfig]:
 
 
 def _stats_table(figures: CampaignStats) -> Table:
-    table = Table(title=f"{figures.campaign} — {figures.today} ({figures.time_zone})")
+    table = Table(title=figures.campaign, caption=f"today: {figures.today}, {figures.time_zone}")
     table.add_column("figure")
     table.add_column("value", justify="right")
     for status, count in figures.voters_by_status.items():
