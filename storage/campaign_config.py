@@ -421,6 +421,8 @@ def _problem_from(error: Any, lines: LineMap) -> ConfigProblem:
 def _message_for(error: Any) -> str:
     if error["type"] == "extra_forbidden":
         return _unknown_key_message(tuple(error["loc"]))
+    if error["type"] == "missing":
+        return "required, but missing"
     message = str(error["msg"]).removeprefix("Value error, ")
     value = error.get("input")
     if not error["type"].startswith(("value_error", "missing")) and isinstance(

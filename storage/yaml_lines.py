@@ -69,7 +69,10 @@ Yaml12Loader.add_implicit_resolver(
 
 def parse_yaml(text: str) -> tuple[Any, LineMap, list[ConfigProblem]]:
     """The data, the line of each key and item, and the problems (syntax, duplicate keys)."""
-    loader = Yaml12Loader(text)
+    try:
+        loader = Yaml12Loader(text)  # checks the characters first: may raise a ReaderError
+    except yaml.YAMLError as exc:
+        return None, {}, [_syntax_problem(exc, text)]
     try:
         node = loader.get_single_node()
         if node is None:
@@ -80,6 +83,8 @@ def parse_yaml(text: str) -> tuple[Any, LineMap, list[ConfigProblem]]:
         return loader.construct_document(node), lines, problems
     except yaml.YAMLError as exc:
         return None, {}, [_syntax_problem(exc, text)]
+    except ValueError as exc:  # an explicit tag the value does not fit, like `!!int ten`
+        return None, {}, [ConfigProblem(None, "", f"YAML value error: {exc}")]
     finally:
         loader.dispose()
 
@@ -119,7 +124,12 @@ def _walk(
 def _syntax_problem(exc: yaml.YAMLError, text: str) -> ConfigProblem:
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
-        message = f"YAML syntax error: {exc.problem or exc.context}"
+        kind = (
+            "YAML error"
+            if isinstance(exc, yaml.constructor.ConstructorError)
+            else "YAML syntax error"
+        )
+        message = f"{kind}: {exc.problem or exc.context}"
         if exc.problem and exc.context:
             context_line = f" on line {exc.context_mark.line + 1}" if exc.context_mark else ""
             message += f" ({exc.context}{context_line})"

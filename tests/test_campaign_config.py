@@ -213,6 +213,7 @@ def test_a_missing_setting_points_at_its_parent() -> None:
         """
     )
     assert problems_of(text) == [(1, "name"), (1, "caller_id"), (5, "result_codes.1.kind")]
+    assert messages_of(text)["name"] == "required, but missing"
 
 
 @pytest.mark.parametrize(
@@ -232,6 +233,22 @@ def test_a_yaml_syntax_error_gives_its_line(text: str, line: int) -> None:
     assert problem.line == line
     assert problem.message.startswith("YAML syntax error")
     assert raised.value.lines()[0].startswith(f"campaign.yml:{line}: YAML syntax error")
+
+
+@pytest.mark.parametrize(
+    "text, line, words",
+    [
+        ("slug: a\nname: bell\x07\n", 2, "unreadable text"),
+        ("slug: a\nname: !!python/object:os.system x\n", 2, "YAML error: could not determine"),
+        ("slug: !!int ten\n", None, "YAML value error"),
+    ],
+)
+def test_text_yaml_cannot_read_is_one_problem(text: str, line: int | None, words: str) -> None:
+    with pytest.raises(CampaignConfigError) as raised:
+        load_campaign_config(text)
+    [problem] = raised.value.problems
+    assert (problem.line, problem.field) == (line, "")
+    assert words in problem.message
 
 
 @pytest.mark.parametrize("text", ["", "# only a comment\n", "- a\n- b\n", "just words\n"])
