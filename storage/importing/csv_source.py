@@ -1,0 +1,147 @@
+"""Reading an uploaded CSV: its encoding, its header, its rows, and a rejects file beside it.
+
+Files come from spreadsheets and voter-file exports: UTF-8 with or without a BOM, sometimes
+Latin-1, CRLF line ends, quoted fields holding commas and newlines. Rows stream one at a time,
+so memory stays flat whatever the file's size.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+_SCAN_BLOCK = 1 << 20
+_NOT_ALNUM = re.compile(r"[^0-9a-z]+")
+
+ProgressCallback = Callable[[int, int], None]  # (bytes read, file size)
+
+# Long notes fit; a runaway quote that swallows the rest of the file is stopped and reported.
+FIELD_SIZE_LIMIT = 1 << 20
+
+
+class ImportFailure(Exception):
+    """The whole file cannot be imported (missing, empty, no usable header, bad mapping...)."""
+
+
+def header_key(name: str) -> str:
+    """How headers are compared: "Cell Phone", "cell_phone" and "CELLPHONE" are one."""
+    return _NOT_ALNUM.sub("", name.casefold())
+
+
+@dataclass
+class CsvSource:
+    """An input file, its encoding, and what reading it had to warn about."""
+
+    path: Path
+    encoding: str
+    size: int
+    warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, path: Path) -> CsvSource:
+        """Check the file exists and find its encoding: UTF-8 (BOM or not), else Latin-1."""
+        if not path.is_file():
+            raise ImportFailure(f"{path}: no such file")
+        size = path.stat().st_size
+        bad_offset = _first_non_utf8_byte(path)
+        if bad_offset is None:
+            return cls(path, "utf-8-sig", size)
+        warning = f"{path.name} is not UTF-8 (byte {bad_offset}): read as Latin-1"
+        return cls(path, "latin-1", size, [warning])
+
+    def rows(self, on_progress: ProgressCallback | None = None) -> Iterator[tuple[int, list[str]]]:
+        """Every record as (line number, fields), the header included; blank lines skipped."""
+        with self.path.open(encoding=self.encoding, newline="") as handle:
+            yield from _records(handle, self.size, on_progress)
+
+    def rejects_path(self) -> Path:
+        """`voters.csv` -> `voters.rejects.csv`, beside the input."""
+        return self.path.with_name(f"{self.path.stem}.rejects.csv")
+
+
+def _first_non_utf8_byte(path: Path) -> int | None:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with path.open("rb") as handle:
+        while block := handle.read(_SCAN_BLOCK):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                return offset + exc.start
+            offset += len(block)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        return offset + exc.start
+    return None
+
+
+def _records(
+    handle: IO[str], size: int, on_progress: ProgressCallback | None
+) -> Iterator[tuple[int, list[str]]]:
+    csv.field_size_limit(FIELD_SIZE_LIMIT)
+    reader = csv.reader(handle)
+    count = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. a runaway quote: report it, read on
+            yield reader.line_num, [_UNREADABLE, str(exc)]
+            continue
+        count += 1
+        if on_progress is not None and count % 2048 == 0:
+            on_progress(handle.buffer.tell(), size)  # type: ignore[attr-defined]
+        if row and any(row):
+            yield reader.line_num, row
+    if on_progress is not None:
+        on_progress(size, size)
+
+
+_UNREADABLE = "\x00unreadable"  # marks a record the csv module could not parse
+
+
+def unreadable_reason(row: list[str]) -> str | None:
+    """The csv module's complaint when `row` stands for a record it could not parse."""
+    return f"unreadable row: {row[1]}" if row and row[0] == _UNREADABLE else None
+
+
+class RejectsWriter:
+    """Writes rejected rows, as they were read, plus a `reason` column; created on first use."""
+
+    def __init__(self, path: Path, header: list[str]) -> None:
+        self.path = path
+        self.header = header
+        self.count = 0
+        self._handle: IO[str] | None = None
+        self._csv: Any = None  # csv.writer's type is private
+        path.unlink(missing_ok=True)  # a rejects file from an earlier run would mislead
+
+    def reject(self, row: list[str], reason: str) -> None:
+        """Record one rejected row."""
+        if self._handle is None:
+            self._handle = self.path.open("w", encoding="utf-8-sig", newline="")
+            self._csv = csv.writer(self._handle)
+            self._csv.writerow([*self.header, "reason"])
+        self.count += 1
+        unreadable = unreadable_reason(row)
+        if unreadable:
+            self._csv.writerow([*([""] * len(self.header)), unreadable])
+            return
+        # A ragged row keeps every field: short ones padded, extra ones after the reason, so
+        # the reason always sits in its column.
+        width = len(self.header)
+        fields = row[:width] + [""] * (width - len(row))
+        self._csv.writerow([*fields, reason, *row[width:]])
+
+    def close(self) -> None:
+        """Flush and close the file, if any row was rejected."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
