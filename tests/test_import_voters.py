@@ -10,9 +10,8 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
 from storage.clock import FrozenClock
-from storage.importing import ImportFailure, ImportSummary, import_dnc, import_voters
+from storage.importing import ImportFailure, ImportSummary, csv_source, import_dnc, import_voters
 from storage.importing import common as import_common
-from storage.importing import csv_source
 from storage.models import Voter
 from tests.import_files import (
     VAN_HEADER,
