@@ -1,0 +1,370 @@
+"""The atomic claim of a batch: who this volunteer calls next, with nobody handed out twice.
+
+One transaction. SQLite runs it under `BEGIN IMMEDIATE` (storage/db.py), so claims take turns.
+PostgreSQL runs claims side by side: each matching step is `SELECT ... FOR UPDATE SKIP LOCKED`
+over a partial index in call order, so a claim locks about the rows it takes, never waits for
+another claim's rows, and sees a voter taken by a claim that committed meanwhile as taken (the
+row is re-checked against `batch_id IS NULL` when locked). Underneath, unique indexes on open
+batch cards (phone) and open batch items (voter) make a double assignment impossible whatever
+this code does.
+
+A batch holds `size` cards; a card is one phone with every eligible voter on it (a household),
+so a household is never split between volunteers. A claim that finds nothing while eligible
+voters remain, locked by other claims in flight, answers BUSY ("try again"), not EMPTY.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Engine, Table, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from matching.eligibility import PoolRules, pool_conditions, pool_rules
+from matching.pool import (
+    distinct_zone_keys,
+    has_unresolved,
+    load_config,
+    resolve_zone_keys,
+    run_transaction,
+)
+from matching.ranking import CallerProfile, VoterPlace, caller_profile, match_reason, same_zones
+from matching.tables import BATCH, CARD, ITEM, VOLUNTEER, VOTER
+from matching.zones import callable_keys
+from storage.clock import Clock
+
+VoterRow = Any  # a Row of _VOTER_COLUMNS
+_VOTER_COLUMNS = (
+    VOTER.c.id,
+    VOTER.c.phone,
+    VOTER.c.first_name,
+    VOTER.c.last_name,
+    VOTER.c.language,
+    VOTER.c.area_code,
+    VOTER.c.state,
+    VOTER.c.calling_zone_key,
+    VOTER.c.priority,
+    VOTER.c.attempts,
+    VOTER.c.available_at,
+)
+
+
+BUSY_MESSAGE = "others are claiming the voters you could call; try again in a moment"
+
+
+class ClaimStatus(StrEnum):
+    CLAIMED = "claimed"  # a new batch
+    HELD = "held"  # the volunteer already holds an open batch in this campaign: that one
+    BUSY = "busy"  # eligible voters remain but other claims hold them this instant: try again
+    EMPTY = "empty"  # nobody this volunteer may call right now
+
+
+@dataclass(frozen=True, slots=True)
+class CardVoter:
+    voter_id: int
+    first_name: str
+    last_name: str
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """One phone to call and everyone on it this volunteer may talk to."""
+
+    card_id: int
+    phone: str
+    reason: str
+    voters: tuple[CardVoter, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    status: ClaimStatus
+    batch_id: int | None = None
+    cards: tuple[Card, ...] = ()
+    message: str = ""
+
+
+def claim_batch(
+    engine: Engine, volunteer_id: int, campaign_id: int, size: int | None = None, *, clock: Clock
+) -> ClaimResult:
+    """Claim up to `size` cards (default: the campaign's batch size) for the volunteer."""
+    with engine.connect() as conn:
+        unresolved = has_unresolved(conn, campaign_id)
+        conn.rollback()
+    if unresolved:
+        resolve_zone_keys(engine, campaign_id)
+    try:
+        return run_transaction(
+            engine, lambda conn: _claim(conn, volunteer_id, campaign_id, size, clock.now())
+        )
+    except _LostEveryPhone:
+        return ClaimResult(ClaimStatus.BUSY, message=BUSY_MESSAGE)
+
+
+class _LostEveryPhone(Exception):
+    """Every phone picked went to a claim that committed meanwhile: roll the batch back."""
+
+
+def _claim(
+    conn: Connection, volunteer_id: int, campaign_id: int, size: int | None, now: datetime
+) -> ClaimResult:
+    config = load_config(conn, campaign_id)
+    profile = _profile(conn, volunteer_id, config.default_language)
+    held = _open_batch(conn, volunteer_id, campaign_id)
+    if held is not None:
+        return ClaimResult(ClaimStatus.HELD, held, load_cards(conn, held), "your open batch")
+    keys = callable_keys(distinct_zone_keys(conn, campaign_id), now, config.calling_hours)
+    if not keys:
+        return ClaimResult(ClaimStatus.EMPTY, message="nobody is inside calling hours right now")
+    rules = pool_rules(campaign_id, config, now, keys)
+    picked = _pick(conn, rules, profile, size or config.batch_size)
+    households = _households(conn, rules, profile, list(picked))
+    if not households:
+        return _nothing_claimed(conn, rules, profile)
+    lease = timedelta(minutes=config.batch_lease_minutes)
+    batch_id = _insert_batch(conn, volunteer_id, campaign_id, now, lease)
+    cards = _insert_cards(conn, batch_id, campaign_id, profile, households, now)
+    if not cards:
+        raise _LostEveryPhone
+    return ClaimResult(ClaimStatus.CLAIMED, batch_id, cards, f"{len(cards)} calls")
+
+
+def _profile(conn: Connection, volunteer_id: int, default_language: str) -> CallerProfile:
+    row = conn.execute(
+        select(VOLUNTEER.c.languages, VOLUNTEER.c.area_code, VOLUNTEER.c.phone).where(
+            VOLUNTEER.c.id == volunteer_id
+        )
+    ).one_or_none()
+    if row is None:
+        raise LookupError(f"no volunteer {volunteer_id}")
+    return caller_profile(row.languages or [], row.area_code, row.phone, default_language)
+
+
+def _open_batch(conn: Connection, volunteer_id: int, campaign_id: int) -> int | None:
+    return conn.execute(
+        select(BATCH.c.id).where(
+            BATCH.c.volunteer_id == volunteer_id,
+            BATCH.c.campaign_id == campaign_id,
+            BATCH.c.closed_at.is_(None),
+        )
+    ).scalar()
+
+
+def _steps(
+    profile: CallerProfile, keys: Sequence[str]
+) -> Iterator[tuple[str, ColumnElement[bool] | None]]:
+    """(language, tier condition) in the order of matching/ranking.py; each has its index."""
+    for language in profile.languages:
+        if profile.area_code:
+            yield language, VOTER.c.area_code == profile.area_code  # ix_voter_pool_area
+        if profile.state:
+            yield language, VOTER.c.state == profile.state  # ix_voter_pool_state
+        for key in keys:
+            if same_zones(key, profile):
+                yield language, VOTER.c.calling_zone_key == key  # ix_voter_pool_zone
+        yield language, None  # ix_voter_pool_any
+
+
+def _pick(
+    conn: Connection, rules: PoolRules, profile: CallerProfile, size: int
+) -> dict[str, VoterRow]:
+    """Lock up to `size` phones' first voters, walking the matching steps in order."""
+    picked: dict[str, VoterRow] = {}
+    taken: list[int] = []
+    for language, tier in _steps(profile, rules.callable_keys):
+        if len(picked) >= size:
+            break
+        query = select(*_VOTER_COLUMNS).where(*pool_conditions(rules), VOTER.c.language == language)
+        if tier is not None:
+            query = query.where(tier)
+        if taken:
+            query = query.where(VOTER.c.id.not_in(taken))
+        query = (
+            query.order_by(VOTER.c.priority, VOTER.c.attempts, VOTER.c.available_at)
+            .limit(size - len(picked))
+            .with_for_update(skip_locked=True, of=VOTER)
+        )
+        for row in conn.execute(query):
+            taken.append(row.id)
+            picked.setdefault(row.phone, row)
+    return picked
+
+
+def _households(
+    conn: Connection, rules: PoolRules, profile: CallerProfile, phones: list[str]
+) -> dict[str, list[VoterRow]]:
+    """Every eligible voter on each phone, locked; phones part-held by another claim dropped."""
+    if not phones:
+        return {}
+    conditions = [
+        *pool_conditions(rules),
+        VOTER.c.phone.in_(phones),  # ix_voter_campaign_phone
+        VOTER.c.language.in_(profile.languages),
+    ]
+    locked = conn.execute(
+        select(*_VOTER_COLUMNS)
+        .where(*conditions)
+        .order_by(VOTER.c.id)
+        .with_for_update(skip_locked=True, of=VOTER)
+    ).all()
+    members: dict[str, list[VoterRow]] = {phone: [] for phone in phones}
+    for row in locked:
+        members[row.phone].append(row)
+    for phone in _contended(conn, conditions, {row.id for row in locked}):
+        members.pop(phone, None)
+    return {phone: rows for phone, rows in members.items() if rows}
+
+
+def _contended(
+    conn: Connection, conditions: list[ColumnElement[bool]], locked_ids: set[int]
+) -> set[str]:
+    """Phones with an eligible voter that another claim has locked (PostgreSQL only)."""
+    if conn.dialect.name != "postgresql":
+        return set()  # claims take turns: nothing is ever locked by another one
+    visible = conn.execute(select(VOTER.c.id, VOTER.c.phone).where(*conditions)).all()
+    return {row.phone for row in visible if row.id not in locked_ids}
+
+
+def _nothing_claimed(conn: Connection, rules: PoolRules, profile: CallerProfile) -> ClaimResult:
+    anyone = conn.execute(
+        select(VOTER.c.id)
+        .where(*pool_conditions(rules), VOTER.c.language.in_(profile.languages))
+        .limit(1)
+    ).first()
+    if anyone is not None:
+        return ClaimResult(ClaimStatus.BUSY, message=BUSY_MESSAGE)
+    return ClaimResult(ClaimStatus.EMPTY, message="nobody left to call right now")
+
+
+def _insert_batch(
+    conn: Connection, volunteer_id: int, campaign_id: int, now: datetime, lease: timedelta
+) -> int:
+    return int(
+        conn.execute(
+            insert(BATCH)
+            .values(
+                campaign_id=campaign_id,
+                volunteer_id=volunteer_id,
+                claimed_at=now,
+                last_activity_at=now,
+                expires_at=now + lease,
+            )
+            .returning(BATCH.c.id)
+        ).scalar_one()
+    )
+
+
+def _insert_cards(
+    conn: Connection,
+    batch_id: int,
+    campaign_id: int,
+    profile: CallerProfile,
+    households: dict[str, list[VoterRow]],
+    now: datetime,
+) -> tuple[Card, ...]:
+    """Cards, items and the voters' batch_id. A phone whose open card another claim committed
+    meanwhile is skipped (ON CONFLICT on uq_batch_card_open_phone), never doubled."""
+    phones = list(households)  # in matching order
+    reasons = {phone: match_reason(profile, _place(households[phone][0])) for phone in phones}
+    # Inserted in phone order, so two claims that meet on the unique index wait in one order.
+    rows = [
+        {
+            "batch_id": batch_id,
+            "campaign_id": campaign_id,
+            "phone": phone,
+            "position": phones.index(phone),
+            "match_reason": reasons[phone][:200],
+            "assigned_at": now,
+        }
+        for phone in sorted(phones)
+    ]
+    statement = (
+        _dialect_insert(conn, CARD)
+        .values(rows)
+        .on_conflict_do_nothing(
+            index_elements=[CARD.c.campaign_id, CARD.c.phone],
+            index_where=CARD.c.released_at.is_(None),
+        )
+        .returning(CARD.c.id, CARD.c.phone)
+    )
+    card_ids = {row.phone: row.id for row in conn.execute(statement)}
+    voters = [row for phone in phones if phone in card_ids for row in households[phone]]
+    if not voters:
+        return ()
+    conn.execute(
+        insert(ITEM),
+        [
+            {
+                "batch_id": batch_id,
+                "card_id": card_ids[row.phone],
+                "voter_id": row.id,
+                "campaign_id": campaign_id,
+                "assigned_at": now,
+            }
+            for row in voters
+        ],
+    )
+    conn.execute(
+        update(VOTER).where(VOTER.c.id.in_([row.id for row in voters])).values(batch_id=batch_id)
+    )
+    return tuple(
+        Card(
+            card_ids[phone], phone, reasons[phone], tuple(_card_voter(r) for r in households[phone])
+        )
+        for phone in phones
+        if phone in card_ids
+    )
+
+
+def _dialect_insert(conn: Connection, table: Table) -> Any:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def _place(row: VoterRow) -> VoterPlace:
+    return VoterPlace(
+        language=row.language,
+        area_code=row.area_code,
+        state=row.state,
+        calling_zone_key=row.calling_zone_key,
+        priority=row.priority,
+        attempts=row.attempts,
+        available_at=row.available_at,
+    )
+
+
+def _card_voter(row: VoterRow) -> CardVoter:
+    return CardVoter(row.id, row.first_name, row.last_name, row.language)
+
+
+def load_cards(conn: Connection, batch_id: int) -> tuple[Card, ...]:
+    """The open cards of a batch with their open voters, in batch order."""
+    rows = conn.execute(
+        select(
+            CARD.c.id.label("card_id"),
+            CARD.c.phone,
+            CARD.c.match_reason,
+            VOTER.c.id,
+            VOTER.c.first_name,
+            VOTER.c.last_name,
+            VOTER.c.language,
+        )
+        .join(ITEM, ITEM.c.card_id == CARD.c.id)
+        .join(VOTER, VOTER.c.id == ITEM.c.voter_id)
+        .where(CARD.c.batch_id == batch_id, CARD.c.released_at.is_(None))
+        .where(ITEM.c.released_at.is_(None))
+        .order_by(CARD.c.position, VOTER.c.id)
+    ).all()
+    cards: dict[int, Card] = {}
+    for row in rows:
+        card = cards.get(row.card_id) or Card(row.card_id, row.phone, row.match_reason, ())
+        cards[row.card_id] = Card(
+            card.card_id, card.phone, card.reason, (*card.voters, _card_voter(row))
+        )
+    return tuple(cards.values())

@@ -1,0 +1,99 @@
+"""Who may be called now: the rules once in SQL (for the claim) and once in Python (to explain).
+
+A voter is eligible when: in the pool (status ready, held by no open batch); callable now in
+every zone of its key; its phone not on the do-not-call list (opt-outs land there too) and not
+on any open batch's card; attempts below the maximum; the last attempt at least the minimum gap
+ago. tests/test_eligibility.py checks that both forms agree on random voters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, exists, literal_column, or_
+
+from matching.hours import ALLOWED, Verdict
+from matching.tables import CARD, DNC, VOTER
+from matching.zones import calling_zone_key, key_verdict
+from storage.campaign_config import CampaignConfig
+from storage.models import Voter, VoterStatus
+
+
+@dataclass(frozen=True, slots=True)
+class PoolRules:
+    """The campaign's eligibility rules at one instant."""
+
+    campaign_id: int
+    now: datetime
+    callable_keys: tuple[str, ...]
+    max_attempts: int
+    min_gap: timedelta
+
+
+def pool_rules(
+    campaign_id: int, config: CampaignConfig, now: datetime, callable_keys: list[str]
+) -> PoolRules:
+    """The rules for `campaign_id` from its configuration."""
+    return PoolRules(
+        campaign_id=campaign_id,
+        now=now,
+        callable_keys=tuple(callable_keys),
+        max_attempts=config.attempts.max_attempts,
+        min_gap=timedelta(hours=config.attempts.min_gap_hours),
+    )
+
+
+def in_pool() -> list[ColumnElement[bool]]:
+    """The claim indexes' partial condition, as literals so PostgreSQL can match the index."""
+    return [VOTER.c.status == literal_column(f"'{VoterStatus.READY}'"), VOTER.c.batch_id.is_(None)]
+
+
+def pool_conditions(rules: PoolRules) -> list[ColumnElement[bool]]:
+    """The WHERE clauses that select eligible voters of the campaign."""
+    voter = VOTER
+    return [
+        voter.c.campaign_id == rules.campaign_id,
+        *in_pool(),
+        voter.c.calling_zone_key.in_(rules.callable_keys),
+        voter.c.attempts < rules.max_attempts,
+        voter.c.available_at <= rules.now,
+        or_(
+            voter.c.last_attempt_at.is_(None),
+            voter.c.last_attempt_at <= rules.now - rules.min_gap,
+        ),
+        # Served by uq_batch_card_open_phone (partial on open cards).
+        ~exists().where(
+            CARD.c.campaign_id == voter.c.campaign_id,
+            CARD.c.phone == voter.c.phone,
+            CARD.c.released_at.is_(None),
+        ),
+        ~exists().where(DNC.c.phone == voter.c.phone),  # the unique index on dnc_entry.phone
+    ]
+
+
+def why_not_callable(
+    voter: Voter,
+    config: CampaignConfig,
+    now: datetime,
+    *,
+    on_dnc: bool = False,
+    phone_on_open_card: bool = False,
+) -> Verdict:
+    """The first rule `voter` fails at `now`, in words; `ALLOWED` when eligible."""
+    if voter.status != VoterStatus.READY:
+        return Verdict(False, f"status is {voter.status}")
+    if voter.batch_id is not None or phone_on_open_card:
+        return Verdict(False, "already on an open batch")
+    if on_dnc:
+        return Verdict(False, "phone is on the do-not-call list")
+    if voter.attempts >= config.attempts.max_attempts:
+        return Verdict(False, f"reached the maximum of {config.attempts.max_attempts} attempts")
+    gap = timedelta(hours=config.attempts.min_gap_hours)
+    if voter.available_at > now or (voter.last_attempt_at and voter.last_attempt_at > now - gap):
+        return Verdict(False, "called too recently")
+    key = voter.calling_zone_key
+    if key is None:
+        key = calling_zone_key(voter.phone, voter.state, voter.time_zones, voter.zip)
+    verdict = key_verdict(key, now, config.calling_hours)
+    return verdict if not verdict.ok else ALLOWED

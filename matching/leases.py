@@ -1,0 +1,110 @@
+"""Leases: a batch lives while its volunteer is active; untouched voters go back to the pool.
+
+A batch's lease runs `batch_lease_minutes` from its last activity (a claim, an outcome). The
+sweep closes batches whose lease ran out and returns their untouched voters; a volunteer's "I'm
+done" does the same at once. Voters come back exactly as they were: no attempt is counted.
+
+Lock order, everywhere in matching/: voter rows (by id), then batch items and cards, then the
+batch row. Keeping one order keeps PostgreSQL claims, outcomes and sweeps free of deadlocks.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, Engine, select, update
+
+from matching.pool import run_transaction
+from matching.tables import BATCH, CARD, ITEM, VOTER
+from storage.clock import Clock
+
+SWEEP_LIMIT = 200
+
+
+def release_batch(engine: Engine, batch_id: int, *, clock: Clock, reason: str = "released") -> int:
+    """Close an open batch now and return its untouched voters to the pool; how many."""
+    now = clock.now()
+    returned = run_transaction(
+        engine, lambda conn: close_batch(conn, batch_id, now, reason, expired_only=False)
+    )
+    return returned or 0
+
+
+def sweep_expired_batches(engine: Engine, *, clock: Clock, limit: int = SWEEP_LIMIT) -> int:
+    """Close up to `limit` batches whose lease ran out; how many were closed."""
+    now = clock.now()
+    with engine.connect() as conn:
+        # Served by ix_batch_open_expires (partial on open batches).
+        due = conn.execute(
+            select(BATCH.c.id)
+            .where(BATCH.c.closed_at.is_(None), BATCH.c.expires_at <= now)
+            .order_by(BATCH.c.expires_at)
+            .limit(limit)
+        ).scalars()
+        due_ids = list(due)
+        conn.rollback()
+    return sum(_close_if_expired(engine, batch_id, now) for batch_id in due_ids)
+
+
+def _close_if_expired(engine: Engine, batch_id: int, now: datetime) -> bool:
+    returned = run_transaction(
+        engine, lambda conn: close_batch(conn, batch_id, now, "expired", expired_only=True)
+    )
+    return returned is not None
+
+
+def close_batch(
+    conn: Connection, batch_id: int, now: datetime, reason: str, *, expired_only: bool
+) -> int | None:
+    """Release the batch's open items and close it; the number of voters returned.
+
+    None when the batch was already closed, or (with `expired_only`) when activity renewed its
+    lease since the sweep looked.
+    """
+    voter_ids = _lock_open_voters(conn, batch_id)
+    closing = update(BATCH).where(BATCH.c.id == batch_id, BATCH.c.closed_at.is_(None))
+    if expired_only:
+        closing = closing.where(BATCH.c.expires_at <= now)
+    closed = conn.execute(
+        closing.values(closed_at=now, close_reason=reason).returning(BATCH.c.id)
+    ).first()
+    if closed is None:
+        return None
+    conn.execute(
+        update(ITEM)
+        .where(ITEM.c.batch_id == batch_id, ITEM.c.released_at.is_(None))
+        .values(released_at=now, release_reason=reason)
+    )
+    conn.execute(
+        update(CARD)
+        .where(CARD.c.batch_id == batch_id, CARD.c.released_at.is_(None))
+        .values(released_at=now)
+    )
+    if voter_ids:
+        conn.execute(
+            update(VOTER)
+            .where(VOTER.c.id.in_(voter_ids), VOTER.c.batch_id == batch_id)
+            .values(batch_id=None)
+        )
+    return len(voter_ids)
+
+
+def _lock_open_voters(conn: Connection, batch_id: int) -> list[int]:
+    """Lock, in id order, the voters the batch holds open (ix_voter_batch)."""
+    return list(
+        conn.execute(
+            select(VOTER.c.id)
+            .where(VOTER.c.batch_id == batch_id)
+            .order_by(VOTER.c.id)
+            .with_for_update()
+        ).scalars()
+    )
+
+
+def renew_lease(conn: Connection, batch_id: int, now: datetime, lease: timedelta) -> None:
+    """Activity on an open batch: its lease now runs from `now`."""
+    conn.execute(
+        update(BATCH)
+        .where(BATCH.c.id == batch_id, BATCH.c.closed_at.is_(None))
+        .values(last_activity_at=now, expires_at=now + lease)
+    )

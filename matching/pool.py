@@ -1,0 +1,107 @@
+"""The voter pool's bookkeeping: zone keys, campaign configuration, and transaction retries."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import Connection, Engine, bindparam, select, text, update
+from sqlalchemy.exc import DBAPIError
+
+from matching.tables import CAMPAIGN, VOTER
+from matching.zones import calling_zone_key
+from storage.campaign_config import CampaignConfig
+
+T = TypeVar("T")
+RESOLVE_CHUNK = 5000
+# PostgreSQL deadlock and serialization failures: the transaction is safe to run again.
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def run_transaction(engine: Engine, work: Callable[[Connection], T], attempts: int = 5) -> T:
+    """Run `work` in one transaction, again from the start after a deadlock (PostgreSQL)."""
+    for attempt in range(attempts):
+        try:
+            with engine.begin() as conn:
+                return work(conn)
+        except DBAPIError as exc:
+            if attempt == attempts - 1 or _sqlstate(exc) not in _RETRYABLE_SQLSTATES:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    return cast(str | None, getattr(exc.orig, "sqlstate", None))
+
+
+def load_config(conn: Connection, campaign_id: int) -> CampaignConfig:
+    """The campaign's validated configuration; LookupError if there is no such campaign."""
+    document = conn.execute(
+        select(CAMPAIGN.c.config).where(CAMPAIGN.c.id == campaign_id)
+    ).scalar_one_or_none()
+    if document is None:
+        raise LookupError(f"no campaign {campaign_id}")
+    return CampaignConfig.model_validate(document)
+
+
+# A loose index scan over ix_voter_campaign_zone_key: one probe per distinct key, so a campaign
+# of a million voters and twenty keys costs twenty index lookups, not a million-row DISTINCT.
+_DISTINCT_KEYS = text(
+    """
+    WITH RECURSIVE keys(k) AS (
+        SELECT MIN(calling_zone_key) FROM voter
+         WHERE campaign_id = :campaign_id AND calling_zone_key IS NOT NULL
+        UNION ALL
+        SELECT (SELECT MIN(calling_zone_key) FROM voter
+                 WHERE campaign_id = :campaign_id AND calling_zone_key > keys.k)
+          FROM keys WHERE keys.k IS NOT NULL
+    )
+    SELECT k FROM keys WHERE k IS NOT NULL
+    """
+)
+
+
+def distinct_zone_keys(conn: Connection, campaign_id: int) -> list[str]:
+    """Every resolved zone key among the campaign's voters."""
+    return list(conn.execute(_DISTINCT_KEYS, {"campaign_id": campaign_id}).scalars())
+
+
+def resolve_zone_keys(engine: Engine, campaign_id: int, limit: int = RESOLVE_CHUNK) -> int:
+    """Fill `calling_zone_key` for up to `limit` voters that lack it; how many were filled.
+
+    The importer leaves the key empty (None); the claim calls this first, so new voters become
+    claimable without a separate step. Rows another transaction is resolving are skipped.
+    """
+    return run_transaction(engine, lambda conn: _resolve_some(conn, campaign_id, limit))
+
+
+def _resolve_some(conn: Connection, campaign_id: int, limit: int) -> int:
+    # Served by ix_voter_zone_unresolved (partial: only unresolved voters are in it).
+    rows = conn.execute(
+        select(VOTER.c.id, VOTER.c.phone, VOTER.c.state, VOTER.c.time_zones, VOTER.c.zip)
+        .where(VOTER.c.campaign_id == campaign_id, VOTER.c.calling_zone_key.is_(None))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    by_key: dict[str, list[int]] = defaultdict(list)
+    for row in rows:
+        by_key[calling_zone_key(row.phone, row.state, row.time_zones, row.zip)].append(row.id)
+    for key, ids in by_key.items():
+        conn.execute(
+            update(VOTER)
+            .where(VOTER.c.id.in_(bindparam("ids", expanding=True)))
+            .values(calling_zone_key=key),
+            {"ids": ids},
+        )
+    return len(rows)
+
+
+def has_unresolved(conn: Connection, campaign_id: int) -> bool:
+    """Whether any voter of the campaign still lacks a zone key (one index probe)."""
+    found: Any = conn.execute(
+        select(VOTER.c.id)
+        .where(VOTER.c.campaign_id == campaign_id, VOTER.c.calling_zone_key.is_(None))
+        .limit(1)
+    ).first()
+    return found is not None
