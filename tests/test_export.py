@@ -16,10 +16,12 @@ from typer.testing import CliRunner, Result
 import storage.export
 from bot.cli import app
 from storage.campaign_config import CampaignConfig
+from storage.campaign_store import campaign_config as stored_config
+from storage.campaign_store import get_campaign
 from storage.clock import FrozenClock
 from storage.db import session_scope
 from storage.export import FIXED_AFTER_SURVEY, FIXED_BEFORE_SURVEY, format_time, parse_since
-from storage.models import CallAttempt, Campaign, Volunteer, Voter
+from storage.models import CallAttempt, Volunteer, Voter
 from tests.factories import (
     DEFAULT_SURVEY,
     campaign_config,
@@ -86,8 +88,9 @@ def second_survey() -> tuple[Any, ...]:
 def expected_rows(engine: Engine, since: datetime | None = None) -> list[dict[str, str]]:
     """The export as it should be, built from the ORM rows (not from the export's query)."""
     with Session(engine) as session:
-        campaign = session.exec(select(Campaign).where(Campaign.slug == SLUG)).one()
-        config = CampaignConfig.model_validate(campaign.config)
+        campaign = get_campaign(session, SLUG)
+        assert campaign is not None
+        config = stored_config(campaign)
         query = select(CallAttempt).where(CallAttempt.campaign_id == campaign.id)
         if since is not None:
             query = query.where(CallAttempt.started_at >= since)

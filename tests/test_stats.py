@@ -10,15 +10,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 from typer.testing import CliRunner, Result
 
 import bot.cli.exports
 from bot.cli import app
-from storage.campaign_config import CampaignConfig
+from storage.campaign_store import campaign_config, get_campaign
 from storage.clock import FrozenClock
 from storage.db import session_scope
-from storage.models import Campaign, VoterStatus
+from storage.models import VoterStatus
 from storage.reports import campaign_stats, local_day_bounds
 from tests.factories import (
     make_attempt,
@@ -72,9 +72,9 @@ def seed_known_campaign(engine: Engine) -> None:
 
 def stats_of(engine: Engine, clock: FrozenClock) -> Any:
     with Session(engine) as session:
-        campaign = session.exec(select(Campaign).where(Campaign.slug == SLUG)).one()
-        config = CampaignConfig.model_validate(campaign.config)
-        return campaign_stats(session, campaign, config, clock.now())
+        campaign = get_campaign(session, SLUG)
+        assert campaign is not None
+        return campaign_stats(session, campaign, campaign_config(campaign), clock.now())
 
 
 def test_figures_on_a_known_data_set(engine: Engine, clock: FrozenClock) -> None:
@@ -145,7 +145,8 @@ def test_queries_are_aggregates_whose_number_does_not_grow_with_the_data(
         stats_of(engine, clock)
         small = len(statements)
         with session_scope(engine) as session:
-            campaign = session.exec(select(Campaign).where(Campaign.slug == SLUG)).one()
+            campaign = get_campaign(session, SLUG)
+            assert campaign is not None
             for _ in range(20):
                 make_attempt(session, make_voter(session, campaign), started_at=clock.now())
         statements.clear()
@@ -211,20 +212,32 @@ def test_table_output_shows_the_figures(
 
 
 @pytest.mark.parametrize("flags", [[], ["--json"]])
-def test_unknown_campaign_is_one_clear_line(
+@pytest.mark.parametrize(
+    ("slug", "message"),
+    [
+        ("nope", "error: no campaign 'nope' (see `phonebank campaign list`)"),
+        ("broken", "error: the stored configuration of 'broken' is invalid: "),
+    ],
+)
+def test_bad_campaign_is_one_clear_line(
     engine: Engine,
     db_url: str,
     clock: FrozenClock,
     monkeypatch: pytest.MonkeyPatch,
     flags: list[str],
+    slug: str,
+    message: str,
 ) -> None:
-    result = run(db_url, monkeypatch, clock, "stats", "--campaign", "nope", *flags)
+    with session_scope(engine) as session:
+        broken = make_campaign(session, slug="broken")
+        broken.config = {"slug": "broken", "batch_size": 0}  # stored before a schema change
+
+    result = run(db_url, monkeypatch, clock, "stats", "--campaign", slug, *flags)
 
     assert result.exit_code == 1
     assert result.stdout == ""
-    assert result.stderr.strip().splitlines() == [
-        "error: no campaign 'nope' (load one with `phonebank campaign load FILE`)"
-    ]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message)
 
 
 def test_local_day_bounds_span_25_hours_when_daylight_saving_ends() -> None:

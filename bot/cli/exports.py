@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from bot.cli.common import console, engine, errors, fail
-from storage.campaign_config import CampaignConfig
+from storage.campaign_config import CampaignConfig, CampaignConfigError
+from storage.campaign_store import campaign_config, get_campaign
 from storage.clock import Clock, SystemClock
 from storage.db import session_scope
 from storage.export import atomic_text_file, parse_since, write_results
@@ -87,13 +87,13 @@ def register_root_commands(root: typer.Typer) -> None:
 
 
 def _campaign(session: Session, slug: str) -> tuple[Campaign, CampaignConfig]:
-    campaign = session.exec(select(Campaign).where(col(Campaign.slug) == slug)).one_or_none()
+    campaign = get_campaign(session, slug)
     if campaign is None:
-        fail(f"no campaign {slug!r} (load one with `phonebank campaign load FILE`)")
+        fail(f"no campaign {slug!r} (see `phonebank campaign list`)")
     try:
-        return campaign, CampaignConfig.model_validate(campaign.config)
-    except ValidationError as exc:
-        fail(f"campaign {slug!r} has an invalid stored config ({exc.error_count()} problems)")
+        return campaign, campaign_config(campaign)
+    except CampaignConfigError as exc:
+        fail(f"the stored configuration of {slug!r} is invalid: {'; '.join(exc.lines())}")
 
 
 def _stats_table(figures: CampaignStats) -> Table:
