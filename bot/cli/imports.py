@@ -142,7 +142,7 @@ def _progress(enabled: bool) -> Iterator[ProgressCallback | None]:
 
 
 def _table(summary: ImportSummary) -> Table:
-    table = Table(title=f"Import of {summary.kind}", show_header=False)
+    table = Table(title=f"{summary.kind} import", show_header=False, min_width=30)
     table.add_column("count", justify="left")
     table.add_column("value", justify="right")
     for name in ("read", "imported", "updated", "unchanged", "rejected"):
