@@ -111,11 +111,12 @@ def write_results(
 
 @contextmanager
 def atomic_text_file(path: Path) -> Iterator[IO[str]]:
-    """A UTF-8 CSV file that appears at `path` complete, or not at all.
+    """A UTF-8 text file (no newline translation, for `csv`) that appears at `path` complete, or not at all.
 
     Written to a temporary file in the same directory and renamed over `path` on success (a
     rename within one file system is atomic); on any error the temporary file is removed and an
-    existing `path` is left as it was.
+    existing `path` is left as it was. The file is created owner-only (0600, `mkstemp`'s mode):
+    it holds voters' names and phones.
     """
     if path.is_dir():
         raise IsADirectoryError(21, "Is a directory", str(path))
