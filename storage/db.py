@@ -20,6 +20,9 @@ from sqlmodel import Session, SQLModel, create_engine
 import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# Execution option marking a read-only unit of work: on SQLite it begins DEFERRED, so a long
+# export or report reads a WAL snapshot without holding the write lock from claims.
+READ_ONLY_OPTION = "phonebank_read_only"
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -42,7 +45,7 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
 def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
     connect_args = kwargs.pop("connect_args", {})
     connect_args.setdefault("check_same_thread", False)
-    connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
+    connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)  # sqlite3 sets busy_timeout
     if url.database in (None, "", ":memory:"):
         kwargs.setdefault("poolclass", NullPool)
     engine = create_engine(url, connect_args=connect_args, **kwargs)
@@ -52,14 +55,14 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        deferred = connection.get_execution_options().get(READ_ONLY_OPTION)
+        connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -67,6 +70,16 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
 def create_schema(engine: Engine) -> None:
     """Create every table straight from the models (tests; `phonebank db upgrade` migrates)."""
     SQLModel.metadata.create_all(engine)
+
+
+@contextmanager
+def read_session(engine: Engine) -> Iterator[Session]:
+    """A session for reading only: it never takes SQLite's write lock, and never commits."""
+    with Session(engine.execution_options(**{READ_ONLY_OPTION: True})) as session:
+        try:
+            yield session
+        finally:
+            session.rollback()
 
 
 @contextmanager

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import select
 
-from storage.db import make_engine, session_scope
+from storage.db import create_schema, make_engine, read_session, session_scope
 from storage.models import Campaign, Voter
 
 
@@ -64,3 +64,30 @@ def test_postgres_urls_use_psycopg3() -> None:
     with engine.connect() as conn:
         assert conn.execute(text("select 1")).scalar() == 1
     engine.dispose()
+
+
+def test_a_read_session_does_not_block_writers_on_sqlite(tmp_path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    create_schema(engine)
+    now = datetime.now(UTC)
+    with read_session(engine) as reader:
+        assert reader.exec(select(Campaign)).all() == []
+        # A writer with no busy wait at all gets the lock while the read is open.
+        writer = make_engine(f"sqlite:///{tmp_path / 'x.db'}", connect_args={"timeout": 0})
+        with session_scope(writer) as session:
+            session.add(_campaign(now))
+        writer.dispose()
+        assert reader.exec(select(Campaign)).all() == []  # its snapshot is stable
+    with read_session(engine) as reader:
+        assert len(reader.exec(select(Campaign)).all()) == 1
+
+
+def test_a_write_transaction_holds_the_sqlite_write_lock(tmp_path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    create_schema(engine)
+    with session_scope(engine) as holder:
+        holder.exec(select(Campaign)).all()
+        writer = make_engine(f"sqlite:///{tmp_path / 'x.db'}", connect_args={"timeout": 0})
+        with pytest.raises(OperationalError, match="locked"), session_scope(writer) as session:
+            session.add(_campaign(datetime.now(UTC)))
+        writer.dispose()
