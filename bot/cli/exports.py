@@ -16,7 +16,7 @@ from bot.cli.common import console, engine, errors, fail
 from storage.campaign_config import CampaignConfig, CampaignConfigError
 from storage.campaign_store import campaign_config, get_campaign
 from storage.clock import Clock, SystemClock
-from storage.db import session_scope
+from storage.db import read_session
 from storage.export import atomic_text_file, parse_since, write_results
 from storage.models import Campaign
 from storage.reports import CampaignStats, campaign_stats
@@ -44,7 +44,7 @@ def export_results(
     except ValueError as exc:
         fail(f"--since: {exc}")
     try:
-        with session_scope(engine()) as session:
+        with read_session(engine()) as session:
             found, config = _campaign(session, campaign)
             if output == "-":
                 count = write_results(session, found, config, sys.stdout, since_at)
@@ -67,7 +67,7 @@ def stats(
 ) -> None:
     """Voters by status, attempts, contacts and contact rate, overall and today."""
     try:
-        with session_scope(engine()) as session:
+        with read_session(engine()) as session:
             found, config = _campaign(session, campaign)
             figures = campaign_stats(session, found, config, clock.now())
     except ValueError as exc:
