@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import phonenumbers
 from pydantic import AnyHttpUrl, TypeAdapter, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from storage.db import normalize_url
 
 ADMIN_PLATFORMS = ("slack", "discord", "console")
 _http_url = TypeAdapter(AnyHttpUrl)
+# What a user id looks like on each platform, and how to say it when it does not.
+_ADMIN_USER_IDS = {
+    "slack": (re.compile(r"[A-Z0-9]+"), "a Slack user id is letters and digits, like U0123ABC"),
+    "discord": (re.compile(r"[0-9]+"), "a Discord user id is a number"),
+    "console": (re.compile(r"[\w.@-]+"), "a console user is one word"),
+}
 
 
 class SettingsError(ValueError):
@@ -46,9 +55,17 @@ class Settings(BaseSettings):
     @classmethod
     def _database_url_parses(cls, value: str) -> str:
         try:
-            make_url(value)
-        except ArgumentError as exc:
+            url = normalize_url(value)
+        except (ArgumentError, ValueError) as exc:
             raise ValueError(f"not a SQLAlchemy database URL ({exc})") from None
+        try:
+            dialect = url.get_dialect()
+        except NoSuchModuleError:
+            raise ValueError(f"unknown database kind {url.drivername!r}") from None
+        try:
+            dialect().create_connect_args(url)  # checks the URL's form; connects to nothing
+        except ArgumentError as exc:
+            raise ValueError(_first_line(str(exc))) from None
         return value
 
     @field_validator("slack_api_url", "discord_api_url", "twilio_api_url", "public_base_url")
@@ -74,17 +91,7 @@ class Settings(BaseSettings):
     @classmethod
     def _split_admins(cls, value: object) -> tuple[str, ...]:
         items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
-        admins = []
-        for item in (str(i).strip() for i in items):
-            if not item:
-                continue
-            platform, _, user = item.partition(":")
-            if platform not in ADMIN_PLATFORMS or not user:
-                raise ValueError(
-                    f"{item!r} is not platform:user_id (platform one of {ADMIN_PLATFORMS})"
-                )
-            admins.append(item)
-        return tuple(admins)
+        return tuple(_parse_admin(item) for item in (str(i).strip() for i in items) if item)
 
     @field_validator("phonebank_default_region")
     @classmethod
@@ -112,8 +119,29 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        lines = []
-        for error in exc.errors():
-            variable = str(error["loc"][0]).upper() if error["loc"] else "settings"
-            lines.append(f"{variable}: {error['msg']}")
-        raise SettingsError("; ".join(lines)) from None
+        raise SettingsError("; ".join(_describe(error) for error in exc.errors())) from None
+
+
+def _parse_admin(item: str) -> str:
+    """`slack:U123` -> itself, tidied; anything else raises naming the entry."""
+    platform, _, user = (part.strip() for part in item.partition(":"))
+    if platform not in ADMIN_PLATFORMS or not user:
+        raise ValueError(
+            f"{item!r} is not platform:user_id (platform one of {', '.join(ADMIN_PLATFORMS)})"
+        )
+    pattern, explanation = _ADMIN_USER_IDS[platform]
+    if not pattern.fullmatch(user):
+        raise ValueError(f"{item!r}: {explanation}")
+    return f"{platform}:{user}"
+
+
+def _first_line(message: str) -> str:
+    return message.strip().splitlines()[0] if message.strip() else ""
+
+
+def _describe(error: ErrorDetails) -> str:
+    """`VARIABLE: what is wrong`, on one line, without echoing the value (it may be a secret)."""
+    variable = str(error["loc"][0]).upper() if error["loc"] else "settings"
+    # A validator's ValueError arrives as "Value error, <our text>": keep our text.
+    reason = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
+    return f"{variable}: {' '.join(reason.split())}"

@@ -6,6 +6,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy.engine import Engine
 
 from bot.settings import Settings, SettingsError, load_settings
@@ -17,7 +18,8 @@ errors = Console(stderr=True)
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print one clear line on stderr and exit."""
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    # soft_wrap: the message stays one line whatever the terminal's width (scripts grep it).
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
