@@ -21,20 +21,22 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Table, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Table, insert, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from matching.eligibility import PoolRules, pool_conditions, pool_rules
-from matching.pool import (
-    distinct_zone_keys,
-    has_unresolved,
-    load_config,
-    resolve_zone_keys,
-    run_transaction,
+from matching.pool import distinct_zone_keys, resolve_zone_keys, run_transaction
+from matching.ranking import (
+    CallerProfile,
+    Tier,
+    VoterPlace,
+    caller_profile,
+    match_reason,
+    same_zones,
 )
-from matching.ranking import CallerProfile, VoterPlace, caller_profile, match_reason, same_zones
-from matching.tables import BATCH, CARD, ITEM, VOLUNTEER, VOTER
+from matching.tables import BATCH, CAMPAIGN, CARD, ITEM, VOLUNTEER, VOTER, one_of
 from matching.zones import callable_keys
+from storage.campaign_config import CampaignConfig
 from storage.clock import Clock
 
 VoterRow = Any  # a Row of _VOTER_COLUMNS
@@ -93,35 +95,62 @@ def claim_batch(
     engine: Engine, volunteer_id: int, campaign_id: int, size: int | None = None, *, clock: Clock
 ) -> ClaimResult:
     """Claim up to `size` cards (default: the campaign's batch size) for the volunteer."""
-    with engine.connect() as conn:
-        unresolved = has_unresolved(conn, campaign_id)
-        conn.rollback()
-    if unresolved:
-        resolve_zone_keys(engine, campaign_id)
-    try:
-        return run_transaction(
-            engine, lambda conn: _claim(conn, volunteer_id, campaign_id, size, clock.now())
-        )
-    except _LostEveryPhone:
-        return ClaimResult(ClaimStatus.BUSY, message=BUSY_MESSAGE)
+    for _ in range(_RESOLVE_ROUNDS):
+        try:
+            return run_transaction(
+                engine, lambda conn: _claim(conn, volunteer_id, campaign_id, size, clock.now())
+            )
+        except _LostEveryPhone:
+            return ClaimResult(ClaimStatus.BUSY, message=BUSY_MESSAGE)
+        except _ZoneKeysMissing:
+            resolve_zone_keys(engine, campaign_id)
+    # Still voters without a key after a few rounds (a huge fresh import): claim among the rest.
+    return run_transaction(
+        engine,
+        lambda conn: _claim(conn, volunteer_id, campaign_id, size, clock.now(), resolved=False),
+    )
+
+
+_RESOLVE_ROUNDS = 4
 
 
 class _LostEveryPhone(Exception):
     """Every phone picked went to a claim that committed meanwhile: roll the batch back."""
 
 
+class _ZoneKeysMissing(Exception):
+    """Some voters have no zone key yet: resolve them outside the claim, then claim again."""
+
+
 def _claim(
-    conn: Connection, volunteer_id: int, campaign_id: int, size: int | None, now: datetime
+    conn: Connection,
+    volunteer_id: int,
+    campaign_id: int,
+    size: int | None,
+    now: datetime,
+    *,
+    resolved: bool = True,
 ) -> ClaimResult:
-    config = load_config(conn, campaign_id)
-    profile = _profile(conn, volunteer_id, config.default_language)
-    held = _open_batch(conn, volunteer_id, campaign_id)
+    if conn.dialect.name == "postgresql":
+        # JIT: the claim's cost estimates look large (a LIMIT over a big partial index), and
+        # compiling them costs ~200 ms for queries that run in under one. Synchronous commit: a
+        # claim lost in a crash is harmless (its voters simply stay in the pool), so it need not
+        # wait for the WAL flush; outcomes keep the server's durable default.
+        conn.exec_driver_sql("SET LOCAL jit = off; SET LOCAL synchronous_commit = off")
+    context = _context(conn, volunteer_id, campaign_id)
+    if resolved and context.unresolved is not None:
+        raise _ZoneKeysMissing
+    config = CampaignConfig.model_validate(context.config)
+    profile = caller_profile(
+        context.languages or [], context.area_code, context.phone, config.default_language
+    )
+    held = context.held
     if held is not None:
         return ClaimResult(ClaimStatus.HELD, held, load_cards(conn, held), "your open batch")
     keys = callable_keys(distinct_zone_keys(conn, campaign_id), now, config.calling_hours)
     if not keys:
         return ClaimResult(ClaimStatus.EMPTY, message="nobody is inside calling hours right now")
-    rules = pool_rules(campaign_id, config, now, keys)
+    rules = pool_rules(campaign_id, config, now, keys, conn.dialect.name)
     picked = _pick(conn, rules, profile, size or config.batch_size)
     households = _households(conn, rules, profile, list(picked))
     if not households:
@@ -134,40 +163,57 @@ def _claim(
     return ClaimResult(ClaimStatus.CLAIMED, batch_id, cards, f"{len(cards)} calls")
 
 
-def _profile(conn: Connection, volunteer_id: int, default_language: str) -> CallerProfile:
-    row = conn.execute(
-        select(VOLUNTEER.c.languages, VOLUNTEER.c.area_code, VOLUNTEER.c.phone).where(
-            VOLUNTEER.c.id == volunteer_id
-        )
-    ).one_or_none()
-    if row is None:
-        raise LookupError(f"no volunteer {volunteer_id}")
-    return caller_profile(row.languages or [], row.area_code, row.phone, default_language)
-
-
-def _open_batch(conn: Connection, volunteer_id: int, campaign_id: int) -> int | None:
-    return conn.execute(
-        select(BATCH.c.id).where(
+def _context(conn: Connection, volunteer_id: int, campaign_id: int) -> Any:
+    """Campaign config, volunteer, their open batch, and whether keys are missing: one query."""
+    held = (
+        select(BATCH.c.id)
+        .where(
             BATCH.c.volunteer_id == volunteer_id,
             BATCH.c.campaign_id == campaign_id,
             BATCH.c.closed_at.is_(None),
         )
-    ).scalar()
+        .limit(1)
+        .scalar_subquery()
+    )
+    unresolved = (  # ix_voter_zone_unresolved
+        select(VOTER.c.id)
+        .where(VOTER.c.campaign_id == campaign_id, VOTER.c.calling_zone_key.is_(None))
+        .limit(1)
+        .scalar_subquery()
+    )
+    row = conn.execute(
+        select(
+            CAMPAIGN.c.config,
+            VOLUNTEER.c.languages,
+            VOLUNTEER.c.area_code,
+            VOLUNTEER.c.phone,
+            held.label("held"),
+            unresolved.label("unresolved"),
+        )
+        .select_from(CAMPAIGN.join(VOLUNTEER, true()))  # one row of each: no real product
+        .where(CAMPAIGN.c.id == campaign_id, VOLUNTEER.c.id == volunteer_id)
+    ).one_or_none()
+    if row is None:
+        raise LookupError(f"no campaign {campaign_id} or no volunteer {volunteer_id}")
+    return row
 
 
 def _steps(
     profile: CallerProfile, keys: Sequence[str]
 ) -> Iterator[tuple[str, ColumnElement[bool] | None]]:
     """(language, tier condition) in the order of matching/ranking.py; each has its index."""
-    for language in profile.languages:
-        if profile.area_code:
-            yield language, VOTER.c.area_code == profile.area_code  # ix_voter_pool_area
-        if profile.state:
-            yield language, VOTER.c.state == profile.state  # ix_voter_pool_state
-        for key in keys:
-            if same_zones(key, profile):
-                yield language, VOTER.c.calling_zone_key == key  # ix_voter_pool_zone
-        yield language, None  # ix_voter_pool_any
+    for tier in Tier:
+        for language in profile.languages:
+            if tier is Tier.AREA_CODE and profile.area_code:
+                yield language, VOTER.c.area_code == profile.area_code  # ix_voter_pool_area
+            elif tier is Tier.STATE and profile.state:
+                yield language, VOTER.c.state == profile.state  # ix_voter_pool_state
+            elif tier is Tier.TIME_ZONE:
+                for key in keys:
+                    if same_zones(key, profile):
+                        yield language, VOTER.c.calling_zone_key == key  # ix_voter_pool_zone
+            elif tier is Tier.ANY:
+                yield language, None  # ix_voter_pool_any
 
 
 def _pick(
@@ -183,7 +229,7 @@ def _pick(
         if tier is not None:
             query = query.where(tier)
         if taken:
-            query = query.where(VOTER.c.id.not_in(taken))
+            query = query.where(~one_of(VOTER.c.id, taken, rules.dialect))
         query = (
             query.order_by(VOTER.c.priority, VOTER.c.attempts, VOTER.c.available_at)
             .limit(size - len(picked))
@@ -203,8 +249,8 @@ def _households(
         return {}
     conditions = [
         *pool_conditions(rules),
-        VOTER.c.phone.in_(phones),  # ix_voter_campaign_phone
-        VOTER.c.language.in_(profile.languages),
+        one_of(VOTER.c.phone, phones, rules.dialect),  # ix_voter_campaign_phone
+        one_of(VOTER.c.language, profile.languages, rules.dialect),
     ]
     locked = conn.execute(
         select(*_VOTER_COLUMNS)
@@ -233,7 +279,7 @@ def _contended(
 def _nothing_claimed(conn: Connection, rules: PoolRules, profile: CallerProfile) -> ClaimResult:
     anyone = conn.execute(
         select(VOTER.c.id)
-        .where(*pool_conditions(rules), VOTER.c.language.in_(profile.languages))
+        .where(*pool_conditions(rules), one_of(VOTER.c.language, profile.languages, rules.dialect))
         .limit(1)
     ).first()
     if anyone is not None:
@@ -285,14 +331,13 @@ def _insert_cards(
     ]
     statement = (
         _dialect_insert(conn, CARD)
-        .values(rows)
         .on_conflict_do_nothing(
             index_elements=[CARD.c.campaign_id, CARD.c.phone],
             index_where=CARD.c.released_at.is_(None),
         )
         .returning(CARD.c.id, CARD.c.phone)
     )
-    card_ids = {row.phone: row.id for row in conn.execute(statement)}
+    card_ids = {row.phone: row.id for row in conn.execute(statement, rows)}
     voters = [row for phone in phones if phone in card_ids for row in households[phone]]
     if not voters:
         return ()
@@ -310,7 +355,9 @@ def _insert_cards(
         ],
     )
     conn.execute(
-        update(VOTER).where(VOTER.c.id.in_([row.id for row in voters])).values(batch_id=batch_id)
+        update(VOTER)
+        .where(one_of(VOTER.c.id, [row.id for row in voters], conn.dialect.name))
+        .values(batch_id=batch_id)
     )
     return tuple(
         Card(

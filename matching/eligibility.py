@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, exists, literal_column, or_
+from sqlalchemy import ColumnElement, literal_column, or_, select
 
 from matching.hours import ALLOWED, Verdict
-from matching.tables import CARD, DNC, VOTER
+from matching.tables import CARD, DNC, VOTER, one_of
 from matching.zones import calling_zone_key, key_verdict
 from storage.campaign_config import CampaignConfig
 from storage.models import Voter, VoterStatus
@@ -29,10 +30,15 @@ class PoolRules:
     callable_keys: tuple[str, ...]
     max_attempts: int
     min_gap: timedelta
+    dialect: str = "sqlite"  # "postgresql" switches lists to array parameters
 
 
 def pool_rules(
-    campaign_id: int, config: CampaignConfig, now: datetime, callable_keys: list[str]
+    campaign_id: int,
+    config: CampaignConfig,
+    now: datetime,
+    callable_keys: list[str],
+    dialect: str = "sqlite",
 ) -> PoolRules:
     """The rules for `campaign_id` from its configuration."""
     return PoolRules(
@@ -41,6 +47,7 @@ def pool_rules(
         callable_keys=tuple(callable_keys),
         max_attempts=config.attempts.max_attempts,
         min_gap=timedelta(hours=config.attempts.min_gap_hours),
+        dialect=dialect,
     )
 
 
@@ -55,21 +62,29 @@ def pool_conditions(rules: PoolRules) -> list[ColumnElement[bool]]:
     return [
         voter.c.campaign_id == rules.campaign_id,
         *in_pool(),
-        voter.c.calling_zone_key.in_(rules.callable_keys),
+        one_of(voter.c.calling_zone_key, rules.callable_keys, rules.dialect),
         voter.c.attempts < rules.max_attempts,
         voter.c.available_at <= rules.now,
         or_(
             voter.c.last_attempt_at.is_(None),
             voter.c.last_attempt_at <= rules.now - rules.min_gap,
         ),
-        # Served by uq_batch_card_open_phone (partial on open cards).
-        ~exists().where(
+        # Scalar subqueries with LIMIT, not NOT EXISTS: PostgreSQL runs them as one index probe
+        # per candidate row (uq_batch_card_open_phone; dnc_entry's unique phone) instead of
+        # planning an anti-join that reads every open card whenever its statistics are stale.
+        _first(
+            CARD.c.id,
             CARD.c.campaign_id == voter.c.campaign_id,
             CARD.c.phone == voter.c.phone,
             CARD.c.released_at.is_(None),
-        ),
-        ~exists().where(DNC.c.phone == voter.c.phone),  # the unique index on dnc_entry.phone
+        ).is_(None),
+        _first(DNC.c.id, DNC.c.phone == voter.c.phone).is_(None),
     ]
+
+
+def _first(column: Any, *conditions: ColumnElement[bool]) -> Any:
+    """`(SELECT column ... LIMIT 1)`, correlated to the voter row."""
+    return select(column).where(*conditions).limit(1).scalar_subquery()
 
 
 def why_not_callable(

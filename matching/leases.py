@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine, select, update
 
 from matching.pool import run_transaction
-from matching.tables import BATCH, CARD, ITEM, VOTER
+from matching.tables import BATCH, CARD, ITEM, VOTER, one_of
 from storage.clock import Clock
 
 SWEEP_LIMIT = 200
@@ -83,7 +83,7 @@ def close_batch(
     if voter_ids:
         conn.execute(
             update(VOTER)
-            .where(VOTER.c.id.in_(voter_ids), VOTER.c.batch_id == batch_id)
+            .where(one_of(VOTER.c.id, voter_ids, conn.dialect.name), VOTER.c.batch_id == batch_id)
             .values(batch_id=None)
         )
     return len(voter_ids)

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from matching.leases import renew_lease
 from matching.pool import load_config, run_transaction
 from matching.ranking import normalize_language
-from matching.tables import ATTEMPT, BATCH, CARD, DNC, ITEM, VOTER
+from matching.tables import ATTEMPT, BATCH, CARD, DNC, ITEM, VOTER, one_of
 from storage.campaign_config import CampaignConfig, ResultAction, ResultCode, ResultKind
 from storage.clock import Clock
 from storage.models import VoterStatus
@@ -77,115 +77,213 @@ def record_outcomes(
 
 
 def _record_all(conn: Connection, outcomes: list[Outcome], now: datetime) -> list[OutcomeResult]:
-    campaign_id = _campaign_of(conn, outcomes[0].voter_id)
-    config = load_config(conn, campaign_id)
+    """Set-based: a handful of statements for a whole batch of outcomes, not a dozen each."""
+    ids = [outcome.voter_id for outcome in outcomes]
+    if len(set(ids)) != len(ids):
+        raise OutcomeError("one outcome per voter at a time")
+    voters = _lock_voters(conn, ids)
+    campaign_ids = {voter.campaign_id for voter in voters.values()}
+    if len(campaign_ids) != 1:
+        raise OutcomeError("outcomes of one campaign at a time")
+    config = load_config(conn, campaign_ids.pop())
+    codes = [_code(config, outcome) for outcome in outcomes]
     touched = _Touched()
-    results = [_record(conn, config, outcome, now, touched) for outcome in outcomes]
+    open_items = _close_items(conn, outcomes, codes, now, touched)
+    _log_attempts(conn, voters, outcomes, codes, now)
+    _update_voters(conn, config, voters, outcomes, codes, open_items, now)
+    results = []
+    for outcome, code in zip(outcomes, codes, strict=True):
+        voter = voters[outcome.voter_id]
+        done = code.kind is not ResultKind.RETRY
+        still_held = voter.batch_id is not None and outcome.voter_id not in open_items
+        if done and still_held:
+            # Terminal: out of whatever batch holds the voter now (another one, after expiry).
+            _release_voter_items(conn, [voter.id], now, "terminal", touched)
+        dnc_added = False
+        if code.action in _PHONE_ACTIONS:
+            _end_household(conn, voter.campaign_id, voter.phone, voter.id, code, now, touched)
+            dnc_added = code.action is ResultAction.DNC and _add_dnc(conn, voter.phone, code, now)
+        late = outcome.voter_id not in open_items
+        results.append(OutcomeResult(voter.id, code.kind, late, done, dnc_added))
     _settle(conn, touched, now, timedelta(minutes=config.batch_lease_minutes))
     return results
 
 
-def _campaign_of(conn: Connection, voter_id: int) -> int:
-    campaign_id = conn.execute(
-        select(VOTER.c.campaign_id).where(VOTER.c.id == voter_id)
-    ).scalar_one_or_none()
-    if campaign_id is None:
-        raise OutcomeError(f"no voter {voter_id}")
-    return int(campaign_id)
-
-
-def _record(
-    conn: Connection, config: CampaignConfig, outcome: Outcome, now: datetime, touched: _Touched
-) -> OutcomeResult:
+def _code(config: CampaignConfig, outcome: Outcome) -> ResultCode:
     code = config.result_code(outcome.result_code)
     if code is None:
         raise OutcomeError(f"unknown result code {outcome.result_code!r}")
     if code.action is ResultAction.LANGUAGE_BARRIER and not outcome.language_heard:
         raise OutcomeError("a language barrier needs the language heard")
-    voter = conn.execute(
-        select(VOTER.c.id, VOTER.c.phone, VOTER.c.campaign_id, VOTER.c.batch_id)
-        .where(VOTER.c.id == outcome.voter_id)
+    return code
+
+
+def _lock_voters(conn: Connection, ids: list[int]) -> dict[int, Any]:
+    """The voters, locked in id order (the lock order of matching/leases.py)."""
+    rows = conn.execute(
+        select(
+            VOTER.c.id,
+            VOTER.c.phone,
+            VOTER.c.campaign_id,
+            VOTER.c.batch_id,
+            VOTER.c.status,
+            VOTER.c.available_at,
+            VOTER.c.language,
+            VOTER.c.language_heard,
+        )
+        .where(one_of(VOTER.c.id, ids, conn.dialect.name))
+        .order_by(VOTER.c.id)
         .with_for_update()
-    ).one_or_none()
-    if voter is None:
-        raise OutcomeError(f"no voter {outcome.voter_id}")
-    late = not _close_item(conn, outcome, code, now, touched)
-    _log_attempt(conn, voter.campaign_id, outcome, code, now)
-    done = code.kind is not ResultKind.RETRY
-    _update_voter(conn, config, outcome, code, now)
-    if done and voter.batch_id is not None:
-        # Terminal: out of whatever batch holds the voter now (even another one after expiry).
-        _release_voter_items(conn, [voter.id], now, "terminal", touched)
-    dnc_added = False
-    if code.action in _PHONE_ACTIONS:
-        _end_household(conn, voter.campaign_id, voter.phone, voter.id, code, now, touched)
-        dnc_added = code.action is ResultAction.DNC and _add_dnc(conn, voter.phone, code, now)
-    return OutcomeResult(voter.id, code.kind, late, done, dnc_added)
+    ).all()
+    voters = {row.id: row for row in rows}
+    missing = set(ids) - set(voters)
+    if missing:
+        raise OutcomeError(f"no voter {min(missing)}")
+    return voters
 
 
-def _close_item(
-    conn: Connection, outcome: Outcome, code: ResultCode, now: datetime, touched: _Touched
-) -> bool:
-    """Mark the voter's item in the batch with the outcome; False when it was no longer open."""
-    query = select(ITEM.c.id, ITEM.c.batch_id, ITEM.c.card_id, ITEM.c.released_at).where(
-        ITEM.c.voter_id == outcome.voter_id
-    )
-    if outcome.batch_id is not None:
-        query = query.where(ITEM.c.batch_id == outcome.batch_id)
-    else:
-        query = query.where(ITEM.c.released_at.is_(None))
-    item = conn.execute(query.order_by(ITEM.c.id.desc()).limit(1)).first()
-    if item is None:
+def _close_items(
+    conn: Connection,
+    outcomes: list[Outcome],
+    codes: list[ResultCode],
+    now: datetime,
+    touched: _Touched,
+) -> set[int]:
+    """Mark each voter's item with its outcome; the voters whose item was still open."""
+    rows = conn.execute(
+        select(ITEM.c.id, ITEM.c.voter_id, ITEM.c.batch_id, ITEM.c.card_id, ITEM.c.released_at)
+        .where(one_of(ITEM.c.voter_id, [o.voter_id for o in outcomes], conn.dialect.name))
+        .order_by(ITEM.c.id)
+    ).all()
+    by_voter: dict[int, list[Any]] = {}
+    for row in rows:
+        by_voter.setdefault(row.voter_id, []).append(row)
+    latest: dict[int, Any] = {}
+    for outcome in outcomes:
+        for row in by_voter.get(outcome.voter_id, []):  # in id order: the last match wins
+            if _is_item_of(row, outcome):
+                latest[outcome.voter_id] = row
+    updates = []
+    for outcome, code in zip(outcomes, codes, strict=True):
+        item: Any = latest.get(outcome.voter_id)
+        if item is None:
+            continue
+        was_open = item.released_at is None
+        updates.append(
+            {
+                "item_id": item.id,
+                "code": code.code,
+                "released": now if was_open else item.released_at,
+                "reason": "outcome" if was_open else None,
+            }
+        )
+        touched.cards.add(item.card_id)
+        touched.batches.add(item.batch_id)
+    if updates:
+        conn.execute(
+            update(ITEM)
+            .where(ITEM.c.id == bindparam("item_id"))
+            .values(
+                outcome_at=now,
+                result_code=bindparam("code"),
+                released_at=bindparam("released"),
+                release_reason=func.coalesce(bindparam("reason"), ITEM.c.release_reason),
+            ),
+            updates,
+        )
+    return {voter_id for voter_id, item in latest.items() if item.released_at is None}
+
+
+def _is_item_of(item: Any, outcome: Outcome) -> bool:
+    """The item the outcome is about: in the batch named, else the voter's open one."""
+    if item.voter_id != outcome.voter_id:
         return False
-    values: dict[str, Any] = {"outcome_at": now, "result_code": code.code}
-    if item.released_at is None:
-        values |= {"released_at": now, "release_reason": "outcome"}
-        conn.execute(update(VOTER).where(VOTER.c.id == outcome.voter_id).values(batch_id=None))
-    conn.execute(update(ITEM).where(ITEM.c.id == item.id).values(**values))
-    touched.cards.add(item.card_id)
-    touched.batches.add(item.batch_id)
+    if outcome.batch_id is not None:
+        return bool(item.batch_id == outcome.batch_id)
     return item.released_at is None
 
 
-def _log_attempt(
-    conn: Connection, campaign_id: int, outcome: Outcome, code: ResultCode, now: datetime
+def _log_attempts(
+    conn: Connection,
+    voters: dict[int, Any],
+    outcomes: list[Outcome],
+    codes: list[ResultCode],
+    now: datetime,
 ) -> None:
-    values: dict[str, Any] = {"result_code": code.code, "survey": outcome.survey}
-    if outcome.notes:
-        values["notes"] = outcome.notes
-    if outcome.call_attempt_id is not None:
-        conn.execute(update(ATTEMPT).where(ATTEMPT.c.id == outcome.call_attempt_id).values(values))
-        return
-    conn.execute(
-        insert(ATTEMPT).values(
-            campaign_id=campaign_id,
-            voter_id=outcome.voter_id,
-            volunteer_id=outcome.volunteer_id,
-            batch_id=outcome.batch_id,
-            started_at=now,
-            ended_at=now,
-            notes=outcome.notes,
-            **{k: v for k, v in values.items() if k != "notes"},
+    """Complete the telephony rows that exist; insert a call attempt for the others."""
+    new = []
+    for outcome, code in zip(outcomes, codes, strict=True):
+        values: dict[str, Any] = {"result_code": code.code, "survey": outcome.survey}
+        if outcome.notes:
+            values["notes"] = outcome.notes
+        if outcome.call_attempt_id is not None:
+            conn.execute(
+                update(ATTEMPT).where(ATTEMPT.c.id == outcome.call_attempt_id).values(values)
+            )
+            continue
+        new.append(
+            {
+                "campaign_id": voters[outcome.voter_id].campaign_id,
+                "voter_id": outcome.voter_id,
+                "volunteer_id": outcome.volunteer_id,
+                "batch_id": outcome.batch_id,
+                "started_at": now,
+                "ended_at": now,
+                "notes": outcome.notes,
+                "result_code": code.code,
+                "survey": outcome.survey,
+            }
         )
-    )
+    if new:
+        conn.execute(insert(ATTEMPT), new)
 
 
-def _update_voter(
-    conn: Connection, config: CampaignConfig, outcome: Outcome, code: ResultCode, now: datetime
+def _update_voters(
+    conn: Connection,
+    config: CampaignConfig,
+    voters: dict[int, Any],
+    outcomes: list[Outcome],
+    codes: list[ResultCode],
+    open_items: set[int],
+    now: datetime,
 ) -> None:
-    values: dict[str, Any] = {
-        "attempts": VOTER.c.attempts + 1,
-        "last_attempt_at": now,
-        "last_result": code.code,
-    }
-    if code.action is ResultAction.LANGUAGE_BARRIER:
-        heard = normalize_language(outcome.language_heard, config.default_language)
-        values |= {"language": heard, "language_heard": heard, "available_at": now}
-    elif code.kind is ResultKind.RETRY:
-        values["available_at"] = now + timedelta(hours=config.attempts.min_gap_hours)
-    else:
-        values["status"] = VoterStatus.DONE
-    conn.execute(update(VOTER).where(VOTER.c.id == outcome.voter_id).values(values))
+    """One statement for all: attempts, last result, and what the result means for the pool."""
+    gap = timedelta(hours=config.attempts.min_gap_hours)
+    rows = []
+    for outcome, code in zip(outcomes, codes, strict=True):
+        voter = voters[outcome.voter_id]
+        row = {
+            "voter_id": voter.id,
+            "code": code.code,
+            "status": voter.status,
+            "available": voter.available_at,
+            "language": voter.language,
+            "heard": voter.language_heard,
+            "batch": None if voter.id in open_items else voter.batch_id,
+        }
+        if code.action is ResultAction.LANGUAGE_BARRIER:
+            heard = normalize_language(outcome.language_heard, config.default_language)
+            row |= {"language": heard, "heard": heard, "available": now}
+        elif code.kind is ResultKind.RETRY:
+            row["available"] = now + gap
+        else:
+            row["status"] = VoterStatus.DONE
+        rows.append(row)
+    conn.execute(
+        update(VOTER)
+        .where(VOTER.c.id == bindparam("voter_id"))
+        .values(
+            attempts=VOTER.c.attempts + 1,
+            last_attempt_at=now,
+            last_result=bindparam("code"),
+            status=bindparam("status"),
+            available_at=bindparam("available"),
+            language=bindparam("language"),
+            language_heard=bindparam("heard"),
+            batch_id=bindparam("batch"),
+        ),
+        rows,
+    )
 
 
 def _end_household(
@@ -215,7 +313,7 @@ def _end_household(
         return
     conn.execute(
         update(VOTER)
-        .where(VOTER.c.id.in_(others))
+        .where(one_of(VOTER.c.id, others, conn.dialect.name))
         .values(status=VoterStatus.DONE, last_result=code.code)
     )
     _release_voter_items(conn, others, now, "phone " + code.code, touched)
@@ -227,17 +325,19 @@ def _release_voter_items(
     """Take voters (already locked) off their open items, wherever they are."""
     open_items = conn.execute(
         select(ITEM.c.id, ITEM.c.card_id, ITEM.c.batch_id).where(
-            ITEM.c.voter_id.in_(voter_ids), ITEM.c.released_at.is_(None)
+            one_of(ITEM.c.voter_id, voter_ids, conn.dialect.name), ITEM.c.released_at.is_(None)
         )
     ).all()
     if not open_items:
         return
     conn.execute(
         update(ITEM)
-        .where(ITEM.c.id.in_([item.id for item in open_items]))
+        .where(one_of(ITEM.c.id, [item.id for item in open_items], conn.dialect.name))
         .values(released_at=now, release_reason=reason[:32])
     )
-    conn.execute(update(VOTER).where(VOTER.c.id.in_(voter_ids)).values(batch_id=None))
+    conn.execute(
+        update(VOTER).where(one_of(VOTER.c.id, voter_ids, conn.dialect.name)).values(batch_id=None)
+    )
     touched.cards.update(item.card_id for item in open_items)
     touched.batches.update(item.batch_id for item in open_items)
 
@@ -255,28 +355,23 @@ def _add_dnc(conn: Connection, phone: str, code: ResultCode, now: datetime) -> b
 
 def _settle(conn: Connection, touched: _Touched, now: datetime, lease: timedelta) -> None:
     """Release cards with no open voter left; close finished batches, renew the others' leases."""
-    for card_id in sorted(touched.cards):
-        if not _has_open_items(conn, ITEM.c.card_id == card_id):
-            conn.execute(
-                update(CARD)
-                .where(CARD.c.id == card_id, CARD.c.released_at.is_(None))
-                .values(released_at=now)
-            )
-    for batch_id in sorted(touched.batches):
-        if _has_open_items(conn, ITEM.c.batch_id == batch_id):
-            renew_lease(conn, batch_id, now, lease)
-        else:
-            conn.execute(
-                update(BATCH)
-                .where(BATCH.c.id == batch_id, BATCH.c.closed_at.is_(None))
-                .values(closed_at=now, close_reason="done", last_activity_at=now)
-            )
-
-
-def _has_open_items(conn: Connection, condition: Any) -> bool:
-    return (
+    if touched.cards:
         conn.execute(
-            select(ITEM.c.id).where(condition, ITEM.c.released_at.is_(None)).limit(1)
-        ).first()
-        is not None
-    )
+            update(CARD)
+            .where(
+                one_of(CARD.c.id, sorted(touched.cards), conn.dialect.name),
+                CARD.c.released_at.is_(None),
+            )
+            .where(~exists().where(ITEM.c.card_id == CARD.c.id, ITEM.c.released_at.is_(None)))
+            .values(released_at=now)
+        )
+    if touched.batches:
+        batches = sorted(touched.batches)
+        conn.execute(
+            update(BATCH)
+            .where(one_of(BATCH.c.id, batches, conn.dialect.name), BATCH.c.closed_at.is_(None))
+            .where(~exists().where(ITEM.c.batch_id == BATCH.c.id, ITEM.c.released_at.is_(None)))
+            .values(closed_at=now, close_reason="done", last_activity_at=now)
+        )
+        for batch_id in batches:
+            renew_lease(conn, batch_id, now, lease)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
 from sqlalchemy import Connection, Engine, bindparam, select, text, update
 from sqlalchemy.exc import DBAPIError
@@ -95,13 +95,3 @@ def _resolve_some(conn: Connection, campaign_id: int, limit: int) -> int:
             {"ids": ids},
         )
     return len(rows)
-
-
-def has_unresolved(conn: Connection, campaign_id: int) -> bool:
-    """Whether any voter of the campaign still lacks a zone key (one index probe)."""
-    found: Any = conn.execute(
-        select(VOTER.c.id)
-        .where(VOTER.c.campaign_id == campaign_id, VOTER.c.calling_zone_key.is_(None))
-        .limit(1)
-    ).first()
-    return found is not None

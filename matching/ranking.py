@@ -1,10 +1,10 @@
 """Who suits whom: the order in which a volunteer's batch is filled, and the reason in words.
 
 Language is a hard rule: a voter whose language is not the campaign's default (English unless
-configured) only goes to a volunteer who speaks it. Within what a volunteer may take, the voters
-only they can call come first (a Spanish speaker gets the Spanish-speaking voters before the
-English-speaking ones anyone could call), then the tiers: same area code, same state, same time
-zone, anyone. Within a tier: the list's priority (lower first), fewest attempts, oldest last
+configured) only goes to a volunteer who speaks it. Then the tiers: same area code, same state,
+same time zone, anyone. Within a tier the voters only this volunteer can call come first (a
+Spanish speaker gets the area's Spanish-speaking voters before its English-speaking ones, whom
+anyone could call), then the list's priority (lower first), fewest attempts, oldest last
 attempt. The claim (matching/claims.py) walks the same plan one indexed step at a time.
 """
 
@@ -138,11 +138,11 @@ def same_zones(key: str, profile: CallerProfile) -> bool:
 
 
 def rank_key(profile: CallerProfile, voter: VoterPlace) -> tuple[int, int, int, int, datetime]:
-    """The order a batch is filled in: scarce language, tier, priority, attempts, last attempt."""
+    """The order a batch is filled in: tier, scarce language, priority, attempts, last attempt."""
     language_rank = profile.languages.index(normalize_language(voter.language))
     return (
-        language_rank,
         int(tier_of(profile, voter)),
+        language_rank,
         voter.priority,
         voter.attempts,
         voter.available_at or datetime.min,

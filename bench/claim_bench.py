@@ -1,0 +1,588 @@
+"""Batch claims under concurrency, against the unlocked claim most texting tools ship.
+
+    python -m bench.claim_bench [--voters N] [--claimers C ...] [--db sqlite postgresql]
+
+Loads N voters (default 1,000,000) over 50 area codes and 5 languages, with households sharing
+a phone, into a fresh database per engine (PostgreSQL: a database of its own, dropped at the
+end). Then, for each concurrency, C claimers (volunteers of mixed area codes and languages, in
+worker processes) claim batches of 20 and log an outcome for every voter, for a fixed time.
+Reported per database and concurrency: claims/s, claim latency p50/p95/p99, busy and empty
+answers, the voters and the phones that were ever in two batches (counted from the rows, not from
+what the claim code says), and the share of claims that got same-area-code voters when the
+volunteer's area code has voters. The peer baseline, `UPDATE ... WHERE id IN (SELECT ... WHERE
+unassigned LIMIT n)`, runs on a copy of the list at each concurrency, logging what each caller
+got, and its double assignments are counted the same way.
+
+Outcomes are retry (not home), contact and terminal results: a voter comes back only after the
+4-hour gap, so within a run any voter or phone seen in two batches was handed out twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import random
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine, insert, text
+from sqlalchemy.engine import URL
+
+from matching.claims import ClaimStatus, claim_batch
+from matching.outcomes import Outcome, record_outcomes
+from matching.tables import CAMPAIGN, VOLUNTEER, VOTER
+from matching.zones import calling_zone_key
+from storage.campaign_config import CampaignConfig
+from storage.db import create_schema, make_engine, normalize_url
+from storage.models import EPOCH
+
+RESULTS = Path(__file__).parent / "results" / "claim_bench.json"
+ADMIN_URL = os.environ.get("PHONEBANK_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1/test")
+# A Tuesday, 18:00 UTC: 13:00 in New York, 10:00 in Los Angeles: every voter is callable.
+BENCH_START = datetime(2026, 10, 20, 18, 0, tzinfo=UTC)
+BATCH = 20
+AREA_CODES = {  # 50 area codes: state
+    "212": "NY", "718": "NY", "516": "NY", "315": "NY", "201": "NJ", "973": "NJ", "215": "PA",
+    "412": "PA", "617": "MA", "413": "MA", "203": "CT", "401": "RI", "202": "DC", "301": "MD",
+    "410": "MD", "703": "VA", "804": "VA", "919": "NC", "704": "NC", "803": "SC", "404": "GA",
+    "912": "GA", "305": "FL", "407": "FL", "850": "FL", "813": "FL", "205": "AL", "615": "TN",
+    "901": "TN", "502": "KY", "216": "OH", "614": "OH", "313": "MI", "312": "IL", "773": "IL",
+    "317": "IN", "414": "WI", "612": "MN", "314": "MO", "504": "LA", "512": "TX", "713": "TX",
+    "214": "TX", "915": "TX", "303": "CO", "602": "AZ", "208": "ID", "702": "NV", "213": "CA",
+    "206": "WA",
+}  # fmt: skip
+OTHER_AREA_CODES = ("907", "808", "505", "801")  # volunteers from places with no voters
+LANGUAGES = (("en", 60), ("es", 20), ("zh", 8), ("vi", 7), ("ko", 5))
+OUTCOMES = (("not_home", 55), ("talked", 25), ("refused", 12), ("wrong_number", 5), ("dnc", 3))
+VOLUNTEERS = 256
+CONFIG: dict[str, Any] = {
+    "slug": "bench",
+    "name": "Claim benchmark",
+    "caller_id": "+15125550100",
+    "scripts": {"en": "Hi"},
+    "result_codes": [
+        {"code": "talked", "label": "Talked", "kind": "contact"},
+        {"code": "not_home", "label": "Not home", "kind": "retry"},
+        {"code": "refused", "label": "Refused", "kind": "terminal"},
+        {"code": "wrong_number", "label": "Wrong", "kind": "terminal", "action": "wrong_number"},
+        {"code": "dnc", "label": "Do not call", "kind": "terminal", "action": "dnc"},
+    ],
+    "calling_hours": {day: "08:00-21:00" for day in ("mon", "tue", "wed", "thu", "fri", "sat")},
+    "batch_size": BATCH,
+    "attempts": {"max_attempts": 3, "min_gap_hours": 4},
+}
+
+
+class BenchClock:
+    """Bench time: BENCH_START plus the real time elapsed since the run began."""
+
+    def __init__(self, started: float) -> None:
+        self._started = started
+
+    def now(self) -> datetime:
+        return BENCH_START + timedelta(seconds=time.time() - self._started)
+
+
+# ---- loading ------------------------------------------------------------------------------
+
+
+def voter_rows(n: int, campaign_id: int, seed: int = 7) -> Iterator[tuple[Any, ...]]:
+    """N voters; about one phone in ten is shared by a household of two, same language."""
+    rng = random.Random(seed)
+    codes = list(AREA_CODES)
+    keys = {ac: _area_key(ac) for ac in codes}
+    languages = [code for code, weight in LANGUAGES for _ in range(weight)]
+    made = 0
+    line = 0
+    while made < n:
+        line += 1
+        area = codes[line % len(codes)]
+        phone = f"+1{area}{200 + (line // 10000) % 800:03d}{line % 10000:04d}"
+        language = rng.choice(languages)
+        for _ in range(2 if rng.random() < 0.1 else 1):
+            if made == n:
+                break
+            made += 1
+            yield (
+                campaign_id,
+                f"id:{made}",
+                f"V{made}",
+                f"L{made}",
+                phone,
+                area,
+                AREA_CODES[area],
+                keys[area][1],
+                keys[area][0],
+                language,
+                rng.choice((1, 2, 2, 3)),
+                "ready",
+                0,
+                EPOCH,
+                "{}",
+                f"h{made}",
+                BENCH_START,
+                BENCH_START,
+            )
+
+
+VOTER_COLUMNS = (
+    "campaign_id, dedupe_key, first_name, last_name, phone, area_code, state, time_zones, "
+    "calling_zone_key, language, priority, status, attempts, available_at, attributes, row_hash, "
+    "created_at, updated_at"
+)
+
+
+def _area_key(area: str) -> tuple[str, str]:
+    from matching.phones import normalize_phone
+
+    info = normalize_phone(f"+1{area}2000100")
+    zones = " ".join(info.time_zones)
+    return calling_zone_key(info.e164, AREA_CODES[area], zones), zones
+
+
+def load(engine: Engine, n: int) -> tuple[int, float]:
+    """Schema, campaign, volunteers and N voters; (campaign id, seconds spent on voters)."""
+    create_schema(engine)
+    now = BENCH_START
+    config = CampaignConfig.model_validate(CONFIG).model_dump(mode="json")
+    with engine.begin() as conn:
+        campaign_id = conn.execute(
+            insert(CAMPAIGN)
+            .values(slug="bench", name="Bench", config=config, config_source="")
+            .values(created_at=now, updated_at=now)
+            .returning(CAMPAIGN.c.id)
+        ).scalar_one()
+        conn.execute(
+            insert(VOLUNTEER),
+            [row | {"created_at": now, "updated_at": now} for row in volunteer_rows()],
+        )
+    started = time.perf_counter()
+    indexes = [ix for ix in VOTER.indexes if not ix.unique]
+    with engine.begin() as conn:
+        for index in indexes:
+            index.drop(conn)
+    if engine.dialect.name == "postgresql":
+        _copy_voters(engine, n, campaign_id)
+    else:
+        _insert_voters(engine, n, campaign_id)
+    with engine.begin() as conn:
+        for index in indexes:
+            index.create(conn)
+        conn.execute(text("ANALYZE"))
+    return campaign_id, time.perf_counter() - started
+
+
+def volunteer_rows() -> Iterator[dict[str, Any]]:
+    rng = random.Random(11)
+    codes = list(AREA_CODES)
+    for i in range(VOLUNTEERS):
+        area = rng.choice(OTHER_AREA_CODES) if i % 5 == 4 else codes[i % len(codes)]
+        spoken = ["en"] + ([LANGUAGES[1 + i % 4][0]] if i % 3 == 0 else [])
+        yield {
+            "name": f"Volunteer {i}",
+            "phone": f"+1{area}555{i:04d}",
+            "area_code": area,
+            "languages": spoken,
+            "status": "certified",
+            "sms_consent": False,
+            "sms_opted_out": False,
+        }
+
+
+def _copy_voters(engine: Engine, n: int, campaign_id: int) -> None:
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        with cursor.copy(f"COPY voter ({VOTER_COLUMNS}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+            for row in voter_rows(n, campaign_id):
+                copy.write_row(row)
+        raw.commit()
+    finally:
+        raw.close()
+
+
+def _insert_voters(engine: Engine, n: int, campaign_id: int) -> None:
+    placeholders = ", ".join("?" for _ in VOTER_COLUMNS.split(","))
+    sql = f"INSERT INTO voter ({VOTER_COLUMNS}) VALUES ({placeholders})"
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("BEGIN")
+        rows = (
+            row[:13] + (_sqlite_time(row[13]),) + row[14:16] + (_sqlite_time(row[16]),) * 2
+            for row in voter_rows(n, campaign_id)
+        )
+        cursor.executemany(sql, rows)
+        cursor.execute("COMMIT")
+    finally:
+        raw.close()
+
+
+def _sqlite_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")  # as SQLAlchemy stores it
+
+
+# ---- claimers -----------------------------------------------------------------------------
+
+
+@dataclass
+class WorkerReport:
+    latencies_ms: list[float] = field(default_factory=list)
+    claims: int = 0
+    busy: int = 0
+    empty: int = 0
+    errors: int = 0
+    same_area: int = 0  # claims whose every card is "same area code"
+    area_claims: int = 0  # claims by volunteers whose area code has voters
+    outcome_ms: list[float] = field(default_factory=list)
+
+
+def claimer_process(
+    url: str, campaign_id: int, volunteers: list[tuple[int, str]], seconds: float, started: float
+) -> WorkerReport:
+    """One process running one thread per volunteer; returns their merged report."""
+    engine = make_engine(url, pool_size=len(volunteers), max_overflow=4)
+    clock = BenchClock(started)
+    report = WorkerReport()
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+    threads = [
+        threading.Thread(
+            target=_claim_loop, args=(engine, campaign_id, v, clock, deadline, report, lock)
+        )
+        for v in volunteers
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    engine.dispose()
+    return report
+
+
+def _claim_loop(
+    engine: Engine,
+    campaign_id: int,
+    volunteer: tuple[int, str],
+    clock: BenchClock,
+    deadline: float,
+    report: WorkerReport,
+    lock: threading.Lock,
+) -> None:
+    volunteer_id, area = volunteer
+    rng = random.Random(volunteer_id)
+    codes = [code for code, weight in OUTCOMES for _ in range(weight)]
+    while time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        try:
+            result = claim_batch(engine, volunteer_id, campaign_id, BATCH, clock=clock)
+        except Exception:
+            with lock:
+                report.errors += 1
+            continue
+        elapsed = (time.perf_counter() - t0) * 1000
+        outcomes = [
+            Outcome(v.voter_id, rng.choice(codes), batch_id=result.batch_id)
+            for card in result.cards
+            for v in card.voters
+        ]
+        t1 = time.perf_counter()
+        if result.status is ClaimStatus.CLAIMED:
+            record_outcomes(engine, outcomes, clock=clock)
+        outcome_ms = (time.perf_counter() - t1) * 1000
+        with lock:
+            report.latencies_ms.append(elapsed)
+            if result.status is ClaimStatus.BUSY:
+                report.busy += 1
+            elif result.status is ClaimStatus.EMPTY:
+                report.empty += 1
+            elif result.status is ClaimStatus.CLAIMED:
+                report.claims += 1
+                report.outcome_ms.append(outcome_ms)
+                if area in AREA_CODES:
+                    report.area_claims += 1
+                    report.same_area += all(
+                        card.reason.startswith("same area code") for card in result.cards
+                    )
+        if result.status is ClaimStatus.EMPTY:
+            return
+
+
+def run_claimers(url: str, campaign_id: int, concurrency: int, seconds: float) -> WorkerReport:
+    """C claimers over up to `cpus` processes; their reports merged."""
+    volunteers = _volunteers(url, concurrency)
+    processes = min(concurrency, os.cpu_count() or 2)
+    shares = [volunteers[i::processes] for i in range(processes)]
+    started = time.time()
+    with mp.get_context("spawn").Pool(processes) as pool:
+        reports = pool.starmap(
+            claimer_process, [(url, campaign_id, share, seconds, started) for share in shares]
+        )
+    merged = WorkerReport()
+    for report in reports:
+        merged.latencies_ms += report.latencies_ms
+        merged.outcome_ms += report.outcome_ms
+        for name in ("claims", "busy", "empty", "errors", "same_area", "area_claims"):
+            setattr(merged, name, getattr(merged, name) + getattr(report, name))
+    return merged
+
+
+def _volunteers(url: str, count: int) -> list[tuple[int, str]]:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT id, area_code FROM volunteer ORDER BY id LIMIT :n"), {"n": count}
+        ).all()
+    engine.dispose()
+    return [(row.id, row.area_code) for row in rows]
+
+
+def count_doubles(engine: Engine, first_batch: int) -> tuple[int, int]:
+    """(voters, phones) found in more than one batch since `first_batch`, from the rows."""
+    with engine.connect() as conn:
+        voters = conn.execute(
+            text(
+                "SELECT count(*) FROM (SELECT voter_id FROM batch_item WHERE batch_id >= :b"
+                " GROUP BY voter_id HAVING count(*) > 1) d"
+            ),
+            {"b": first_batch},
+        ).scalar_one()
+        phones = conn.execute(
+            text(
+                "SELECT count(*) FROM (SELECT v.phone FROM batch_item i JOIN voter v"
+                " ON v.id = i.voter_id WHERE i.batch_id >= :b GROUP BY v.phone"
+                " HAVING count(DISTINCT i.batch_id) > 1) d"
+            ),
+            {"b": first_batch},
+        ).scalar_one()
+    return int(voters), int(phones)
+
+
+def next_batch_id(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT coalesce(max(id), 0) + 1 FROM batch")).scalar_one())
+
+
+# ---- the peer baseline --------------------------------------------------------------------
+
+BASELINE_SETUP = [
+    "CREATE TABLE baseline_contact (id INTEGER PRIMARY KEY, campaign_id INTEGER NOT NULL,"
+    " assignment_id INTEGER)",
+    "CREATE TABLE baseline_log (assignment_id INTEGER NOT NULL, contact_id INTEGER NOT NULL)",
+    "INSERT INTO baseline_contact (id, campaign_id) SELECT id, campaign_id FROM voter",
+    "CREATE INDEX ix_baseline_unassigned ON baseline_contact (campaign_id, assignment_id)",
+]
+# Spoke's assignment query, in essence: no lock on the rows the subquery picks.
+BASELINE_CLAIM = text(
+    "UPDATE baseline_contact SET assignment_id = :a WHERE id IN (SELECT id FROM baseline_contact"
+    " WHERE campaign_id = :c AND assignment_id IS NULL LIMIT :n) RETURNING id"
+)
+
+
+def baseline_process(url: str, campaign_id: int, workers: list[int], seconds: float) -> list[float]:
+    engine = make_engine(url, pool_size=len(workers), max_overflow=4)
+    latencies: list[float] = []
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def loop(worker: int) -> None:
+        n = 0
+        while time.perf_counter() < deadline:
+            n += 1
+            assignment = worker * 1_000_000 + n
+            t0 = time.perf_counter()
+            with engine.begin() as conn:
+                ids = conn.execute(
+                    BASELINE_CLAIM, {"a": assignment, "c": campaign_id, "n": BATCH}
+                ).scalars()
+                rows = [{"a": assignment, "v": i} for i in ids]
+                if rows:
+                    conn.execute(text("INSERT INTO baseline_log VALUES (:a, :v)"), rows)
+            with lock:
+                latencies.append((time.perf_counter() - t0) * 1000)
+
+    threads = [threading.Thread(target=loop, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    engine.dispose()
+    return latencies
+
+
+def run_baseline(url: str, campaign_id: int, concurrency: int, seconds: float) -> list[float]:
+    processes = min(concurrency, os.cpu_count() or 2)
+    workers = list(range(1, concurrency + 1))
+    with mp.get_context("spawn").Pool(processes) as pool:
+        parts = pool.starmap(
+            baseline_process,
+            [(url, campaign_id, workers[i::processes], seconds) for i in range(processes)],
+        )
+    return [latency for part in parts for latency in part]
+
+
+def baseline_doubles(engine: Engine) -> int:
+    with engine.begin() as conn:
+        doubles = conn.execute(
+            text(
+                "SELECT count(*) FROM (SELECT contact_id FROM baseline_log GROUP BY contact_id"
+                " HAVING count(*) > 1) d"
+            )
+        ).scalar_one()
+        conn.execute(text("DELETE FROM baseline_log"))
+        conn.execute(text("UPDATE baseline_contact SET assignment_id = NULL"))
+    return int(doubles)
+
+
+# ---- the run ------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], share: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def claim_row(db: str, concurrency: int, report: WorkerReport, seconds: float) -> dict[str, Any]:
+    lat = report.latencies_ms
+    return {
+        "case": "claim (SKIP LOCKED)" if db == "postgresql" else "claim (BEGIN IMMEDIATE)",
+        "db": db,
+        "concurrency": concurrency,
+        "n": report.claims,
+        "per_s": round(report.claims / seconds, 1),
+        "p50_ms": round(percentile(lat, 0.50), 2),
+        "p95_ms": round(percentile(lat, 0.95), 2),
+        "p99_ms": round(percentile(lat, 0.99), 2),
+        "outcomes_p50_ms": round(statistics.median(report.outcome_ms), 2)
+        if report.outcome_ms
+        else 0.0,
+        "busy": report.busy,
+        "empty": report.empty,
+        "errors": report.errors,
+        "same_area_share": round(report.same_area / report.area_claims, 3)
+        if report.area_claims
+        else None,
+    }
+
+
+def bench_database(
+    db: str, voters: int, claimers: list[int], seconds: float
+) -> list[dict[str, Any]]:
+    url, cleanup = _database(db)
+    try:
+        engine = make_engine(url)
+        campaign_id, load_s = load(engine, voters)
+        rows: list[dict[str, Any]] = [
+            {"case": "load voters", "db": db, "n": voters, "per_s": round(voters / load_s, 1)}
+        ]
+        with engine.begin() as conn:
+            for statement in BASELINE_SETUP:
+                conn.execute(text(statement))
+        url_text = engine.url.render_as_string(hide_password=False)
+        for concurrency in claimers:
+            first = next_batch_id(engine)
+            report = run_claimers(url_text, campaign_id, concurrency, seconds)
+            row = claim_row(db, concurrency, report, seconds)
+            row["doubles"], row["phone_doubles"] = count_doubles(engine, first)
+            rows.append(row)
+            latencies = run_baseline(url_text, campaign_id, concurrency, seconds)
+            rows.append(
+                {
+                    "case": "baseline: unlocked UPDATE ... WHERE id IN (SELECT ... LIMIT n)",
+                    "db": db,
+                    "concurrency": concurrency,
+                    "n": len(latencies),
+                    "per_s": round(len(latencies) / seconds, 1),
+                    "p50_ms": round(percentile(latencies, 0.5), 2),
+                    "p99_ms": round(percentile(latencies, 0.99), 2),
+                    "doubles": baseline_doubles(engine),
+                }
+            )
+        engine.dispose()
+        return rows
+    finally:
+        cleanup()
+
+
+def _database(db: str) -> tuple[str, Any]:
+    if db == "sqlite":
+        directory = tempfile.TemporaryDirectory(prefix="claim_bench_")
+        return f"sqlite:///{directory.name}/bench.db", directory.cleanup
+    admin_url: URL = normalize_url(ADMIN_URL)
+    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"phonebank_bench_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return admin_url.set(database=name).render_as_string(hide_password=False), drop
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--voters", type=int, default=1_000_000)
+    parser.add_argument("--claimers", type=int, nargs="+", help="concurrencies (both databases)")
+    parser.add_argument("--db", nargs="+", default=["postgresql", "sqlite"])
+    parser.add_argument("--seconds", type=float, default=10.0, help="per concurrency")
+    args = parser.parse_args()
+    defaults = {"postgresql": [1, 16, 64], "sqlite": [1, 4, 16]}
+    rows: list[dict[str, Any]] = []
+    for db in args.db:
+        rows += bench_database(db, args.voters, args.claimers or defaults[db], args.seconds)
+    write_results(args, rows)
+    print_table(rows)
+
+
+def write_results(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "bench": "claim_bench",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "params": {
+            "voters": args.voters,
+            "claimers": args.claimers,
+            "databases": args.db,
+            "seconds_per_case": args.seconds,
+            "batch_size": BATCH,
+            "area_codes": len(AREA_CODES),
+            "languages": [code for code, _ in LANGUAGES],
+        },
+        "rows": rows,
+    }
+    RESULTS.write_text(json.dumps(document, indent=2) + "\n")
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    columns = ["case", "db", "concurrency", "n", "per_s", "p50_ms", "p95_ms", "p99_ms"]
+    columns += ["busy", "errors", "doubles", "phone_doubles", "same_area_share"]
+    table = Table(title="claim_bench")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("case", "db") else "right")
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    Console().print(table)
+    print(f"written to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
