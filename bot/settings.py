@@ -30,7 +30,10 @@ class SettingsError(ValueError):
 class Settings(BaseSettings):
     """Every knob of a Phonebank process. Unset chat or phone credentials turn that edge off."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    # An empty variable (`SLACK_BOT_TOKEN=` in .env) means unset: the default applies.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", case_sensitive=False, env_ignore_empty=True
+    )
 
     database_url: str = "sqlite:///phonebank.db"
 

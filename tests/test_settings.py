@@ -158,7 +158,6 @@ def test_malformed_value_is_one_line_naming_the_variable(
 @pytest.mark.parametrize(
     "url",
     [
-        "",
         "mysqlx://db/phonebank",  # no such SQLAlchemy dialect
         "postgresql://pb:pw@db:port/phonebank",  # the port is not a number
         "sqlite://user:pw@host/phonebank.db",  # SQLite takes a path, not a server
@@ -199,9 +198,19 @@ def test_every_malformed_variable_is_named_on_the_same_line(
     assert "TWILIO_CALLER_ID: " in message
 
 
-def test_empty_caller_id_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TWILIO_CALLER_ID", "")
-    assert load_settings().twilio_caller_id is None
+@pytest.mark.parametrize("variable", sorted(DEFAULTS))
+def test_empty_variable_means_its_default(
+    variable: str, clean_environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, "")
+    assert getattr(load_settings(), field(variable)) == DEFAULTS[variable]
+
+
+def test_empty_values_in_dotenv_mean_unset(clean_environment: Path) -> None:
+    (clean_environment / ".env").write_text("SLACK_BOT_TOKEN=\nTWILIO_CALLER_ID=\n")
+    current = load_settings()
+    assert current.slack_bot_token is None
+    assert current.twilio_caller_id is None
 
 
 # --- which edges are on ---------------------------------------------------------------------
