@@ -11,6 +11,7 @@ metadata to prove that the prefix decides everything the memo stores.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumber, ValidationResult, geocoder
@@ -23,6 +24,7 @@ PREFIX_DIGITS = 6
 SEVEN_DIGIT_NPAS = frozenset({"246", "658", "876"})
 # About 32,000 NPA-NXX are geocoded in the US; the cache holds any one campaign's with room.
 PREFIX_CACHE_SIZE = 65_536
+INPUT_CACHE_SIZE = 4_096  # inputs that are not plain NANP numbers, mostly junk
 _PUNCTUATION = str.maketrans("", "", " -.()")
 _MAX_FAST_INPUT = 64  # longer strings go the slow way (phonenumbers caps input at 250)
 
@@ -87,7 +89,7 @@ def normalize_phone(raw: str, default_region: str = "US") -> PhoneInfo:
     """Normalize `raw` to a `PhoneInfo`, or raise `InvalidPhone` with the reason."""
     national = _plain_nanp_digits(raw, default_region)
     if national is None:
-        return full_normalize_phone(raw, default_region)
+        return _memoized_full_path(raw, default_region)
     prefix_digits = PREFIX_DIGITS + 1 if national[:3] in SEVEN_DIGIT_NPAS else PREFIX_DIGITS
     facts = _facts_for_prefix(national[:prefix_digits], national)
     if facts.reason is not None:
@@ -98,6 +100,21 @@ def normalize_phone(raw: str, default_region: str = "US") -> PhoneInfo:
 def full_normalize_phone(raw: str, default_region: str = "US") -> PhoneInfo:
     """The slow, general path: phonenumbers end to end, for any input and any country."""
     return _info_from_number(_parse(raw, default_region))
+
+
+def _memoized_full_path(raw: str, default_region: str) -> PhoneInfo:
+    """The slow path, remembered per input: voter files repeat their junk ("n/a", "0")."""
+    key = (raw, default_region)
+    outcome = _input_cache.get(key)
+    if outcome is None:
+        try:
+            outcome = full_normalize_phone(raw, default_region)
+        except InvalidPhone as exc:
+            outcome = exc.reason
+        _remember(_input_cache, key, outcome, INPUT_CACHE_SIZE)
+    if isinstance(outcome, str):
+        raise InvalidPhone(outcome)
+    return outcome
 
 
 def _plain_nanp_digits(raw: str, default_region: str) -> str | None:
@@ -122,6 +139,7 @@ def _plain_nanp_digits(raw: str, default_region: str) -> str | None:
 
 
 _prefix_cache: dict[str, _PrefixFacts] = {}
+_input_cache: dict[tuple[str, str], PhoneInfo | str] = {}
 
 
 def _facts_for_prefix(prefix: str, national: str) -> _PrefixFacts:
@@ -129,10 +147,14 @@ def _facts_for_prefix(prefix: str, national: str) -> _PrefixFacts:
     facts = _prefix_cache.get(prefix)
     if facts is None:
         facts = _facts_for_number(national)
-        if len(_prefix_cache) >= PREFIX_CACHE_SIZE:
-            del _prefix_cache[next(iter(_prefix_cache))]  # oldest first: dicts keep order
-        _prefix_cache[prefix] = facts
+        _remember(_prefix_cache, prefix, facts, PREFIX_CACHE_SIZE)
     return facts
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any, size: int) -> None:
+    if len(cache) >= size:
+        del cache[next(iter(cache))]  # oldest first: dicts keep insertion order
+    cache[key] = value
 
 
 def _facts_for_number(national: str) -> _PrefixFacts:
@@ -200,5 +222,6 @@ def _state_from_description(description: str) -> str | None:
 
 
 def clear_phone_cache() -> None:
-    """Forget the per-prefix memo (tests and benchmarks start cold with it)."""
+    """Forget the memos (tests and benchmarks start cold)."""
     _prefix_cache.clear()
+    _input_cache.clear()

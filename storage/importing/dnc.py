@@ -10,12 +10,12 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert
 from sqlalchemy.engine import Engine
 
 from matching.phones import InvalidPhone, normalize_phone
 from storage.clock import Clock
-from storage.importing.common import ImportSummary, chunked
+from storage.importing.common import ImportSummary, chunked, in_list, list_param
 from storage.importing.csv_source import (
     CsvSource,
     ImportFailure,
@@ -36,7 +36,9 @@ def phones_on_dnc(conn: Connection, phones: Iterable[str]) -> set[str]:
     wanted = list(set(phones))
     if not wanted:
         return set()
-    return set(conn.execute(select(DNC.c.phone).where(DNC.c.phone.in_(wanted))).scalars())
+    dialect = conn.dialect.name
+    query = f"SELECT phone FROM dnc_entry WHERE {in_list(dialect, 'phone')}"
+    return {phone for (phone,) in conn.exec_driver_sql(query, (list_param(dialect, wanted),))}
 
 
 def import_dnc(

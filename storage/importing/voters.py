@@ -12,11 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, select
 from sqlalchemy.engine import Engine
 
 from matching.phones import InvalidPhone, normalize_phone
@@ -38,19 +37,23 @@ from storage.importing.csv_source import (
 )
 from storage.importing.dnc import phones_on_dnc
 from storage.importing.voter_columns import VoterColumns, map_voter_columns, parse_map_options
-from storage.models import EPOCH, Campaign, Voter, VoterStatus
+from storage.importing.voter_writer import PHONE_AT, VoterWriter
+from storage.models import Campaign
 
-VOTERS = Voter.__table__  # type: ignore[attr-defined]
 _MAX_ZONES_TEXT = 200  # Voter.time_zones; toll-free numbers list ~40 zones and never fit
 
 
 @dataclass(slots=True)
 class VoterRecord:
-    """One parsed row: its upsert key, the hash of its fields, and the column values."""
+    """One parsed row: its upsert key, the hash of its fields, the values of IMPORTED_COLUMNS."""
 
     key: str
     row_hash: str
-    values: dict[str, Any]
+    values: tuple[Any, ...]
+
+    @property
+    def phone(self) -> str:
+        return str(self.values[PHONE_AT])
 
 
 def import_voters(
@@ -72,12 +75,12 @@ def import_voters(
     header = _header(rows, path)
     parser = VoterRowParser(map_voter_columns(header, overrides), default_region)
     rejects = RejectsWriter(source.rejects_path(), header)
-    now = clock.now()
+    writer = VoterWriter(engine.dialect, campaign_id, clock.now())
     try:
         for chunk in chunked(rows):
             records = _parse_chunk(chunk, parser, rejects, summary)
             with engine.begin() as conn:
-                _write_chunk(conn, campaign_id, records, summary, now)
+                _write_chunk(conn, writer, records, summary)
     finally:
         rejects.close()
     return summary.finish(rejects.path, rejects.count)
@@ -159,20 +162,20 @@ class VoterRowParser:
         zones = " ".join(phone.time_zones)
         if len(zones) > _MAX_ZONES_TEXT:
             raise RowRejected(f"phone {phone.e164} is not geographic (toll-free?)")
-        values = {
-            "external_id": external_id,
-            "first_name": first,
-            "last_name": last,
-            "phone": phone.e164,
-            "area_code": phone.area_code,
-            "phone_region": phone.region,
-            "state": clean_state(self._get(row, self._state)),
-            "zip": _clean_zip(self._get(row, self._zip)),
-            "time_zones": zones,
-            "language": clean_language(self._get(row, self._language)),
-            "priority": _clean_priority(self._get(row, self._priority)),
-            "attributes": attributes,
-        }
+        values = (
+            external_id,
+            first,
+            last,
+            phone.e164,
+            phone.area_code,
+            phone.region,
+            clean_state(self._get(row, self._state)),
+            _clean_zip(self._get(row, self._zip)),
+            zones,
+            clean_language(self._get(row, self._language)),
+            _clean_priority(self._get(row, self._priority)),
+            _to_json(attributes),
+        )
         if external_id is not None:
             key = f"id:{external_id}"
         else:
@@ -229,91 +232,44 @@ def _clean_priority(value: str) -> int:
         raise RowRejected(f"priority {value!r} is not a whole number") from None
 
 
-def _row_hash(values: dict[str, Any]) -> str:
-    text = json.dumps(values, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+# One encoder for every row (json.dumps with options builds a new one per call); sorted keys so
+# that reordered columns hash the same.
+_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode
+
+
+def _row_hash(values: tuple[Any, ...]) -> str:
+    text = "\x1f".join(map(str, values))  # None hashes as "None", never a real value here
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def _write_chunk(
     conn: Connection,
-    campaign_id: int,
+    writer: VoterWriter,
     records: dict[str, VoterRecord],
     summary: ImportSummary,
-    now: datetime,
 ) -> None:
     if not records:
         return
-    existing = _existing(conn, campaign_id, list(records))
-    new: list[dict[str, Any]] = []
-    changed: list[dict[str, Any]] = []
+    existing = writer.existing(conn, list(records))
+    new: list[tuple[str, str, tuple[Any, ...]]] = []
+    changed: list[tuple[int, str, tuple[Any, ...]]] = []
+    written: list[str] = []
     for key, record in records.items():
         found = existing.get(key)
         if found is None:
-            new.append(_insert_values(record, campaign_id, now))
+            new.append((key, record.row_hash, record.values))
         elif found[0] != record.row_hash:
-            changed.append(_update_values(record, found[1], now))
+            changed.append((found[1], record.row_hash, record.values))
         else:
             summary.unchanged += 1
+            continue
+        written.append(record.phone)
     if new:
-        conn.execute(insert(VOTERS), new)
+        writer.insert(conn, new)
     if changed:
-        conn.execute(_UPDATE, changed)
+        writer.update(conn, changed)
     summary.imported += len(new)
     summary.updated += len(changed)
-    written = [row["phone"] for row in new] + [row["new_phone"] for row in changed]
     if written:
-        blocked = phones_on_dnc(conn, set(written))
+        blocked = phones_on_dnc(conn, written)
         summary.on_dnc += sum(1 for phone in written if phone in blocked)
-
-
-def _existing(conn: Connection, campaign_id: int, keys: list[str]) -> dict[str, tuple[str, int]]:
-    query = select(VOTERS.c.dedupe_key, VOTERS.c.row_hash, VOTERS.c.id).where(
-        VOTERS.c.campaign_id == campaign_id, VOTERS.c.dedupe_key.in_(keys)
-    )
-    return {key: (row_hash, voter_id) for key, row_hash, voter_id in conn.execute(query)}
-
-
-def _insert_values(record: VoterRecord, campaign_id: int, now: datetime) -> dict[str, Any]:
-    return {
-        **record.values,
-        "campaign_id": campaign_id,
-        "dedupe_key": record.key,
-        "row_hash": record.row_hash,
-        "status": VoterStatus.READY.value,
-        "attempts": 0,
-        "available_at": EPOCH,
-        "calling_zone_key": None,
-        "created_at": now,
-        "updated_at": now,
-    }
-
-
-def _update_values(record: VoterRecord, voter_id: int, now: datetime) -> dict[str, Any]:
-    values = {**record.values, "row_hash": record.row_hash, "updated_at": now}
-    return {f"new_{name}": value for name, value in values.items()} | {"voter_id": voter_id}
-
-
-_UPDATED_COLUMNS = [
-    "external_id",
-    "first_name",
-    "last_name",
-    "phone",
-    "area_code",
-    "phone_region",
-    "state",
-    "zip",
-    "time_zones",
-    "language",
-    "priority",
-    "attributes",
-    "row_hash",
-    "updated_at",
-]
-# The phone, state or ZIP may have moved: the claim resolves the calling zone again.
-_UPDATE = (
-    update(VOTERS)
-    .where(VOTERS.c.id == bindparam("voter_id"))
-    .values(
-        {name: bindparam(f"new_{name}") for name in _UPDATED_COLUMNS} | {"calling_zone_key": None}
-    )
-)
