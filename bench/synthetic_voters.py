@@ -19,12 +19,42 @@ HEADER = [
     "VanID", "FirstName", "LastName", "CellPhone", "HomePhone", "Language", "State", "Zip5",
     "Precinct", "PollingPlace", "Age", "Party",
 ]  # fmt: skip
-FIRST = "Ana Ben Carla Dmitri Elena Farid Grace Hao Ines Jamal Kim Luis Mai Nora Omar Priya".split()
-LAST = (
-    "Garcia Smith Nguyen Johnson Lee Patel Kim Lopez Brown Tran Davis Martinez Chen Ortiz".split()
-)
+FIRST = [
+    "Ana",
+    "Ben",
+    "Carla",
+    "Dmitri",
+    "Elena",
+    "Farid",
+    "Grace",
+    "Hao",
+    "Ines",
+    "Jamal",
+    "Kim",
+    "Luis",
+    "Mai",
+    "Nora",
+    "Omar",
+    "Priya",
+]
+LAST = [
+    "Garcia",
+    "Smith",
+    "Nguyen",
+    "Johnson",
+    "Lee",
+    "Patel",
+    "Kim",
+    "Lopez",
+    "Brown",
+    "Tran",
+    "Davis",
+    "Martinez",
+    "Chen",
+    "Ortiz",
+]
 LANGUAGES = ["English"] * 14 + ["Spanish"] * 4 + ["Vietnamese", "Chinese"]
-STATES = "AZ CA FL GA MI NC NV PA TX WI".split()
+STATES = ["AZ", "CA", "FL", "GA", "MI", "NC", "NV", "PA", "TX", "WI"]
 PARTIES = ["D", "R", "I", "", "G", "L"]
 MALFORMED = ["555-01", "n/a", "123-456-7890", "(000) 555-0100", "5125550", "call me", ""]
 
