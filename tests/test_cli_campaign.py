@@ -14,6 +14,7 @@ from typer.testing import CliRunner, Result
 
 import bot.cli.campaign as campaign_cli
 from bot.cli import app
+from storage import migrate
 from storage.campaign_config import load_campaign_config
 from storage.campaign_store import campaign_config, get_campaign
 from storage.clock import FrozenClock
@@ -77,6 +78,7 @@ def test_init_writes_the_starter_and_creates_the_database(
     assert target.read_text(encoding="utf-8") == campaign_cli.starter_text()
     load_campaign_config(target.read_text(encoding="utf-8"), str(target))
     assert f"phonebank campaign load {target}" in result.stdout
+    assert migrate.current_revision(empty_db_url) == migrate.head_revision()
     engine = make_engine(empty_db_url)
     try:
         assert inspect(engine).has_table("campaign")
@@ -97,14 +99,16 @@ def test_init_refuses_to_overwrite_without_force(
     assert target.read_text(encoding="utf-8") == "slug: mine\n"
 
 
-def test_init_with_force_overwrites(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_init_with_force_overwrites_and_migrating_again_is_harmless(
+    empty_db_url: URL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    assert run(empty_db_url, monkeypatch, "init", "--dir", str(tmp_path)).exit_code == 0
     target = tmp_path / "campaign.yml"
     target.write_text("slug: mine\n", encoding="utf-8")
-    result = run(db_url, monkeypatch, "init", "--dir", str(tmp_path), "--force")
+    result = run(empty_db_url, monkeypatch, "init", "--dir", str(tmp_path), "--force")
     assert result.exit_code == 0, result.output
     assert target.read_text(encoding="utf-8") == campaign_cli.starter_text()
+    assert migrate.current_revision(empty_db_url) == migrate.head_revision()
 
 
 def test_init_on_an_unreachable_database_fails_in_one_line(

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from alembic.util import CommandError
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy import inspect
@@ -16,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.cli.common import console, engine, errors, fail, settings
+from storage import migrate
 from storage.campaign_config import (
     WEEKDAYS,
     CampaignConfig,
@@ -25,7 +27,7 @@ from storage.campaign_config import (
 )
 from storage.campaign_store import campaign_config, get_campaign, list_campaigns, save_campaign
 from storage.clock import Clock, SystemClock
-from storage.db import create_schema, session_scope
+from storage.db import session_scope
 from storage.models import Campaign
 
 app = typer.Typer(no_args_is_help=True, help="Load and inspect campaign configurations.")
@@ -153,10 +155,11 @@ def register_root_commands(root: typer.Typer) -> None:
 
 
 def _create_database() -> str:
-    """Create the schema of the configured database; return its URL for display."""
+    """Migrate the configured database to the newest schema; describe it for display."""
     with _database(schema_needed=False) as db:
-        create_schema(db)
-        return db.url.render_as_string(hide_password=True)
+        migrate.upgrade(db)
+        revision = migrate.current_revision(db)
+        return f"{db.url.render_as_string(hide_password=True)} (schema revision {revision})"
 
 
 @contextmanager
@@ -165,6 +168,8 @@ def _database(schema_needed: bool = True) -> Iterator[Engine]:
     db = engine(settings())
     try:
         yield db
+    except CommandError as exc:  # Alembic: e.g. the database is at a revision we do not know
+        fail(f"cannot migrate the database: {exc}")
     except SQLAlchemyError as exc:
         message = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         if schema_needed and not _has_campaign_table(db):
