@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -42,6 +44,21 @@ class ImportSummary:
         accounted = self.imported + self.updated + self.unchanged + self.rejected
         assert self.read == accounted, f"read {self.read} but accounted for {accounted}"
         return self
+
+
+@contextmanager
+def fewer_gc_passes() -> Iterator[None]:
+    """Run the cyclic garbage collector less often while millions of short-lived rows go by.
+
+    The rows hold no reference cycles, yet each 700 allocations would trigger a collection
+    that walks every row of the chunks alive: a tenth of an import's time.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], 200_000), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def chunked(items: Iterable[T], size: int | None = None) -> Iterator[list[T]]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 _SCAN_BLOCK = 1 << 20
+_PROGRESS_EVERY = 4096  # records
 _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
 
 ProgressCallback = Callable[[int, int], None]  # (bytes read, file size)
@@ -54,8 +55,8 @@ class CsvSource:
         warning = f"{path.name} is not UTF-8 (byte {bad_offset}): read as Latin-1"
         return cls(path, "latin-1", size, [warning])
 
-    def rows(self, on_progress: ProgressCallback | None = None) -> Iterator[tuple[int, list[str]]]:
-        """Every record as (line number, fields), the header included; blank lines skipped."""
+    def rows(self, on_progress: ProgressCallback | None = None) -> Iterator[list[str]]:
+        """Every record, the header included; blank lines skipped."""
         with self.path.open(encoding=self.encoding, newline="") as handle:
             yield from _records(handle, self.size, on_progress)
 
@@ -83,23 +84,19 @@ def _first_non_utf8_byte(path: Path) -> int | None:
 
 def _records(
     handle: IO[str], size: int, on_progress: ProgressCallback | None
-) -> Iterator[tuple[int, list[str]]]:
+) -> Iterator[list[str]]:
     csv.field_size_limit(FIELD_SIZE_LIMIT)
     reader = csv.reader(handle)
-    count = 0
     while True:
         try:
-            row = next(reader)
-        except StopIteration:
+            for count, row in enumerate(reader, 1):
+                if row:
+                    yield row
+                if on_progress is not None and not count % _PROGRESS_EVERY:
+                    on_progress(handle.buffer.tell(), size)  # type: ignore[attr-defined]
             break
         except csv.Error as exc:  # e.g. a runaway quote: report it, read on
-            yield reader.line_num, [_UNREADABLE, str(exc)]
-            continue
-        count += 1
-        if on_progress is not None and count % 2048 == 0:
-            on_progress(handle.buffer.tell(), size)  # type: ignore[attr-defined]
-        if row and any(row):
-            yield reader.line_num, row
+            yield [_UNREADABLE, str(exc)]
     if on_progress is not None:
         on_progress(size, size)
 

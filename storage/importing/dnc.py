@@ -6,6 +6,7 @@ a line with no header. Importing a number already on the list changes nothing.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -56,14 +57,14 @@ def import_dnc(
     first = next(rows, None)
     if first is None:
         raise ImportFailure(f"{path.name} is empty")
-    header, phone_at, reason_at, rows = _layout(first[1], rows)
+    header, phone_at, reason_at, rows = _layout(first, rows)
     rejects = RejectsWriter(source.rejects_path(), header)
     origin = f"import:{path.name}"[:64]
     now = clock.now()
     try:
         for chunk in chunked(rows):
             entries: dict[str, str | None] = {}
-            for _line, row in chunk:
+            for row in chunk:
                 summary.read += 1
                 problem = _problem(row, phone_at, reason_at, default_region)
                 if isinstance(problem, str):
@@ -80,8 +81,8 @@ def import_dnc(
 
 
 def _layout(
-    first: list[str], rows: Iterator[tuple[int, list[str]]]
-) -> tuple[list[str], int, int | None, Iterator[tuple[int, list[str]]]]:
+    first: list[str], rows: Iterator[list[str]]
+) -> tuple[list[str], int, int | None, Iterator[list[str]]]:
     """(header, phone position, reason position, data rows): a header row, or none at all."""
     keys = [header_key(name) for name in first]
     phone_at = next((keys.index(k) for k in PHONE_HEADERS if k in keys), None)
@@ -95,14 +96,7 @@ def _layout(
         )
     if len(first) > 1:
         raise ImportFailure(f"no phone column among: {', '.join(first)}")
-    return ["phone"], 0, None, _prepend((0, first), rows)
-
-
-def _prepend(
-    first: tuple[int, list[str]], rows: Iterator[tuple[int, list[str]]]
-) -> Iterator[tuple[int, list[str]]]:
-    yield first
-    yield from rows
+    return ["phone"], 0, None, itertools.chain([first], rows)
 
 
 def _problem(

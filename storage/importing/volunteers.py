@@ -77,14 +77,14 @@ def import_volunteers(
     first = next(rows, None)
     if first is None:
         raise ImportFailure(f"{path.name} is empty: expected a header row")
-    header = [name.strip() for name in first[1]]
+    header = [name.strip() for name in first]
     positions = _positions(header)
     rejects = RejectsWriter(source.rejects_path(), header)
     now = clock.now()
     try:
         for chunk in chunked(rows):
             with engine.begin() as conn:
-                for _line, row in chunk:
+                for row in chunk:
                     summary.read += 1
                     try:
                         volunteer = _parse(row, positions, len(header), default_region)

@@ -27,6 +27,7 @@ from storage.importing.common import (
     clean_language,
     clean_state,
     clean_text,
+    fewer_gc_passes,
 )
 from storage.importing.csv_source import (
     CsvSource,
@@ -77,10 +78,11 @@ def import_voters(
     rejects = RejectsWriter(source.rejects_path(), header)
     writer = VoterWriter(engine.dialect, campaign_id, clock.now())
     try:
-        for chunk in chunked(rows):
-            records = _parse_chunk(chunk, parser, rejects, summary)
-            with engine.begin() as conn:
-                _write_chunk(conn, writer, records, summary)
+        with fewer_gc_passes():
+            for chunk in chunked(rows):
+                records = _parse_chunk(chunk, parser, rejects, summary)
+                with engine.begin() as conn:
+                    _write_chunk(conn, writer, records, summary)
     finally:
         rejects.close()
     return summary.finish(rejects.path, rejects.count)
@@ -99,21 +101,21 @@ def _header(rows: Any, path: Path) -> list[str]:
     first = next(rows, None)
     if first is None:
         raise ImportFailure(f"{path.name} is empty: expected a header row")
-    line, header = first
+    header = first
     if unreadable_reason(header):
         raise ImportFailure(f"{path.name}: the header row cannot be read")
     return [name.strip() for name in header]
 
 
 def _parse_chunk(
-    chunk: list[tuple[int, list[str]]],
+    chunk: list[list[str]],
     parser: VoterRowParser,
     rejects: RejectsWriter,
     summary: ImportSummary,
 ) -> dict[str, VoterRecord]:
     """The chunk's valid rows by key. A repeated key is unchanged or, if different, updated."""
     records: dict[str, VoterRecord] = {}
-    for _line, row in chunk:
+    for row in chunk:
         summary.read += 1
         try:
             record = parser.parse(row)
