@@ -36,14 +36,14 @@ from rich.table import Table
 from sqlalchemy import insert, text
 from sqlalchemy.engine import URL, Engine
 
-from bench.synthetic_voters import HEADER, write_voter_file
-from matching.phones import clear_phone_cache, full_normalize_phone, normalize_phone
 from storage.clock import SystemClock
 from storage.db import create_schema, make_engine, normalize_url
 from storage.importing import common as import_common
-from storage.importing import import_voters
 from storage.importing.common import fewer_gc_passes
 from storage.models import Campaign
+
+# Imported where used: phonenumbers' geocoding data alone is ~100 MB, and the floor's process
+# must not carry it, or its peak RSS would not be the floor's.
 
 RESULTS = Path(__file__).parent / "results" / "import_bench.json"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
@@ -53,6 +53,20 @@ _FLOOR_COLUMNS = (
     "state", "zip", "attributes", "row_hash", "time_zones", "priority", "status", "attempts",
     "available_at", "created_at", "updated_at",
 )  # fmt: skip
+_VOTER_FILE_HEADER = [
+    "VanID",
+    "FirstName",
+    "LastName",
+    "CellPhone",
+    "HomePhone",
+    "Language",
+    "State",
+    "Zip5",
+    "Precinct",
+    "PollingPlace",
+    "Age",
+    "Party",
+]  # bench.synthetic_voters.HEADER, without importing it (see above)
 console = Console()
 
 
@@ -62,6 +76,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.worker:
         print(json.dumps(_worker(args.worker, args.url, Path(args.file))))
         return
+    from bench.synthetic_voters import write_voter_file
+
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="import_bench_") as tmp:
         voter_file = Path(tmp) / "voters.csv"
@@ -130,6 +146,7 @@ def _row(case: str, db: str, n: int, result: dict[str, Any], floor_s: float) -> 
         "seconds": round(result["seconds"], 2),
         "per_s": round(n / result["seconds"], 1),
         "ratio_to_floor": round(result["seconds"] / floor_s, 2),
+        "cpu_s": round(result["cpu_s"], 2),
         "errors": 0,
     }
     if "peak_rss_mb" in result:
@@ -189,9 +206,18 @@ def _worker(case: str, url: str, voter_file: Path) -> dict[str, Any]:
     else:
         result = _timed_import(engine, voter_file)
         result["reimport"] = _timed_import(engine, voter_file)
-    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    result["peak_rss_mb"] = _peak_rss_mb()
     engine.dispose()
     return result
+
+
+def _peak_rss_mb() -> float:
+    """This process's own peak RSS. Not ru_maxrss: Linux carries it over from the parent
+    through fork and exec, so every worker would report at least the parent's size."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _campaign(engine: Engine) -> int:
@@ -206,6 +232,8 @@ def _campaign(engine: Engine) -> int:
 
 
 def _timed_import(engine: Engine, voter_file: Path) -> dict[str, Any]:
+    from storage.importing import import_voters
+
     started, cpu = time.perf_counter(), time.process_time()
     summary = import_voters(engine, voter_file, SLUG, SystemClock())
     seconds, cpu_s = time.perf_counter() - started, time.process_time() - cpu
@@ -224,7 +252,7 @@ def _floor(engine: Engine, campaign_id: int, voter_file: Path) -> None:
     now = "2026-01-01 00:00:00.000000"
     columns = ", ".join(_FLOOR_COLUMNS)
     sql = f"INSERT INTO voter ({columns}) VALUES ({', '.join(['?'] * len(_FLOOR_COLUMNS))})"
-    extra = HEADER[8:]
+    extra = _VOTER_FILE_HEADER[8:]
     # The import's own garbage-collector setting, so the ratio measures processing alone.
     with voter_file.open(encoding="utf-8", newline="") as handle, fewer_gc_passes():
         reader = csv.reader(handle)
@@ -271,6 +299,8 @@ def _floor(engine: Engine, campaign_id: int, voter_file: Path) -> None:
 
 
 def _phone_rows(voter_file: Path, limit: int = 100_000) -> list[dict[str, Any]]:
+    from matching.phones import clear_phone_cache, full_normalize_phone, normalize_phone
+
     phones: list[str] = []
     with voter_file.open(encoding="utf-8", newline="") as handle:
         for row in csv.reader(handle):
@@ -299,14 +329,15 @@ def _phone_rows(voter_file: Path, limit: int = 100_000) -> list[dict[str, Any]]:
 
 def _report(rows: list[dict[str, Any]], params: dict[str, Any]) -> None:
     table = Table(title="import_bench")
-    keys = ["case", "db", "n", "seconds", "per_s", "ratio_to_floor", "peak_rss_mb"]
+    keys = ["case", "db", "n", "seconds", "cpu_s", "per_s", "ratio_to_floor", "peak_rss_mb"]
     keys += ["imported", "updated", "unchanged", "rejected"]
     for key in keys:
         table.add_column(key, justify="left" if key in ("case", "db") else "right")
     for row in rows:
         table.add_row(*(_cell(row.get(key)) for key in keys))
-    console.print(table)
-    console.print(f"params: {params}")
+    wide = console if console.is_terminal else Console(width=160)
+    wide.print(table)
+    wide.print(f"params: {params}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "bench": "import_bench",

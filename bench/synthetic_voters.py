@@ -15,7 +15,7 @@ from phonenumbers.geodata import GEOCODE_DATA
 
 from matching.phones import US_STATES
 
-HEADER = [
+HEADER = [  # bench.import_bench repeats it
     "VanID", "FirstName", "LastName", "CellPhone", "HomePhone", "Language", "State", "Zip5",
     "Precinct", "PollingPlace", "Age", "Party",
 ]  # fmt: skip

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumber, ValidationResult, geocoder
+from phonenumbers import NumberParseException, PhoneNumber, ValidationResult
 from phonenumbers import timezone as phone_timezone
 
 # NPA + NXX. tests/test_phones.py proves from the metadata that no NANP validity pattern,
@@ -202,15 +202,20 @@ def _info_from_number(number: PhoneNumber) -> PhoneInfo:
         e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
         area_code=national[:3] if nanp else None,
         region=region,
-        state=_state_from_description(geocoder.description_for_number(number, "en"))
-        if region == "US"
-        else None,
+        state=_state_from_description(_describe(number)) if region == "US" else None,
         time_zones=tuple(
             zone
             for zone in phone_timezone.time_zones_for_number(number)
             if zone != phone_timezone.UNKNOWN_TIMEZONE
         ),
     )
+
+
+def _describe(number: PhoneNumber) -> str:
+    # Imported on first use: the geocoder's data (every language) weighs about 100 MB.
+    from phonenumbers import geocoder
+
+    return geocoder.description_for_number(number, "en")
 
 
 def _state_from_description(description: str) -> str | None:
