@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -370,3 +371,48 @@ def test_rows_already_in_the_table_keep_their_call_history(
     [voter] = voters_in(engine)
     assert (voter["attempts"], voter["status"], voter["last_result"]) == (2, "done", "talked")
     assert voter["attributes"]["Party"] == "G"
+
+
+def test_rows_of_empty_fields_are_counted_and_rejected(
+    engine: Engine, tmp_path: Path, clock: FrozenClock
+) -> None:
+    new_campaign(engine)
+    path = write_csv(tmp_path / "v.csv", [voter_row(), [""] * len(VAN_HEADER)])
+    with path.open("a") as handle:
+        handle.write("\n\n")  # blank lines are not records
+    summary = run_import(engine, path, clock)
+    assert counts(summary) == (2, 1, 0, 0, 1)
+
+
+def test_progress_reports_bytes_read_up_to_the_size(
+    engine: Engine, tmp_path: Path, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(csv_source, "_PROGRESS_EVERY", 4)
+    new_campaign(engine)
+    path = write_csv(tmp_path / "v.csv", [voter_row() for _ in range(30)])
+    seen: list[tuple[int, int]] = []
+    run_import(engine, path, clock, on_progress=lambda done, total: seen.append((done, total)))
+    size = path.stat().st_size
+    assert len(seen) > 3
+    assert all(total == size for _, total in seen)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+    assert seen[-1] == (size, size)
+
+
+def test_example_voter_file_imports(engine: Engine, tmp_path: Path, clock: FrozenClock) -> None:
+    examples = Path(__file__).parent.parent / "examples"
+    for name in ("voters.csv", "dnc.csv"):  # the rejects file is written beside the input
+        shutil.copy(examples / name, tmp_path / name)
+    new_campaign(engine)
+    import_dnc(engine, tmp_path / "dnc.csv", clock)
+    summary = run_import(engine, tmp_path / "voters.csv", clock)
+    assert counts(summary) == (200, 196, 0, 0, 4)
+    assert summary.on_dnc == 3
+    voters = voters_in(engine)
+    languages = {v["language"] for v in voters}
+    assert {"en", "es", "vi"} <= languages
+    by_phone: dict[str, int] = {}
+    for voter in voters:
+        by_phone[voter["phone"]] = by_phone.get(voter["phone"], 0) + 1
+    assert max(by_phone.values()) >= 3  # a household on one landline
+    assert len(read_rejects(tmp_path / "voters.rejects.csv")) == 4

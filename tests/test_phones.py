@@ -273,3 +273,16 @@ def _concat(left: dict[int, int], right: dict[int, int]) -> dict[int, int]:
             depth = lsize + rdepth if rdepth else ldepth
             joined[lsize + rsize] = max(joined.get(lsize + rsize, 0), depth)
     return joined
+
+
+def test_inputs_off_the_fast_path_are_remembered_and_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    phones.clear_phone_cache()
+    monkeypatch.setattr(phones, "INPUT_CACHE_SIZE", 3)
+    for _ in range(2):
+        assert reason_for("n/a") == "not a phone number"
+        assert normalize_phone("+44 20 7946 0958").region == "GB"
+    for junk in ("x1", "x2", "x3", "x4"):
+        reason_for(junk)
+    assert len(phones._input_cache) == 3
