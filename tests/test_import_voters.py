@@ -207,11 +207,12 @@ def test_every_bad_row_is_rejected_with_its_reason(
         ["1", "too", "short"],
         [*voter_row().values(), "1", "extra"],
         voter_row(Precinct="p" * 1001),  # more than the csv module will read
+        voter_row(LastName="Nul\x00l"),  # no database stores NUL in text
     ]
     header = [*VAN_HEADER, "Priority"]
     path = write_csv(tmp_path / "voters.csv", [good, *bad_rows], header)
     summary = run_import(engine, path, clock)
-    assert counts(summary) == (13, 1, 0, 0, 12)
+    assert counts(summary) == (14, 1, 0, 0, 13)
     rejects = read_rejects(tmp_path / "voters.rejects.csv")
     assert summary.rejects_file == str(tmp_path / "voters.rejects.csv")
     reasons = [r["reason"] for r in rejects]
@@ -228,7 +229,9 @@ def test_every_bad_row_is_rejected_with_its_reason(
     ]
     assert reasons[9].startswith("ragged row: 3 fields")
     assert reasons[10].startswith("ragged row: 12 fields")
-    assert reasons[11].startswith("unreadable row")
+    assert reasons[11].startswith("unreadable row: field larger than field limit")
+    assert reasons[12] == "unreadable row: NUL character"
+    assert rejects[12]["LastName"] == "Null"
     assert rejects[0]["CellPhone"] == "n/a"  # the original row, as it was
     assert rejects[0]["VanID"] == bad_rows[0]["VanID"]  # type: ignore[call-overload]
 

@@ -42,6 +42,7 @@ class CsvSource:
     encoding: str
     size: int
     warnings: list[str] = field(default_factory=list)
+    has_nul: bool = False  # then every record is checked: databases refuse NUL in text
 
     @classmethod
     def open(cls, path: Path) -> CsvSource:
@@ -50,15 +51,18 @@ class CsvSource:
             raise ImportFailure(f"{path}: no such file")
         size = path.stat().st_size
         bad_offset = _first_non_utf8_byte(path)
-        if bad_offset is None:
-            return cls(path, "utf-8-sig", size)
-        warning = f"{path.name} is not UTF-8 (byte {bad_offset}): read as Latin-1"
-        return cls(path, "latin-1", size, [warning])
+        source = cls(path, "utf-8-sig", size)
+        if bad_offset is not None:
+            source.encoding = "latin-1"
+            source.warnings.append(f"{path.name} is not UTF-8 (byte {bad_offset}): read as Latin-1")
+        source.has_nul = _contains_nul(path)
+        return source
 
     def rows(self, on_progress: ProgressCallback | None = None) -> Iterator[list[str]]:
         """Every record, the header included; blank lines skipped."""
         with self.path.open(encoding=self.encoding, newline="") as handle:
-            yield from _records(handle, self.size, on_progress)
+            records = _records(handle, self.size, on_progress)
+            yield from (_refuse_nul(records) if self.has_nul else records)
 
     def rejects_path(self) -> Path:
         """`voters.csv` -> `voters.rejects.csv`, beside the input."""
@@ -82,6 +86,19 @@ def _first_non_utf8_byte(path: Path) -> int | None:
     return None
 
 
+def _contains_nul(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return any(b"\x00" in block for block in iter(lambda: handle.read(_SCAN_BLOCK), b""))
+
+
+def _refuse_nul(records: Iterator[list[str]]) -> Iterator[list[str]]:
+    for row in records:
+        if any("\x00" in value for value in row):
+            yield UnreadableRow([value.replace("\x00", "") for value in row], "NUL character")
+        else:
+            yield row
+
+
 def _records(
     handle: IO[str], size: int, on_progress: ProgressCallback | None
 ) -> Iterator[list[str]]:
@@ -96,17 +113,22 @@ def _records(
                     on_progress(handle.buffer.tell(), size)  # type: ignore[attr-defined]
             break
         except csv.Error as exc:  # e.g. a runaway quote: report it, read on
-            yield [_UNREADABLE, str(exc)]
+            yield UnreadableRow([], str(exc))
     if on_progress is not None:
         on_progress(size, size)
 
 
-_UNREADABLE = "\x00unreadable"  # marks a record the csv module could not parse
+class UnreadableRow(list[str]):
+    """A record that cannot be imported as read: what could be kept of it, and why."""
+
+    def __init__(self, fields: list[str], problem: str) -> None:
+        super().__init__(fields)
+        self.problem = problem
 
 
 def unreadable_reason(row: list[str]) -> str | None:
-    """The csv module's complaint when `row` stands for a record it could not parse."""
-    return f"unreadable row: {row[1]}" if row and row[0] == _UNREADABLE else None
+    """Why `row` could not be read, if it could not."""
+    return f"unreadable row: {row.problem}" if isinstance(row, UnreadableRow) else None
 
 
 class RejectsWriter:
@@ -127,10 +149,6 @@ class RejectsWriter:
             self._csv = csv.writer(self._handle)
             self._csv.writerow([*self.header, "reason"])
         self.count += 1
-        unreadable = unreadable_reason(row)
-        if unreadable:
-            self._csv.writerow([*([""] * len(self.header)), unreadable])
-            return
         # A ragged row keeps every field: short ones padded, extra ones after the reason, so
         # the reason always sits in its column.
         width = len(self.header)
