@@ -111,6 +111,9 @@ def db_url(engine: Engine) -> str:
 def _truncate_all(engine: Engine) -> None:
     tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
     with engine.begin() as conn:
+        # A test that leaks an open transaction holding row locks would make TRUNCATE wait
+        # forever; fail the teardown instead, naming the cause.
+        conn.execute(text("SET LOCAL lock_timeout = '10s'"))
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 
