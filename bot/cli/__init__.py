@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bot.cli import campaign, database, exports, imports
+from bot.cli import campaign, database, demo, exports, imports
 
 app = typer.Typer(
     name="phonebank",
@@ -14,7 +14,12 @@ app = typer.Typer(
 )
 app.add_typer(database.app, name="db", help="Create or migrate the database.")
 app.add_typer(campaign.app, name="campaign", help="Load and inspect campaign configurations.")
-app.add_typer(imports.app, name="import", help="Import voters, do-not-call numbers and volunteers from CSV.")
-app.add_typer(exports.app, name="export", help="Export call results for upload back into a voter file.")
+app.add_typer(
+    imports.app, name="import", help="Import voters, do-not-call numbers and volunteers from CSV."
+)
+app.add_typer(
+    exports.app, name="export", help="Export call results for upload back into a voter file."
+)
+app.command("demo")(demo.demo)
 campaign.register_root_commands(app)
 exports.register_root_commands(app)

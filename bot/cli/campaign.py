@@ -47,7 +47,7 @@ def init(
     target = directory / STARTER_FILE
     if target.exists() and not force:
         fail(f"{target} already exists: edit it, or pass --force to replace it with the starter")
-    where = _create_database()
+    where = create_database()
     try:
         directory.mkdir(parents=True, exist_ok=True)
         target.write_text(starter_text(), encoding="utf-8")
@@ -154,12 +154,17 @@ def register_root_commands(root: typer.Typer) -> None:
     root.command("init")(init)
 
 
-def _create_database() -> str:
+def create_database() -> str:
     """Migrate the configured database to the newest schema; describe it for display."""
     with _database(schema_needed=False) as db:
         migrate.upgrade(db)
         revision = migrate.current_revision(db)
         return f"{db.url.render_as_string(hide_password=True)} (schema revision {revision})"
+
+
+def slug_of(file: Path) -> str:
+    """The slug of a campaign file (which `load` has validated)."""
+    return load_campaign_config(_read(file), str(file)).slug
 
 
 @contextmanager
