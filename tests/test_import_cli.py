@@ -25,6 +25,7 @@ def test_voters_json_summary(
     path = write_csv(tmp_path / "v.csv", [voter_row(), voter_row(), voter_row(CellPhone="x")])
     result = run(db_url, monkeypatch, "voters", str(path), "--campaign", slug, "--json")
     assert result.exit_code == 0, result.output
+    assert result.stderr == ""  # no progress bar off a terminal
     summary = json.loads(result.stdout)
     assert {k: summary[k] for k in ("read", "imported", "updated", "unchanged", "rejected")} == {
         "read": 3,
