@@ -1,0 +1,92 @@
+"""Who is asking, from where, with which roles, and the services a conversation may use.
+
+The ports (`Telephony`, `Notifier`) are what the core needs from the edges; `bot/app.py`, the
+composition root, hands in the real or simulated implementations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from sqlalchemy.engine import Engine
+
+from handlers.replies import Reply
+from storage.clock import Clock
+from storage.models import Role
+
+
+class Platform(StrEnum):
+    SLACK = "slack"
+    DISCORD = "discord"
+    CONSOLE = "console"
+    SMS = "sms"
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    """Ring the volunteer, then bridge to the voter, showing the campaign's caller id."""
+
+    attempt_id: int
+    volunteer_phone: str  # E.164 or a SIP address
+    voter_phone: str  # E.164; never shown in chat
+    caller_id: str
+    whisper: str  # said to the volunteer before the voter is dialed ("Connecting you to Maria")
+
+
+@dataclass(frozen=True)
+class CallHandle:
+    call_sid: str
+    status: str
+
+
+class Telephony(Protocol):
+    """Places bridged calls and sends SMS: Twilio in production, simulated locally."""
+
+    def place_call(self, request: CallRequest) -> CallHandle:
+        """Start the bridge: the volunteer's phone rings first."""
+
+    def send_sms(self, to: str, body: str) -> str:
+        """Send a text to a volunteer who consented; returns the message id."""
+
+
+class Notifier(Protocol):
+    """Speaks without being asked: reminders, broadcasts, leaderboards, card updates."""
+
+    def to_volunteer(self, volunteer_id: int, reply: Reply) -> None:
+        """Deliver to a volunteer on whatever platform they use."""
+
+    def to_channel(self, platform: Platform, channel: str, reply: Reply) -> None:
+        """Post to a channel."""
+
+
+@dataclass(frozen=True)
+class Services:
+    engine: Engine
+    clock: Clock
+    telephony: Telephony
+    notifier: Notifier
+    admins: frozenset[str] = frozenset()  # "platform:user_id" from PHONEBANK_ADMINS
+    default_region: str = "US"
+
+
+@dataclass(frozen=True)
+class Context:
+    platform: Platform
+    workspace: str  # Slack team id, Discord guild id, "local" on the console
+    user_id: str
+    services: Services
+    display_name: str = ""
+    roles: frozenset[Role] = field(default_factory=lambda: frozenset({Role.VOLUNTEER}))
+    volunteer_id: int | None = None  # the linked volunteer, once signed up
+    channel: str | None = None
+
+    @property
+    def identity(self) -> str:
+        """`platform:user_id`, the form PHONEBANK_ADMINS and the audit log use."""
+        return f"{self.platform}:{self.user_id}"
+
+    def has_role(self, role: Role) -> bool:
+        """Admins hold every role."""
+        return role in self.roles or Role.ADMIN in self.roles
