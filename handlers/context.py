@@ -81,6 +81,9 @@ class Context:
     roles: frozenset[Role] = field(default_factory=lambda: frozenset({Role.VOLUNTEER}))
     volunteer_id: int | None = None  # the linked volunteer, once signed up
     channel: str | None = None
+    # The platform's id for this request, the same on every retry of it: side effects (a claim,
+    # a logged outcome) store it under a unique constraint, so a retry never repeats them.
+    request_key: str | None = None
 
     @property
     def identity(self) -> str:
