@@ -3,16 +3,18 @@
 A voter is eligible when: in the pool (status ready, held by no open batch); callable now in
 every zone of its key; its phone not on the do-not-call list (opt-outs land there too) and not
 on any open batch's card; attempts below the maximum; the last attempt at least the minimum gap
-ago. tests/test_eligibility.py checks that both forms agree on random voters.
+ago. That last rule is `available_at <= now`: recording an outcome sets `available_at` to the
+attempt's time plus the campaign's gap (matching/outcomes.py), or to now after a language
+barrier, which is re-routed at once; one indexed column instead of arithmetic per row. tests/test_eligibility.py checks that both forms agree on random voters.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, literal_column, or_, select
+from sqlalchemy import ColumnElement, literal_column, select
 
 from matching.hours import ALLOWED, Verdict
 from matching.tables import CARD, DNC, VOTER, one_of
@@ -29,7 +31,6 @@ class PoolRules:
     now: datetime
     callable_keys: tuple[str, ...]
     max_attempts: int
-    min_gap: timedelta
     dialect: str = "sqlite"  # "postgresql" switches lists to array parameters
 
 
@@ -46,7 +47,6 @@ def pool_rules(
         now=now,
         callable_keys=tuple(callable_keys),
         max_attempts=config.attempts.max_attempts,
-        min_gap=timedelta(hours=config.attempts.min_gap_hours),
         dialect=dialect,
     )
 
@@ -65,10 +65,6 @@ def pool_conditions(rules: PoolRules) -> list[ColumnElement[bool]]:
         one_of(voter.c.calling_zone_key, rules.callable_keys, rules.dialect),
         voter.c.attempts < rules.max_attempts,
         voter.c.available_at <= rules.now,
-        or_(
-            voter.c.last_attempt_at.is_(None),
-            voter.c.last_attempt_at <= rules.now - rules.min_gap,
-        ),
         # Scalar subqueries with LIMIT, not NOT EXISTS: PostgreSQL runs them as one index probe
         # per candidate row (uq_batch_card_open_phone; dnc_entry's unique phone) instead of
         # planning an anti-join that reads every open card whenever its statistics are stale.
@@ -104,9 +100,10 @@ def why_not_callable(
         return Verdict(False, "phone is on the do-not-call list")
     if voter.attempts >= config.attempts.max_attempts:
         return Verdict(False, f"reached the maximum of {config.attempts.max_attempts} attempts")
-    gap = timedelta(hours=config.attempts.min_gap_hours)
-    if voter.available_at > now or (voter.last_attempt_at and voter.last_attempt_at > now - gap):
-        return Verdict(False, "called too recently")
+    if voter.available_at > now:
+        return Verdict(
+            False, f"called too recently: back at {voter.available_at:%Y-%m-%d %H:%M} UTC"
+        )
     key = voter.calling_zone_key
     if key is None:
         key = calling_zone_key(voter.phone, voter.state, voter.time_zones, voter.zip)

@@ -132,7 +132,11 @@ def test_ineligible_voters_are_never_claimed(engine: Engine, clock: FrozenClock)
             {"phone": "+15125550901"},  # on the do-not-call list, below
             {"phone": "+18005550100", "state": None, "zip": None},  # toll-free
             {"attempts": 3, "last_attempt_at": now - timedelta(days=1)},  # used up
-            {"attempts": 1, "last_attempt_at": now - timedelta(hours=1)},  # too recent
+            {  # called an hour ago: back in three
+                "attempts": 1,
+                "last_attempt_at": now - timedelta(hours=1),
+                "available_at": now + timedelta(hours=3),
+            },
             {"attempts": 1, "available_at": now + timedelta(minutes=5)},  # not back yet
             {"status": "done"},
             {"status": "removed"},
