@@ -104,6 +104,22 @@ class ChatIdentity(SQLModel, table=True):
     created_at: datetime = _utc()
 
 
+class ChatWorkspace(SQLModel, table=True):
+    """A Slack workspace, Discord guild or the local console, and the campaign it works on."""
+
+    __tablename__ = "chat_workspace"
+    __table_args__ = (
+        UniqueConstraint("platform", "workspace", name="uq_chat_workspace_platform_workspace"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    workspace: str = Field(max_length=64)
+    campaign_id: int | None = Field(default=None, foreign_key="campaign.id")
+    updated_by: str | None = Field(default=None, max_length=100)  # platform:user_id
+    updated_at: datetime = _utc()
+
+
 class Voter(SQLModel, table=True):
     __table_args__ = (
         # One voter per (campaign, external id), or per (campaign, name + phone) without an id:
@@ -202,6 +218,8 @@ class Batch(SQLModel, table=True):
     __table_args__ = (
         # The lease sweep: open batches whose lease ran out.
         Index("ix_batch_open_expires", "expires_at", **_where("closed_at IS NULL")),
+        # A retried claim request finds the batch its first attempt made (handlers/batch.py).
+        Index("uq_batch_request_key", "request_key", unique=True),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -212,6 +230,8 @@ class Batch(SQLModel, table=True):
     expires_at: datetime = _utc()  # last activity + the campaign's lease
     closed_at: datetime | None = _utc(nullable=True)
     close_reason: str | None = Field(default=None, max_length=32)
+    # The chat request that claimed it (Context.request_key): the same on every retry.
+    request_key: str | None = Field(default=None, max_length=200)
 
 
 class BatchCard(SQLModel, table=True):
@@ -256,6 +276,13 @@ class BatchItem(SQLModel, table=True):
 
 class CallAttempt(SQLModel, table=True):
     __tablename__ = "call_attempt"
+    __table_args__ = (
+        # Retried chat requests: a second press of the same Call, or a second submit of the same
+        # outcome, finds this row instead of calling or logging again.
+        Index("uq_call_attempt_request_key", "request_key", unique=True),
+        Index("uq_call_attempt_outcome_key", "outcome_key", unique=True),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
     campaign_id: int = Field(foreign_key="campaign.id", index=True)
     voter_id: int = Field(foreign_key="voter.id", index=True)
@@ -269,6 +296,8 @@ class CallAttempt(SQLModel, table=True):
     result_code: str | None = Field(default=None, max_length=32)
     survey: dict[str, Any] = _json(dict)
     notes: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    request_key: str | None = Field(default=None, max_length=200)  # the request that placed it
+    outcome_key: str | None = Field(default=None, max_length=200)  # the request that logged it
 
 
 class Shift(SQLModel, table=True):
