@@ -11,6 +11,11 @@ this code does.
 A batch holds `size` cards; a card is one phone with every eligible voter on it (a household),
 so a household is never split between volunteers. A claim that finds nothing while eligible
 voters remain, locked by other claims in flight, answers BUSY ("try again"), not EMPTY.
+
+A claim may carry the chat request's key (`request_key`), stored on the batch under a unique
+index in the claim's own transaction: a retried request gets the batch its first attempt made
+(`repeated`), never a second one, and a first attempt that died before committing left nothing,
+so the retry claims afresh.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table, insert, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from matching.eligibility import PoolRules, pool_conditions, pool_rules
 from matching.pool import distinct_zone_keys, resolve_zone_keys, run_transaction
@@ -89,16 +95,45 @@ class ClaimResult:
     batch_id: int | None = None
     cards: tuple[Card, ...] = ()
     message: str = ""
+    repeated: bool = False  # a retried request: the batch its first attempt claimed
 
 
 def claim_batch(
-    engine: Engine, volunteer_id: int, campaign_id: int, size: int | None = None, *, clock: Clock
+    engine: Engine,
+    volunteer_id: int,
+    campaign_id: int,
+    size: int | None = None,
+    *,
+    clock: Clock,
+    request_key: str | None = None,
 ) -> ClaimResult:
     """Claim up to `size` cards (default: the campaign's batch size) for the volunteer."""
+    try:
+        return _claim_with_resolving(engine, volunteer_id, campaign_id, size, clock, request_key)
+    except IntegrityError:
+        # A retry of the same request committed its batch while this one ran (PostgreSQL: the
+        # unique index made this one wait, then fail); answer with that batch.
+        earlier = _earlier_claim(engine, request_key) if request_key else None
+        if earlier is None:
+            raise
+        return earlier
+
+
+def _claim_with_resolving(
+    engine: Engine,
+    volunteer_id: int,
+    campaign_id: int,
+    size: int | None,
+    clock: Clock,
+    request_key: str | None,
+) -> ClaimResult:
     for _ in range(_RESOLVE_ROUNDS):
         try:
             return run_transaction(
-                engine, lambda conn: _claim(conn, volunteer_id, campaign_id, size, clock.now())
+                engine,
+                lambda conn: _claim(
+                    conn, volunteer_id, campaign_id, size, clock.now(), request_key=request_key
+                ),
             )
         except _LostEveryPhone:
             return ClaimResult(ClaimStatus.BUSY, message=BUSY_MESSAGE)
@@ -107,8 +142,32 @@ def claim_batch(
     # Still voters without a key after a few rounds (a huge fresh import): claim among the rest.
     return run_transaction(
         engine,
-        lambda conn: _claim(conn, volunteer_id, campaign_id, size, clock.now(), resolved=False),
+        lambda conn: _claim(
+            conn,
+            volunteer_id,
+            campaign_id,
+            size,
+            clock.now(),
+            resolved=False,
+            request_key=request_key,
+        ),
     )
+
+
+def _earlier_claim(engine: Engine, request_key: str) -> ClaimResult | None:
+    with engine.begin() as conn:
+        return _repeated_claim(conn, request_key)
+
+
+def _repeated_claim(conn: Connection, request_key: str) -> ClaimResult | None:
+    """The batch a first attempt of this request claimed, with its cards still open."""
+    batch_id = conn.execute(
+        select(BATCH.c.id).where(BATCH.c.request_key == request_key)
+    ).scalar_one_or_none()
+    if batch_id is None:
+        return None
+    cards = load_cards(conn, batch_id)
+    return ClaimResult(ClaimStatus.CLAIMED, batch_id, cards, f"{len(cards)} calls", repeated=True)
 
 
 _RESOLVE_ROUNDS = 4
@@ -130,7 +189,10 @@ def _claim(
     now: datetime,
     *,
     resolved: bool = True,
+    request_key: str | None = None,
 ) -> ClaimResult:
+    if request_key is not None and (earlier := _repeated_claim(conn, request_key)) is not None:
+        return earlier
     if conn.dialect.name == "postgresql":
         # JIT: the claim's cost estimates look large (a LIMIT over a big partial index), and
         # compiling them costs ~200 ms for queries that run in under one. Synchronous commit: a
@@ -156,7 +218,7 @@ def _claim(
     if not households:
         return _nothing_claimed(conn, rules, profile)
     lease = timedelta(minutes=config.batch_lease_minutes)
-    batch_id = _insert_batch(conn, volunteer_id, campaign_id, now, lease)
+    batch_id = _insert_batch(conn, volunteer_id, campaign_id, now, lease, request_key)
     cards = _insert_cards(conn, batch_id, campaign_id, profile, households, now)
     if not cards:
         raise _LostEveryPhone
@@ -288,7 +350,12 @@ def _nothing_claimed(conn: Connection, rules: PoolRules, profile: CallerProfile)
 
 
 def _insert_batch(
-    conn: Connection, volunteer_id: int, campaign_id: int, now: datetime, lease: timedelta
+    conn: Connection,
+    volunteer_id: int,
+    campaign_id: int,
+    now: datetime,
+    lease: timedelta,
+    request_key: str | None = None,
 ) -> int:
     return int(
         conn.execute(
@@ -299,6 +366,7 @@ def _insert_batch(
                 claimed_at=now,
                 last_activity_at=now,
                 expires_at=now + lease,
+                request_key=request_key,
             )
             .returning(BATCH.c.id)
         ).scalar_one()

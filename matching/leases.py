@@ -108,3 +108,53 @@ def renew_lease(conn: Connection, batch_id: int, now: datetime, lease: timedelta
         .where(BATCH.c.id == batch_id, BATCH.c.closed_at.is_(None))
         .values(last_activity_at=now, expires_at=now + lease)
     )
+
+
+def release_card(engine: Engine, card_id: int, *, clock: Clock, reason: str = "skipped") -> int:
+    """Take one card off its batch now (a volunteer's Skip); its untouched voters go back to the
+    pool, no attempt counted; how many. A batch left without open cards is closed."""
+    now = clock.now()
+    return run_transaction(engine, lambda conn: _release_card(conn, card_id, now, reason))
+
+
+def _release_card(conn: Connection, card_id: int, now: datetime, reason: str) -> int:
+    batch_id = conn.execute(
+        select(CARD.c.batch_id).where(CARD.c.id == card_id)
+    ).scalar_one_or_none()
+    if batch_id is None:
+        return 0
+    voter_ids = list(
+        conn.execute(
+            select(VOTER.c.id)
+            .join(ITEM, ITEM.c.voter_id == VOTER.c.id)
+            .where(ITEM.c.card_id == card_id, ITEM.c.released_at.is_(None))
+            .order_by(VOTER.c.id)
+            .with_for_update(of=VOTER)
+        ).scalars()
+    )
+    conn.execute(
+        update(ITEM)
+        .where(ITEM.c.card_id == card_id, ITEM.c.released_at.is_(None))
+        .values(released_at=now, release_reason=reason)
+    )
+    conn.execute(
+        update(CARD)
+        .where(CARD.c.id == card_id, CARD.c.released_at.is_(None))
+        .values(released_at=now)
+    )
+    if voter_ids:
+        conn.execute(
+            update(VOTER)
+            .where(one_of(VOTER.c.id, voter_ids, conn.dialect.name), VOTER.c.batch_id == batch_id)
+            .values(batch_id=None)
+        )
+    still_open = conn.execute(
+        select(ITEM.c.id).where(ITEM.c.batch_id == batch_id, ITEM.c.released_at.is_(None)).limit(1)
+    ).first()
+    if still_open is None:
+        conn.execute(
+            update(BATCH)
+            .where(BATCH.c.id == batch_id, BATCH.c.closed_at.is_(None))
+            .values(closed_at=now, close_reason="done", last_activity_at=now)
+        )
+    return len(voter_ids)

@@ -6,6 +6,11 @@ speaks it gets them. Contact and terminal results (wrong number, refused, do not
 end the voter; "do not call" also lists the phone, and it and "wrong number" end everyone on that
 phone. An outcome that arrives after its lease expired is still recorded in full, and a terminal
 one takes the voter out of whatever batch holds it by then.
+
+An outcome may carry the chat request's key (`request_key`), stored on its call attempt under a
+unique index in the same transaction: a retried request finds it and records nothing twice
+(`repeated`). The voter rows are locked first, so a retry running alongside its first attempt
+waits for it and then sees its row.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from matching.leases import renew_lease
 from matching.pool import load_config, run_transaction
@@ -44,6 +50,7 @@ class Outcome:
     call_attempt_id: int | None = None  # the telephony row to complete, if one exists
     survey: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
+    request_key: str | None = None  # the chat request that logs it: a retry records nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +60,7 @@ class OutcomeResult:
     late: bool  # the voter was no longer on an open item of that batch (lease expired, released)
     voter_done: bool
     dnc_added: bool = False
+    repeated: bool = False  # a retried request: recorded by its first attempt, not again
 
 
 @dataclass
@@ -73,7 +81,14 @@ def record_outcomes(
     if not outcomes:
         return []
     now = clock.now()
-    return run_transaction(engine, lambda conn: _record_all(conn, outcomes, now))
+    try:
+        return run_transaction(engine, lambda conn: _record_all(conn, outcomes, now))
+    except IntegrityError:
+        if not any(outcome.request_key for outcome in outcomes):
+            raise
+        # A retry of the same request committed meanwhile (the unique key is the backstop to
+        # the voter lock): run again, and find its rows.
+        return run_transaction(engine, lambda conn: _record_all(conn, outcomes, now))
 
 
 def _record_all(conn: Connection, outcomes: list[Outcome], now: datetime) -> list[OutcomeResult]:
@@ -86,6 +101,43 @@ def _record_all(conn: Connection, outcomes: list[Outcome], now: datetime) -> lis
     if len(campaign_ids) != 1:
         raise OutcomeError("outcomes of one campaign at a time")
     config = load_config(conn, campaign_ids.pop())
+    repeats = _repeats(conn, config, outcomes)
+    fresh = [outcome for outcome in outcomes if outcome.request_key not in repeats]
+    recorded = iter(_record_fresh(conn, config, voters, fresh, now) if fresh else [])
+    return [
+        repeats[outcome.request_key] if outcome.request_key in repeats else next(recorded)
+        for outcome in outcomes
+    ]
+
+
+def _repeats(
+    conn: Connection, config: CampaignConfig, outcomes: list[Outcome]
+) -> dict[str | None, OutcomeResult]:
+    """Outcomes whose request was already recorded, by request key (uq_call_attempt_outcome_key)."""
+    keys = [outcome.request_key for outcome in outcomes if outcome.request_key]
+    if not keys:
+        return {}
+    rows = conn.execute(
+        select(ATTEMPT.c.outcome_key, ATTEMPT.c.voter_id, ATTEMPT.c.result_code).where(
+            one_of(ATTEMPT.c.outcome_key, keys, conn.dialect.name)
+        )
+    ).all()
+    repeats: dict[str | None, OutcomeResult] = {}
+    for row in rows:
+        code = config.result_code(row.result_code)
+        kind = code.kind if code else ResultKind.RETRY
+        done = kind is not ResultKind.RETRY
+        repeats[row.outcome_key] = OutcomeResult(row.voter_id, kind, False, done, repeated=True)
+    return repeats
+
+
+def _record_fresh(
+    conn: Connection,
+    config: CampaignConfig,
+    voters: dict[int, Any],
+    outcomes: list[Outcome],
+    now: datetime,
+) -> list[OutcomeResult]:
     codes = [_code(config, outcome) for outcome in outcomes]
     touched = _Touched()
     open_items = _close_items(conn, outcomes, codes, now, touched)
@@ -214,6 +266,8 @@ def _log_attempts(
     new = []
     for outcome, code in zip(outcomes, codes, strict=True):
         values: dict[str, Any] = {"result_code": code.code, "survey": outcome.survey}
+        if outcome.request_key:
+            values["outcome_key"] = outcome.request_key
         if outcome.notes:
             values["notes"] = outcome.notes
         if outcome.call_attempt_id is not None:
@@ -232,6 +286,7 @@ def _log_attempts(
                 "notes": outcome.notes,
                 "result_code": code.code,
                 "survey": outcome.survey,
+                "outcome_key": outcome.request_key,
             }
         )
     if new:
