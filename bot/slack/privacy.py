@@ -1,0 +1,63 @@
+"""What must not leave: full phone numbers in chat payloads, phone numbers and tokens in logs.
+
+The handlers already show voters' phones masked; this is the edge's last line, applied to every
+text Slack receives and to every log record the process writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+# A North American number however it is written: +1 (512) 555-0123, 512.555.0123, 5125550123.
+# Area code and exchange start 2-9 (NANP), which keeps most other ten-digit ids out.
+_NANP = re.compile(
+    r"(?<![\w+])(?:\+?1[\s.-]?)?\(?(?P<area>[2-9]\d{2})\)?[\s.-]?[2-9]\d{2}[\s.-]?\d{2}(?P<last>\d{2})(?!\d)"
+)
+# Any other international number in E.164.
+_E164 = re.compile(r"(?<![\w+])\+(?P<body>\d{6,13})(?P<last>\d{2})(?!\d)")
+_TOKENS = re.compile(
+    r"\b(?:xox[abposr]|xapp|xoxe(?:\.xox[bp])?)-[A-Za-z0-9-]+"  # Slack bot, user, app tokens
+    r"|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,}"
+)
+MASK = "•"
+
+
+def mask_phone_numbers(text: str) -> str:
+    """`(512) 555-0123` -> `(512) •••-••23`: the area code and last two digits stay."""
+    if not any(ch.isdigit() for ch in text):
+        return text
+    text = _NANP.sub(lambda m: f"({m['area']}) {MASK * 3}-{MASK * 2}{m['last']}", text)
+    return _E164.sub(lambda m: f"+{MASK * len(m['body'])}{m['last']}", text)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Log-safe text: tokens, the given secrets and phone numbers masked."""
+    text = _TOKENS.sub("[redacted token]", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return mask_phone_numbers(text)
+
+
+def install_log_redaction(secrets: Iterable[str] = ()) -> Callable[[], None]:
+    """Redact every log record this process creates, whoever logs it; returns the undo."""
+    kept = tuple(s for s in secrets if s)
+    previous = logging.getLogRecordFactory()
+    formatter = logging.Formatter()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: keep the record as logging would
+            return record
+        record.msg, record.args = redact(message, kept), ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(formatter.formatException(record.exc_info), kept)
+        return record
+
+    logging.setLogRecordFactory(factory)
+    return lambda: logging.setLogRecordFactory(previous)

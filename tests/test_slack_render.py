@@ -1,0 +1,479 @@
+"""Reply -> Block Kit and Form -> modal: whole payloads compared as parsed JSON, and the limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.slack.render import (
+    RenderError,
+    action_id_of,
+    modal_answers,
+    modal_metadata,
+    render_messages,
+    render_modal,
+)
+from handlers.replies import (
+    Button,
+    ButtonStyle,
+    Fact,
+    Form,
+    Input,
+    InputKind,
+    Option,
+    Reply,
+    Section,
+    Tone,
+)
+from tests.slack_blockkit import block_kit_problems
+
+
+def plain(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text, "emoji": True}
+
+
+def mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text}
+
+
+def card(n: int, *, script: str = "Hi Maria, this is Sam.") -> Section:
+    """A call card like the batch conversation shows."""
+    return Section(
+        text=f"*Maria & José Ortiz* · card {n}\n{script}",
+        facts=(Fact("Phone", "(512) •••-••23"), Fact("Language", "Spanish")),
+        buttons=(
+            Button("Call", "pb:call:start", f"card:{n}", ButtonStyle.PRIMARY),
+            Button("Skip", "pb:batch:skip", f"card:{n}"),
+            Button("Log outcome", "pb:outcome:open", f"card:{n}"),
+        ),
+    )
+
+
+def buttons_of(blocks: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [
+        (element["action_id"], element.get("value", ""))
+        for block in blocks
+        if block["type"] == "actions"
+        for element in block["elements"]
+    ]
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+def test_a_call_card_renders_as_text_fields_and_buttons() -> None:
+    reply = Reply(
+        text="Your batch: 1 call",
+        sections=(card(1),),
+        buttons=(Button("I'm done", "pb:batch:done", "b:7"),),
+    )
+
+    (message,) = render_messages(reply)
+
+    assert message.payload() == {
+        "text": "Your batch: 1 call",
+        "blocks": [
+            {"type": "section", "text": mrkdwn("Your batch: 1 call")},
+            {"type": "divider"},
+            {
+                "type": "section",
+                "text": mrkdwn("*Maria &amp; José Ortiz* · card 1\nHi Maria, this is Sam."),
+                "fields": [
+                    mrkdwn("*Phone*\n(512) •••-••23"),
+                    mrkdwn("*Language*\nSpanish"),
+                ],
+            },
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": "pb:call:start",
+                        "text": plain("Call"),
+                        "value": "card:1",
+                        "style": "primary",
+                    },
+                    {
+                        "type": "button",
+                        "action_id": "pb:batch:skip",
+                        "text": plain("Skip"),
+                        "value": "card:1",
+                    },
+                    {
+                        "type": "button",
+                        "action_id": "pb:outcome:open",
+                        "text": plain("Log outcome"),
+                        "value": "card:1",
+                    },
+                ],
+            },
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": "pb:batch:done",
+                        "text": plain("I'm done"),
+                        "value": "b:7",
+                    }
+                ],
+            },
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("tone", "prefix"),
+    [(Tone.INFO, ""), (Tone.SUCCESS, ":white_check_mark: "), (Tone.WARNING, ":warning: ")],
+)
+def test_tone_shows_as_an_emoji(tone: Tone, prefix: str) -> None:
+    (message,) = render_messages(Reply(text="Saved.", tone=tone))
+
+    assert message.payload() == {
+        "text": f"{prefix}Saved.",
+        "blocks": [{"type": "section", "text": mrkdwn(f"{prefix}Saved.")}],
+    }
+
+
+def test_an_image_follows_the_text() -> None:
+    (message,) = render_messages(Reply(text="Leaderboard", image_url="https://example.org/l.png"))
+
+    assert message.blocks[1] == {
+        "type": "image",
+        "image_url": "https://example.org/l.png",
+        "alt_text": "Leaderboard",
+    }
+
+
+def test_long_text_is_split_over_sections_at_line_breaks() -> None:
+    lines = [f"line {i:04d} " + "x" * 90 for i in range(100)]  # about 10,000 characters
+    (message,) = render_messages(Reply(text="\n".join(lines)))
+
+    texts = [block["text"]["text"] for block in message.blocks]
+    assert len(texts) == 4
+    assert all(len(text) <= 3000 for text in texts)
+    assert "\n".join(texts).splitlines() == lines
+
+
+def test_a_word_longer_than_a_section_is_cut_but_never_inside_an_escape() -> None:
+    text = "a" * 2998 + "&" + "b" * 10  # the & becomes &amp; across the 3,000 boundary
+
+    (message,) = render_messages(Reply(text=text))
+
+    texts = [block["text"]["text"] for block in message.blocks]
+    assert texts == ["a" * 2998, "&amp;" + "b" * 10]
+
+
+def test_more_than_fifty_blocks_become_pages_that_keep_cards_whole() -> None:
+    cards = tuple(card(n) for n in range(20))  # 3 blocks a card, plus text and "done"
+    reply = Reply(
+        text="Your batch: 20 calls",
+        sections=cards,
+        buttons=(Button("I'm done", "pb:batch:done", "b:1"),),
+    )
+
+    messages = render_messages(reply)
+
+    assert len(messages) == 2
+    for number, message in enumerate(messages, start=1):
+        assert block_kit_problems(message.payload()) == []
+        assert message.blocks[-1] == {
+            "type": "context",
+            "elements": [mrkdwn(f"_page {number} of 2_")],
+        }
+        assert message.text == f"Your batch: 20 calls (page {number} of 2)"
+    every_button = [b for m in messages for b in buttons_of(m.blocks)]
+    expected = [
+        (a, f"card:{n}")
+        for n in range(20)
+        for a in ("pb:call:start", "pb:batch:skip", "pb:outcome:open")
+    ]
+    assert every_button == [*expected, ("pb:batch:done", "b:1")]
+    first_page_cards = sum(1 for b in messages[0].blocks if b["type"] == "actions")
+    assert first_page_cards * 3 + 1 <= 49  # whole cards only: divider, section, actions
+
+
+def test_more_than_ten_facts_spill_into_another_section() -> None:
+    facts = tuple(Fact(f"Question {i}", "yes") for i in range(12))
+
+    (message,) = render_messages(Reply(text="", sections=(Section("Answers", facts=facts),)))
+
+    assert [len(block.get("fields", [])) for block in message.blocks] == [10, 2]
+    assert message.blocks[1]["fields"][1] == mrkdwn("*Question 11*\nyes")
+
+
+def test_more_than_twenty_five_buttons_spill_into_another_actions_block() -> None:
+    buttons = tuple(Button(f"Shift {i}", "pb:shift:join", str(i)) for i in range(30))
+
+    (message,) = render_messages(Reply(text="Open shifts", buttons=buttons))
+
+    actions = [block for block in message.blocks if block["type"] == "actions"]
+    assert [len(block["elements"]) for block in actions] == [25, 5]
+    assert block_kit_problems(message.payload()) == []
+
+
+def test_repeated_action_ids_in_one_block_are_made_unique_and_read_back() -> None:
+    buttons = (Button("A", "pb:shift:join", "1"), Button("B", "pb:shift:join", "2"))
+
+    (message,) = render_messages(Reply(text="Shifts", buttons=buttons))
+
+    ids = [element["action_id"] for element in message.blocks[-1]["elements"]]
+    assert ids == ["pb:shift:join", "pb:shift:join#2"]
+    assert [action_id_of(i) for i in ids] == ["pb:shift:join", "pb:shift:join"]
+
+
+def test_a_long_button_label_is_shortened() -> None:
+    (message,) = render_messages(Reply(text="x", buttons=(Button("L" * 100, "pb:x:y"),)))
+
+    label = message.blocks[-1]["elements"][0]["text"]["text"]
+    assert label == "L" * 74 + "…"
+
+
+@pytest.mark.parametrize(
+    ("button", "what"),
+    [
+        (Button("Go", "pb:" + "x" * 253), "action id is 256 characters"),
+        (Button("Go", "pb:x:y", "v" * 2001), "button value is 2001 characters"),
+    ],
+)
+def test_ids_and_values_past_the_limits_are_a_render_error(button: Button, what: str) -> None:
+    with pytest.raises(RenderError, match=what):
+        render_messages(Reply(text="x", buttons=(button,)))
+
+
+def test_limits_exactly_at_the_edge_render() -> None:
+    button = Button("Go", "pb:" + "x" * 252, "v" * 2000)
+
+    (message,) = render_messages(Reply(text="x", buttons=(button,)))
+
+    assert block_kit_problems(message.payload()) == []
+
+
+def test_text_from_people_cannot_mention_everyone_or_fake_links() -> None:
+    reply = Reply(
+        text="Notes: <!channel> see <https://evil.example|the form>",
+        sections=(Section("A & B <@U1>"),),
+    )
+
+    (message,) = render_messages(reply)
+
+    assert message.blocks[0]["text"]["text"] == (
+        "Notes: &lt;!channel&gt; see &lt;https://evil.example|the form&gt;"
+    )
+    assert message.blocks[2]["text"]["text"] == "A &amp; B &lt;@U1&gt;"
+    assert "<!channel>" not in message.text
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "+15125550123",
+        "(512) 555-0123",
+        "512-555-0123",
+        "512.555.0123",
+        "5125550123",
+        "+1 512 555 0123",
+    ],
+)
+def test_a_full_phone_number_never_leaves_unmasked(written: str) -> None:
+    reply = Reply(
+        text=f"Call {written} now",
+        sections=(Section(f"Phone {written}", facts=(Fact("Phone", written),)),),
+        buttons=(Button(f"Call {written}", "pb:call:start"),),
+    )
+
+    (message,) = render_messages(reply)
+
+    shown = message.payload()
+    assert shown["blocks"][0]["text"]["text"] == "Call (512) •••-••23 now"
+    assert shown["text"] == "Call (512) •••-••23 now"
+    assert shown["blocks"][2]["fields"] == [mrkdwn("*Phone*\n(512) •••-••23")]
+    assert shown["blocks"][3]["elements"][0]["text"]["text"] == "Call (512) •••-••23"
+
+
+def test_ordinary_numbers_are_left_alone() -> None:
+    text = "12 calls, 3 contacts, VAN 100234, 2026-11-03, ZIP 78701"
+
+    (message,) = render_messages(Reply(text=text))
+
+    assert message.blocks[0]["text"]["text"] == text
+
+
+# --- modals -----------------------------------------------------------------------------------
+
+
+def signup_form(**overrides: Any) -> Form:
+    """The signup form as the handler builds it."""
+    fields: dict[str, Any] = {
+        "title": "Sign up to call",
+        "submit_action": "pb:signup:submit",
+        "inputs": (
+            Input("name", "Your name", initial="Sam"),
+            Input("phone", "Phone the bridge rings", hint="We ring you first, then the voter."),
+            Input(
+                "languages",
+                "Languages you can call in",
+                InputKind.CHOICES,
+                options=(Option("English", "en"), Option("Spanish", "es")),
+                initial=("en",),
+            ),
+            Input("sms", "Texts about shifts are OK", InputKind.CHECKBOX, required=False),
+            Input("notes", "Anything else", InputKind.LONG_TEXT, required=False),
+        ),
+        "value": "v1",
+    }
+    return Form(**(fields | overrides))
+
+
+def test_a_form_becomes_a_modal_with_one_input_block_per_field() -> None:
+    view = render_modal(signup_form(), intro="Welcome!", metadata={"response_url": "https://r"})
+
+    english, spanish = (
+        {"text": plain("English"), "value": "en"},
+        {"text": plain("Spanish"), "value": "es"},
+    )
+    assert view == {
+        "type": "modal",
+        "callback_id": "pb:signup:submit",
+        "title": plain("Sign up to call"),
+        "submit": plain("Submit"),
+        "close": plain("Cancel"),
+        "private_metadata": '{"value":"v1","checkboxes":["sms"],"response_url":"https://r"}',
+        "blocks": [
+            {"type": "section", "text": mrkdwn("Welcome!")},
+            {
+                "type": "input",
+                "block_id": "name",
+                "label": plain("Your name"),
+                "optional": False,
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "name",
+                    "initial_value": "Sam",
+                },
+            },
+            {
+                "type": "input",
+                "block_id": "phone",
+                "label": plain("Phone the bridge rings"),
+                "optional": False,
+                "element": {"type": "plain_text_input", "action_id": "phone"},
+                "hint": plain("We ring you first, then the voter."),
+            },
+            {
+                "type": "input",
+                "block_id": "languages",
+                "label": plain("Languages you can call in"),
+                "optional": False,
+                "element": {
+                    "type": "checkboxes",
+                    "action_id": "languages",
+                    "options": [english, spanish],
+                    "initial_options": [english],
+                },
+            },
+            {
+                "type": "input",
+                "block_id": "sms",
+                "label": plain("Texts about shifts are OK"),
+                "optional": True,
+                "element": {
+                    "type": "checkboxes",
+                    "action_id": "sms",
+                    "options": [{"text": plain("Yes"), "value": "yes"}],
+                },
+            },
+            {
+                "type": "input",
+                "block_id": "notes",
+                "label": plain("Anything else"),
+                "optional": True,
+                "element": {"type": "plain_text_input", "action_id": "notes", "multiline": True},
+            },
+        ],
+    }
+    assert block_kit_problems({"view": view}) == []
+
+
+def test_a_long_title_is_cut_to_slacks_24_characters() -> None:
+    view = render_modal(signup_form(title="Log the outcome of this call please"))
+
+    assert view["title"] == plain("Log the outcome of this…")
+
+
+def test_a_choice_of_more_than_100_options_uses_option_groups() -> None:
+    options = tuple(Option(f"Precinct {i}", f"p{i}") for i in range(250))
+    form = signup_form(
+        inputs=(Input("precinct", "Precinct", InputKind.CHOICE, options=options, initial="p150"),)
+    )
+
+    element = render_modal(form)["blocks"][0]["element"]
+
+    assert element["type"] == "static_select"
+    assert [g["label"]["text"] for g in element["option_groups"]] == ["1–100", "101–200", "201–250"]
+    assert [len(g["options"]) for g in element["option_groups"]] == [100, 100, 50]
+    assert element["initial_option"] == {"text": plain("Precinct 150"), "value": "p150"}
+    assert block_kit_problems({"view": render_modal(form)}) == []
+
+
+def test_many_choices_use_a_multi_select() -> None:
+    options = tuple(Option(f"Language {i}", f"l{i}") for i in range(12))
+    form = signup_form(
+        inputs=(Input("languages", "Languages", InputKind.CHOICES, options=options),)
+    )
+
+    element = render_modal(form)["blocks"][0]["element"]
+
+    assert element["type"] == "multi_static_select"
+    assert len(element["options"]) == 12
+
+
+def test_a_choice_without_options_is_a_render_error() -> None:
+    with pytest.raises(RenderError, match="without options"):
+        render_modal(signup_form(inputs=(Input("code", "Result", InputKind.CHOICE),)))
+
+
+def test_a_submitted_modal_reads_back_as_answers_by_input_id() -> None:
+    view = render_modal(signup_form())
+    view["state"] = {
+        "values": {
+            "name": {"name": {"type": "plain_text_input", "value": "Sam Rivera"}},
+            "phone": {"phone": {"type": "plain_text_input", "value": "512 555 0199"}},
+            "languages": {
+                "languages": {
+                    "type": "checkboxes",
+                    "selected_options": [{"value": "en"}, {"value": "es"}],
+                }
+            },
+            "sms": {"sms": {"type": "checkboxes", "selected_options": []}},
+            "notes": {"notes": {"type": "plain_text_input", "value": None}},
+        }
+    }
+
+    assert modal_answers(view) == {
+        "name": "Sam Rivera",
+        "phone": "512 555 0199",
+        "languages": ["en", "es"],
+        "sms": "no",
+        "notes": "",
+    }
+    assert modal_metadata(view)["value"] == "v1"
+
+
+def test_a_ticked_consent_box_and_a_picked_option_read_back() -> None:
+    view = render_modal(signup_form())
+    view["state"] = {
+        "values": {
+            "sms": {"sms": {"type": "checkboxes", "selected_options": [{"value": "yes"}]}},
+            "code": {"code": {"type": "static_select", "selected_option": {"value": "talked"}}},
+            "blank": {"blank": {"type": "static_select", "selected_option": None}},
+        }
+    }
+
+    assert modal_answers(view) == {"sms": "yes", "code": "talked", "blank": ""}
+
+
+def test_tampered_private_metadata_reads_as_empty() -> None:
+    assert modal_metadata({"private_metadata": "not json"}) == {}
+    assert modal_metadata({"private_metadata": "[1, 2]"}) == {}
