@@ -24,13 +24,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Table, insert, select, true, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, bindparam, insert, select, text, true, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 
-from matching.eligibility import PoolRules, pool_conditions, pool_rules
+from matching.eligibility import PoolRules, pool_conditions, pool_params, pool_rules
 from matching.pool import distinct_zone_keys, resolve_zone_keys, run_transaction
 from matching.ranking import (
     CallerProfile,
@@ -40,7 +41,7 @@ from matching.ranking import (
     match_reason,
     same_zones,
 )
-from matching.tables import BATCH, CAMPAIGN, CARD, ITEM, VOLUNTEER, VOTER, one_of
+from matching.tables import BATCH, CAMPAIGN, CARD, ITEM, VOLUNTEER, VOTER, one_of_param
 from matching.zones import callable_keys
 from storage.campaign_config import CampaignConfig
 from storage.clock import Clock
@@ -212,7 +213,7 @@ def _claim(
     keys = callable_keys(distinct_zone_keys(conn, campaign_id), now, config.calling_hours)
     if not keys:
         return ClaimResult(ClaimStatus.EMPTY, message="nobody is inside calling hours right now")
-    rules = pool_rules(campaign_id, config, now, keys, conn.dialect.name)
+    rules = pool_rules(campaign_id, config, now, keys)
     picked = _pick(conn, rules, profile, size or config.batch_size)
     households = _households(conn, rules, profile, list(picked))
     if not households:
@@ -260,22 +261,38 @@ def _context(conn: Connection, volunteer_id: int, campaign_id: int) -> Any:
     return row
 
 
-def _steps(
-    profile: CallerProfile, keys: Sequence[str]
-) -> Iterator[tuple[str, ColumnElement[bool] | None]]:
-    """(language, tier condition) in the order of matching/ranking.py; each has its index."""
+def _steps(profile: CallerProfile, keys: Sequence[str]) -> Iterator[tuple[str, str | None, Any]]:
+    """(language, tier column, its value) in the order of matching/ranking.py."""
     for tier in Tier:
         for language in profile.languages:
             if tier is Tier.AREA_CODE and profile.area_code:
-                yield language, VOTER.c.area_code == profile.area_code  # ix_voter_pool_area
+                yield language, "area_code", profile.area_code  # ix_voter_pool_area
             elif tier is Tier.STATE and profile.state:
-                yield language, VOTER.c.state == profile.state  # ix_voter_pool_state
+                yield language, "state", profile.state  # ix_voter_pool_state
             elif tier is Tier.TIME_ZONE:
                 for key in keys:
                     if same_zones(key, profile):
-                        yield language, VOTER.c.calling_zone_key == key  # ix_voter_pool_zone
+                        yield language, "calling_zone_key", key  # ix_voter_pool_zone
             elif tier is Tier.ANY:
-                yield language, None  # ix_voter_pool_any
+                yield language, None, None  # ix_voter_pool_any
+
+
+@lru_cache(maxsize=32)
+def _step_query(dialect: str, tier_column: str | None, with_taken: bool) -> Any:
+    """One matching step: equality on campaign, language and the tier column, then the index's
+    own order, so PostgreSQL stops after `n` unlocked rows. Built once per shape."""
+    query = select(*_VOTER_COLUMNS).where(
+        *pool_conditions(dialect), VOTER.c.language == bindparam("language")
+    )
+    if tier_column is not None:
+        query = query.where(VOTER.c[tier_column] == bindparam("tier_value"))
+    if with_taken:
+        query = query.where(~one_of_param(VOTER.c.id, "taken", dialect))
+    return (
+        query.order_by(VOTER.c.priority, VOTER.c.attempts, VOTER.c.available_at)
+        .limit(bindparam("n"))
+        .with_for_update(skip_locked=True, of=VOTER)
+    )
 
 
 def _pick(
@@ -284,23 +301,32 @@ def _pick(
     """Lock up to `size` phones' first voters, walking the matching steps in order."""
     picked: dict[str, VoterRow] = {}
     taken: list[int] = []
-    for language, tier in _steps(profile, rules.callable_keys):
+    dialect = conn.dialect.name
+    for language, tier_column, tier_value in _steps(profile, rules.callable_keys):
         if len(picked) >= size:
             break
-        query = select(*_VOTER_COLUMNS).where(*pool_conditions(rules), VOTER.c.language == language)
-        if tier is not None:
-            query = query.where(tier)
+        params = pool_params(rules) | {"language": language, "n": size - len(picked)}
+        if tier_column is not None:
+            params["tier_value"] = tier_value
         if taken:
-            query = query.where(~one_of(VOTER.c.id, taken, rules.dialect))
-        query = (
-            query.order_by(VOTER.c.priority, VOTER.c.attempts, VOTER.c.available_at)
-            .limit(size - len(picked))
-            .with_for_update(skip_locked=True, of=VOTER)
-        )
-        for row in conn.execute(query):
+            params["taken"] = taken
+        for row in conn.execute(_step_query(dialect, tier_column, bool(taken)), params):
             taken.append(row.id)
             picked.setdefault(row.phone, row)
     return picked
+
+
+@lru_cache(maxsize=8)
+def _household_query(dialect: str, locking: bool) -> Any:
+    """Eligible voters on the given phones (ix_voter_campaign_phone) in the caller's languages."""
+    query = select(*_VOTER_COLUMNS).where(
+        *pool_conditions(dialect),
+        one_of_param(VOTER.c.phone, "phones", dialect),
+        one_of_param(VOTER.c.language, "languages", dialect),
+    )
+    if locking:
+        return query.order_by(VOTER.c.id).with_for_update(skip_locked=True, of=VOTER)
+    return query
 
 
 def _households(
@@ -309,42 +335,32 @@ def _households(
     """Every eligible voter on each phone, locked; phones part-held by another claim dropped."""
     if not phones:
         return {}
-    conditions = [
-        *pool_conditions(rules),
-        one_of(VOTER.c.phone, phones, rules.dialect),  # ix_voter_campaign_phone
-        one_of(VOTER.c.language, profile.languages, rules.dialect),
-    ]
-    locked = conn.execute(
-        select(*_VOTER_COLUMNS)
-        .where(*conditions)
-        .order_by(VOTER.c.id)
-        .with_for_update(skip_locked=True, of=VOTER)
-    ).all()
+    dialect = conn.dialect.name
+    params = pool_params(rules) | {"phones": phones, "languages": list(profile.languages)}
+    locked = conn.execute(_household_query(dialect, True), params).all()
     members: dict[str, list[VoterRow]] = {phone: [] for phone in phones}
     for row in locked:
         members[row.phone].append(row)
-    for phone in _contended(conn, conditions, {row.id for row in locked}):
-        members.pop(phone, None)
+    if dialect == "postgresql":  # SQLite claims take turns: nothing is locked by another one
+        locked_ids = {row.id for row in locked}
+        for row in conn.execute(_household_query(dialect, False), params):
+            if row.id not in locked_ids:  # eligible, and locked by a claim in flight
+                members.pop(row.phone, None)
     return {phone: rows for phone, rows in members.items() if rows}
 
 
-def _contended(
-    conn: Connection, conditions: list[ColumnElement[bool]], locked_ids: set[int]
-) -> set[str]:
-    """Phones with an eligible voter that another claim has locked (PostgreSQL only)."""
-    if conn.dialect.name != "postgresql":
-        return set()  # claims take turns: nothing is ever locked by another one
-    visible = conn.execute(select(VOTER.c.id, VOTER.c.phone).where(*conditions)).all()
-    return {row.phone for row in visible if row.id not in locked_ids}
+@lru_cache(maxsize=4)
+def _anyone_query(dialect: str) -> Any:
+    return (
+        select(VOTER.c.id)
+        .where(*pool_conditions(dialect), one_of_param(VOTER.c.language, "languages", dialect))
+        .limit(1)
+    )
 
 
 def _nothing_claimed(conn: Connection, rules: PoolRules, profile: CallerProfile) -> ClaimResult:
-    anyone = conn.execute(
-        select(VOTER.c.id)
-        .where(*pool_conditions(rules), one_of(VOTER.c.language, profile.languages, rules.dialect))
-        .limit(1)
-    ).first()
-    if anyone is not None:
+    params = pool_params(rules) | {"languages": list(profile.languages)}
+    if conn.execute(_anyone_query(conn.dialect.name), params).first() is not None:
         return ClaimResult(ClaimStatus.BUSY, message=BUSY_MESSAGE)
     return ClaimResult(ClaimStatus.EMPTY, message="nobody left to call right now")
 
@@ -397,35 +413,13 @@ def _insert_cards(
         }
         for phone in sorted(phones)
     ]
-    statement = (
-        _dialect_insert(conn, CARD)
-        .on_conflict_do_nothing(
-            index_elements=[CARD.c.campaign_id, CARD.c.phone],
-            index_where=CARD.c.released_at.is_(None),
-        )
-        .returning(CARD.c.id, CARD.c.phone)
-    )
-    card_ids = {row.phone: row.id for row in conn.execute(statement, rows)}
+    card_ids = _add_cards(conn, batch_id, campaign_id, rows, now)
     voters = [row for phone in phones if phone in card_ids for row in households[phone]]
     if not voters:
         return ()
+    _add_items(conn, batch_id, campaign_id, [(card_ids[v.phone], v.id) for v in voters], now)
     conn.execute(
-        insert(ITEM),
-        [
-            {
-                "batch_id": batch_id,
-                "card_id": card_ids[row.phone],
-                "voter_id": row.id,
-                "campaign_id": campaign_id,
-                "assigned_at": now,
-            }
-            for row in voters
-        ],
-    )
-    conn.execute(
-        update(VOTER)
-        .where(one_of(VOTER.c.id, [row.id for row in voters], conn.dialect.name))
-        .values(batch_id=batch_id)
+        _hold_voters(conn.dialect.name), {"ids": [row.id for row in voters], "held_by": batch_id}
     )
     return tuple(
         Card(
@@ -436,10 +430,89 @@ def _insert_cards(
     )
 
 
-def _dialect_insert(conn: Connection, table: Table) -> Any:
+# PostgreSQL: one statement with array parameters, whatever the batch size. SQLAlchemy's
+# multi-row VALUES has a parameter per cell, and psycopg re-parses any statement of more than
+# 50 parameters on every execution, which cost each claim milliseconds of Python.
+_PG_CARDS = text(
+    """
+    INSERT INTO batch_card (batch_id, campaign_id, phone, position, match_reason, assigned_at)
+    SELECT :batch_id, :campaign_id, c.phone, c.position, c.reason, :now
+      FROM unnest(CAST(:phones AS varchar[]), CAST(:positions AS integer[]),
+                  CAST(:reasons AS varchar[])) AS c(phone, position, reason)
+     ORDER BY c.phone
+    ON CONFLICT (campaign_id, phone) WHERE released_at IS NULL DO NOTHING
+    RETURNING id, phone
+    """
+)
+_PG_ITEMS = text(
+    """
+    INSERT INTO batch_item (batch_id, card_id, voter_id, campaign_id, assigned_at)
+    SELECT :batch_id, i.card_id, i.voter_id, :campaign_id, :now
+      FROM unnest(CAST(:card_ids AS integer[]), CAST(:voter_ids AS integer[]))
+           AS i(card_id, voter_id)
+    """
+)
+
+
+def _add_cards(
+    conn: Connection, batch_id: int, campaign_id: int, rows: list[dict[str, Any]], now: datetime
+) -> dict[str, int]:
+    """Insert the cards, skipping phones with an open card elsewhere; phone -> card id."""
     if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+        params = {
+            "batch_id": batch_id,
+            "campaign_id": campaign_id,
+            "now": now,
+            "phones": [row["phone"] for row in rows],
+            "positions": [row["position"] for row in rows],
+            "reasons": [row["match_reason"] for row in rows],
+        }
+        return {row.phone: row.id for row in conn.execute(_PG_CARDS, params)}
+    statement = (
+        sqlite.insert(CARD)
+        .on_conflict_do_nothing(
+            index_elements=[CARD.c.campaign_id, CARD.c.phone],
+            index_where=CARD.c.released_at.is_(None),
+        )
+        .returning(CARD.c.id, CARD.c.phone)
+    )
+    return {row.phone: row.id for row in conn.execute(statement, rows)}
+
+
+def _add_items(
+    conn: Connection, batch_id: int, campaign_id: int, pairs: list[tuple[int, int]], now: datetime
+) -> None:
+    """Insert (card id, voter id) items of the batch."""
+    if conn.dialect.name == "postgresql":
+        params = {
+            "batch_id": batch_id,
+            "campaign_id": campaign_id,
+            "now": now,
+            "card_ids": [card for card, _ in pairs],
+            "voter_ids": [voter for _, voter in pairs],
+        }
+        conn.execute(_PG_ITEMS, params)
+        return
+    rows = [
+        {
+            "batch_id": batch_id,
+            "card_id": card,
+            "voter_id": voter,
+            "campaign_id": campaign_id,
+            "assigned_at": now,
+        }
+        for card, voter in pairs
+    ]
+    conn.execute(insert(ITEM), rows)
+
+
+@lru_cache(maxsize=4)
+def _hold_voters(dialect: str) -> Any:
+    return (
+        update(VOTER)
+        .where(one_of_param(VOTER.c.id, "ids", dialect))
+        .values(batch_id=bindparam("held_by"))
+    )
 
 
 def _place(row: VoterRow) -> VoterPlace:

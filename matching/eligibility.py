@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, literal_column, select
+from sqlalchemy import ColumnElement, bindparam, literal_column, select
 
 from matching.hours import ALLOWED, Verdict
-from matching.tables import CARD, DNC, VOTER, one_of
+from matching.tables import CARD, DNC, VOTER, one_of_param
 from matching.zones import calling_zone_key, key_verdict
 from storage.campaign_config import CampaignConfig
 from storage.models import Voter, VoterStatus
@@ -31,7 +32,6 @@ class PoolRules:
     now: datetime
     callable_keys: tuple[str, ...]
     max_attempts: int
-    dialect: str = "sqlite"  # "postgresql" switches lists to array parameters
 
 
 def pool_rules(
@@ -39,7 +39,6 @@ def pool_rules(
     config: CampaignConfig,
     now: datetime,
     callable_keys: list[str],
-    dialect: str = "sqlite",
 ) -> PoolRules:
     """The rules for `campaign_id` from its configuration."""
     return PoolRules(
@@ -47,7 +46,6 @@ def pool_rules(
         now=now,
         callable_keys=tuple(callable_keys),
         max_attempts=config.attempts.max_attempts,
-        dialect=dialect,
     )
 
 
@@ -56,15 +54,30 @@ def in_pool() -> list[ColumnElement[bool]]:
     return [VOTER.c.status == literal_column(f"'{VoterStatus.READY}'"), VOTER.c.batch_id.is_(None)]
 
 
-def pool_conditions(rules: PoolRules) -> list[ColumnElement[bool]]:
-    """The WHERE clauses that select eligible voters of the campaign."""
+def pool_params(rules: PoolRules) -> dict[str, Any]:
+    """The parameters `pool_conditions` is executed with."""
+    return {
+        "pool_campaign": rules.campaign_id,
+        "pool_keys": list(rules.callable_keys),
+        "pool_max_attempts": rules.max_attempts,
+        "pool_now": rules.now,
+    }
+
+
+@lru_cache(maxsize=4)
+def pool_conditions(dialect: str) -> tuple[ColumnElement[bool], ...]:
+    """The WHERE clauses that select eligible voters; execute with `pool_params(rules)`.
+
+    Built once per dialect: the claim runs them thousands of times a second, and building
+    SQLAlchemy expressions costs more Python time than running the query.
+    """
     voter = VOTER
-    return [
-        voter.c.campaign_id == rules.campaign_id,
+    return (
+        voter.c.campaign_id == bindparam("pool_campaign"),
         *in_pool(),
-        one_of(voter.c.calling_zone_key, rules.callable_keys, rules.dialect),
-        voter.c.attempts < rules.max_attempts,
-        voter.c.available_at <= rules.now,
+        one_of_param(voter.c.calling_zone_key, "pool_keys", dialect),
+        voter.c.attempts < bindparam("pool_max_attempts"),
+        voter.c.available_at <= bindparam("pool_now", type_=voter.c.available_at.type),
         # Scalar subqueries with LIMIT, not NOT EXISTS: PostgreSQL runs them as one index probe
         # per candidate row (uq_batch_card_open_phone; dnc_entry's unique phone) instead of
         # planning an anti-join that reads every open card whenever its statistics are stale.
@@ -75,7 +88,7 @@ def pool_conditions(rules: PoolRules) -> list[ColumnElement[bool]]:
             CARD.c.released_at.is_(None),
         ).is_(None),
         _first(DNC.c.id, DNC.c.phone == voter.c.phone).is_(None),
-    ]
+    )
 
 
 def _first(column: Any, *conditions: ColumnElement[bool]) -> Any:

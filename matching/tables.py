@@ -39,3 +39,11 @@ def one_of(column: Any, values: Sequence[Any], dialect: str) -> ColumnElement[bo
             column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type))),
         )
     return cast(ColumnElement[bool], column.in_(list(values)))
+
+
+def one_of_param(column: Any, name: str, dialect: str) -> ColumnElement[bool]:
+    """`one_of` with the list bound later, as parameter `name`, for statements built once."""
+    if dialect == "postgresql":
+        array = bindparam(name, type_=postgresql.ARRAY(column.type))
+        return cast(ColumnElement[bool], column == any_(array))
+    return cast(ColumnElement[bool], column.in_(bindparam(name, expanding=True)))

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
-from matching.eligibility import pool_conditions, pool_rules, why_not_callable
+from matching.eligibility import pool_conditions, pool_params, pool_rules, why_not_callable
 from matching.pool import distinct_zone_keys, load_config, resolve_zone_keys
 from matching.tables import VOTER
 from matching.zones import callable_keys
@@ -77,10 +77,9 @@ def test_sql_and_python_agree(engine: Engine, specs: list[dict[str, Any]], hour:
     resolve_zone_keys(engine, world.campaign_id)
     with engine.connect() as conn:
         keys = callable_keys(distinct_zone_keys(conn, world.campaign_id), now, config.calling_hours)
-        rules = pool_rules(
-            world.campaign_id, load_config(conn, world.campaign_id), now, keys, conn.dialect.name
-        )
-        in_sql = set(conn.execute(select(VOTER.c.id).where(*pool_conditions(rules))).scalars())
+        rules = pool_rules(world.campaign_id, load_config(conn, world.campaign_id), now, keys)
+        query = select(VOTER.c.id).where(*pool_conditions(conn.dialect.name))
+        in_sql = set(conn.execute(query, pool_params(rules)).scalars())
     with Session(engine) as session:
         in_python = set()
         for spec, voter_id in zip(specs, world.voter_ids, strict=True):
