@@ -118,7 +118,7 @@ def test_a_reply_longer_than_one_message_posts_every_page_in_order(
     notifier(fake_slack, fake_time).to_channel(Platform.SLACK, "C1", reply)
 
     bodies = [c.body for c in fake_slack.calls("chat.postMessage")]
-    assert [b["text"] for b in bodies] == ["Shifts (page 1 of 2)", "Shifts (page 2 of 2)"]
+    assert [b["text"] for b in bodies] == ["Shifts (1–24 of 40)", "Shifts (25–40 of 40)"]
     assert fake_time.slept == [1.0]
 
 
@@ -134,6 +134,22 @@ def test_a_known_update_key_edits_the_earlier_message(
     (edited,) = fake_slack.calls("chat.update")
     assert edited.body["ts"] == "1790000000.000001"
     assert edited.body["text"] == "Goal: 11 of 100"
+
+
+def test_a_long_keyed_reply_edits_each_of_its_pages(
+    fake_slack: FakeSlackAPI, fake_time: FakeTime
+) -> None:
+    slack = notifier(fake_slack, fake_time)
+    sections = tuple(Section(f"Shift {i}") for i in range(40))
+
+    slack.to_channel(Platform.SLACK, "C1", reminder("Shifts", sections=sections, update_key="s"))
+    slack.to_channel(Platform.SLACK, "C1", reminder("Shifts!", sections=sections, update_key="s"))
+
+    posted = [c.body for c in fake_slack.calls("chat.postMessage")]
+    edited = [c.body for c in fake_slack.calls("chat.update")]
+    assert [e["ts"] for e in edited] == ["1790000000.000001", "1790000000.000002"]
+    assert [e["text"] for e in edited] == ["Shifts! (1–24 of 40)", "Shifts! (25–40 of 40)"]
+    assert len(posted) == 2
 
 
 def test_other_platforms_channels_are_left_alone(

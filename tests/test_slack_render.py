@@ -7,10 +7,12 @@ from typing import Any
 import pytest
 
 from bot.slack.render import (
+    Page,
     RenderError,
     action_id_of,
     modal_answers,
     modal_metadata,
+    page_of,
     render_messages,
     render_modal,
 )
@@ -67,6 +69,7 @@ def test_a_call_card_renders_as_text_fields_and_buttons() -> None:
         text="Your batch: 1 call",
         sections=(card(1),),
         buttons=(Button("I'm done", "pb:batch:done", "b:7"),),
+        update_key="batch:7",
     )
 
     (message,) = render_messages(reply)
@@ -86,6 +89,7 @@ def test_a_call_card_renders_as_text_fields_and_buttons() -> None:
             },
             {
                 "type": "actions",
+                "block_id": "batch:7|0|1|1|1",
                 "elements": [
                     {
                         "type": "button",
@@ -110,6 +114,7 @@ def test_a_call_card_renders_as_text_fields_and_buttons() -> None:
             },
             {
                 "type": "actions",
+                "block_id": "batch:7|0|1|1|2",
                 "elements": [
                     {
                         "type": "button",
@@ -165,24 +170,31 @@ def test_a_word_longer_than_a_section_is_cut_but_never_inside_an_escape() -> Non
     assert texts == ["a" * 2998, "&amp;" + "b" * 10]
 
 
-def test_more_than_fifty_blocks_become_pages_that_keep_cards_whole() -> None:
-    cards = tuple(card(n) for n in range(20))  # 3 blocks a card, plus text and "done"
-    reply = Reply(
-        text="Your batch: 20 calls",
-        sections=cards,
+def batch_reply(cards: int = 20, *, closed: tuple[int, ...] = ()) -> Reply:
+    """A batch message as the batch conversation answers it; `closed` cards have no buttons."""
+    sections = tuple(Section(f"card {n} logged") if n in closed else card(n) for n in range(cards))
+    return Reply(
+        text=f"Your batch: {cards} calls",
+        sections=sections,
         buttons=(Button("I'm done", "pb:batch:done", "b:1"),),
+        update_key="batch:1",
     )
 
-    messages = render_messages(reply)
 
-    assert len(messages) == 2
-    for number, message in enumerate(messages, start=1):
-        assert block_kit_problems(message.payload()) == []
-        assert message.blocks[-1] == {
-            "type": "context",
-            "elements": [mrkdwn(f"_page {number} of 2_")],
-        }
-        assert message.text == f"Your batch: 20 calls (page {number} of 2)"
+def test_more_than_fifty_blocks_become_pages_that_keep_cards_whole() -> None:
+    messages = render_messages(batch_reply(20))
+
+    # The text, then 16 cards of three blocks (divider, section, buttons) fill 49 blocks.
+    assert [(m.first, m.last) for m in messages] == [(0, 16), (16, 20)]
+    assert [m.blocks[-1] for m in messages] == [
+        {"type": "context", "elements": [mrkdwn("_1–16 of 20_")]},
+        {"type": "context", "elements": [mrkdwn("_17–20 of 20_")]},
+    ]
+    assert [m.text for m in messages] == [
+        "Your batch: 20 calls (1–16 of 20)",
+        "Your batch: 20 calls (17–20 of 20)",
+    ]
+    assert all(block_kit_problems(m.payload()) == [] for m in messages)
     every_button = [b for m in messages for b in buttons_of(m.blocks)]
     expected = [
         (a, f"card:{n}")
@@ -190,8 +202,47 @@ def test_more_than_fifty_blocks_become_pages_that_keep_cards_whole() -> None:
         for a in ("pb:call:start", "pb:batch:skip", "pb:outcome:open")
     ]
     assert every_button == [*expected, ("pb:batch:done", "b:1")]
-    first_page_cards = sum(1 for b in messages[0].blocks if b["type"] == "actions")
-    assert first_page_cards * 3 + 1 <= 49  # whole cards only: divider, section, actions
+
+
+def test_a_button_names_the_reply_and_the_page_it_is_on() -> None:
+    second = render_messages(batch_reply(20))[1]
+
+    block_ids = [b["block_id"] for b in second.blocks if b["type"] == "actions"]
+
+    assert [page_of(i) for i in block_ids] == [Page("batch:1", 16, 20, 20)] * 5
+    assert len(set(block_ids)) == 5  # unique within the message
+
+
+def test_a_page_re_renders_alone_with_the_same_cards_and_new_content() -> None:
+    page = Page("batch:1", 16, 20, 20)
+
+    (message,) = render_messages(batch_reply(20, closed=(17,)), page)
+
+    assert (message.first, message.last) == (16, 20)
+    texts = [b["text"]["text"] for b in message.blocks if b["type"] == "section"]
+    assert texts == [
+        "*Maria &amp; José Ortiz* · card 16\nHi Maria, this is Sam.",
+        "card 17 logged",
+        *texts[2:],
+    ]
+    assert len(texts) == 4  # no batch text: that lives on the first page
+    assert buttons_of(message.blocks)[-1] == ("pb:batch:done", "b:1")
+    assert message.blocks[-1] == {"type": "context", "elements": [mrkdwn("_17–20 of 20_")]}
+
+
+def test_a_page_that_held_the_whole_reply_re_renders_the_whole_reply() -> None:
+    page = Page("batch:1", 0, 3, 3)
+
+    (message,) = render_messages(batch_reply(4), page)
+
+    assert (message.first, message.last) == (0, 4)
+    assert message.blocks[0] == {"type": "section", "text": mrkdwn("Your batch: 4 calls")}
+
+
+def test_block_ids_that_are_not_pages_read_as_none() -> None:
+    assert page_of("") is None
+    assert page_of("batch:1|a|2|3|1") is None
+    assert page_of("name") is None
 
 
 def test_more_than_ten_facts_spill_into_another_section() -> None:

@@ -87,7 +87,7 @@ class SlackNotifier:
         self.engine = engine
         self.pacer = pacer or ChannelPacer()
         self.max_tries = max_tries
-        self._keyed: dict[str, Posted] = {}  # update_key -> the message to edit in place
+        self._keyed: dict[str, list[Posted]] = {}  # update_key -> its pages, to edit in place
         self._keyed_lock = threading.Lock()
 
     def to_volunteer(self, volunteer_id: int, reply: Reply) -> None:
@@ -102,20 +102,20 @@ class SlackNotifier:
             self.post(channel, reply)
 
     def post(self, channel: str, reply: Reply) -> list[Posted]:
-        """Post (or, for a known `update_key`, edit in place) every page of the reply."""
+        """Post every page of the reply; for a known `update_key`, edit its pages in place."""
         with self.pacer.channel_lock(channel):
-            earlier = self._earlier(reply.update_key)
+            earlier = [p for p in self._earlier(reply.update_key) if p.channel == channel]
             posted = []
             for index, message in enumerate(render_messages(reply)):
-                if index == 0 and earlier and earlier.channel == channel:
-                    edit = {"channel": channel, "ts": earlier.ts, **message.payload()}
+                if index < len(earlier):
+                    edit = {"channel": channel, "ts": earlier[index].ts, **message.payload()}
                     self._call("chat.update", channel, edit)
-                    posted.append(earlier)
+                    posted.append(earlier[index])
                     continue
                 new = {"channel": channel, **message.payload()}
                 answer = self._call("chat.postMessage", channel, new)
                 posted.append(Posted(channel, str(answer["ts"])))
-            self._remember(reply.update_key, posted[0])
+            self._remember(reply.update_key, posted)
             return posted
 
     def _call(self, method: str, channel: str | None, arguments: dict[str, Any]) -> Any:
@@ -150,13 +150,13 @@ class SlackNotifier:
             )
             return list(rows)
 
-    def _earlier(self, key: str | None) -> Posted | None:
+    def _earlier(self, key: str | None) -> list[Posted]:
         if key is None:
-            return None
+            return []
         with self._keyed_lock:
-            return self._keyed.get(key)
+            return self._keyed.get(key, [])
 
-    def _remember(self, key: str | None, posted: Posted) -> None:
+    def _remember(self, key: str | None, posted: list[Posted]) -> None:
         if key is not None:
             with self._keyed_lock:
                 self._keyed[key] = posted

@@ -12,7 +12,7 @@ phone number is masked before it leaves.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,58 +100,137 @@ def mrkdwn(text: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Message:
-    """One chat.postMessage / response_url body: the notification text and the blocks."""
+    """One chat.postMessage / response_url body, holding sections `first`..`last` of its reply."""
 
     text: str
     blocks: list[Block]
+    first: int = 0
+    last: int = 0
 
     def payload(self) -> dict[str, Any]:
         return {"text": self.text, "blocks": self.blocks}
 
 
-def render_messages(reply: Reply) -> list[Message]:
-    """The reply as one message, or several when it needs more than 50 blocks."""
-    units = list(_units(reply))
-    pages = _paginate(units, MESSAGE_BLOCKS - 1)  # room for the "page i of n" line
-    fallback = shorten(TONE_PREFIX[reply.tone] + safe_text(reply.text), FALLBACK_TEXT)
-    if len(pages) == 1:
-        return [Message(fallback or " ", pages[0])]
+@dataclass(frozen=True)
+class Page:
+    """Which reply and which of its sections a message shows, read back from a pressed button."""
+
+    update_key: str
+    first: int
+    last: int
+    total: int  # sections the reply had then: a page that held them all is the whole reply
+
+    @property
+    def whole(self) -> bool:
+        return self.first == 0 and self.last >= self.total
+
+
+def render_messages(reply: Reply, page: Page | None = None) -> list[Message]:
+    """The reply as messages of at most 50 blocks; with `page`, only that page's sections.
+
+    A long reply is split between sections, never inside one, and each message says which
+    sections it holds (in its buttons' block ids): when a button on one page answers with the
+    whole reply again (`update_key`), the adapter replaces just that page with the same sections.
+    """
+    count = len(reply.sections)
+    partial = page is not None and not page.whole
+    first, last = (page.first, min(page.last, count)) if page and partial else (0, count)
+    head = _head(reply) if first == 0 else []
+    units = [(i, _section_blocks(reply, i)) for i in range(first, last)]
+    tail = _actions(reply.buttons) if last >= count else []
+    if len(head) + sum(len(u) for _, u in units) + len(tail) <= MESSAGE_BLOCKS:
+        pages = [(first, last, [*head, *(b for _, u in units for b in u), *tail])]
+    else:
+        pages = _pack(head, units, tail, first, last, MESSAGE_BLOCKS - 1)  # room for a footer
+    fallback = shorten(TONE_PREFIX[reply.tone] + safe_text(reply.text), FALLBACK_TEXT) or " "
     messages = []
-    for number, blocks in enumerate(pages, start=1):
-        marker = f"page {number} of {len(pages)}"
-        footer = {"type": "context", "elements": [mrkdwn(f"_{marker}_")]}
-        text = shorten(f"{fallback} ({marker})", FALLBACK_TEXT)
-        messages.append(Message(text, [*blocks, footer]))
+    for start, end, blocks in pages:
+        stamped = _stamp(blocks, reply.update_key or "", start, end, count)
+        if len(pages) > 1 or partial:
+            span = f"{start + 1}–{end} of {count}" if end > start else f"{count} of {count}"
+            stamped.append({"type": "context", "elements": [mrkdwn(f"_{span}_")]})
+            messages.append(
+                Message(shorten(f"{fallback} ({span})", FALLBACK_TEXT), stamped, start, end)
+            )
+        else:
+            messages.append(Message(fallback, stamped, start, end))
     return messages
+
+
+def page_of(block_id: str) -> Page | None:
+    """The page a button's block id names (see `render_messages`), if it is one of ours."""
+    key, *numbers = block_id.rsplit("|", 4)
+    if len(numbers) != 4 or not all(n.isdigit() for n in numbers):
+        return None
+    return Page(key, int(numbers[0]), int(numbers[1]), int(numbers[2]))
 
 
 def reply_blocks(reply: Reply) -> list[Block]:
     """Every block of the reply, unpaginated (App Home and modals have room for 100)."""
-    return [block for unit in _units(reply) for block in unit]
+    units = [_section_blocks(reply, i) for i in range(len(reply.sections))]
+    blocks = [*_head(reply), *(b for unit in units for b in unit), *_actions(reply.buttons)]
+    count = len(reply.sections)
+    return _stamp(blocks, reply.update_key or "", 0, count, count)
 
 
-def _units(reply: Reply) -> Iterator[list[Block]]:
-    """Groups of blocks that stay together on one page: the text, each section, the buttons."""
-    head = [*_text_blocks(TONE_PREFIX[reply.tone] + reply.text)]
+def _head(reply: Reply) -> list[Block]:
+    head = _text_blocks(TONE_PREFIX[reply.tone] + reply.text)
     if reply.image_url:
         head.append(_image(reply.image_url, reply.text))
-    if head:
-        yield head
-    for index, section in enumerate(reply.sections):
-        blocks: list[Block] = [{"type": "divider"}] if head or index else []
-        text_blocks = _text_blocks(section.text)
-        facts = [_field(fact.label, fact.value) for fact in section.facts]
-        fact_groups = [
-            facts[i : i + FIELDS_PER_SECTION] for i in range(0, len(facts), FIELDS_PER_SECTION)
-        ]
-        if text_blocks and fact_groups:
-            text_blocks[-1]["fields"] = fact_groups.pop(0)
-        blocks += text_blocks
-        blocks += [{"type": "section", "fields": group} for group in fact_groups]
-        blocks += _actions(section.buttons)
-        yield blocks
-    if reply.buttons:
-        yield _actions(reply.buttons)
+    return head
+
+
+def _section_blocks(reply: Reply, index: int) -> list[Block]:
+    """One section: a divider, its text (split if long), its facts as fields, its buttons."""
+    section = reply.sections[index]
+    has_head = bool(reply.text.strip() or reply.image_url)
+    blocks: list[Block] = [{"type": "divider"}] if has_head or index else []
+    text_blocks = _text_blocks(section.text)
+    facts = [_field(fact.label, fact.value) for fact in section.facts]
+    groups = [facts[i : i + FIELDS_PER_SECTION] for i in range(0, len(facts), FIELDS_PER_SECTION)]
+    if text_blocks and groups:
+        text_blocks[-1]["fields"] = groups.pop(0)
+    blocks += text_blocks
+    blocks += [{"type": "section", "fields": group} for group in groups]
+    return blocks + _actions(section.buttons)
+
+
+def _pack(
+    head: list[Block],
+    units: list[tuple[int, list[Block]]],
+    tail: list[Block],
+    first: int,
+    last: int,
+    per_page: int,
+) -> list[tuple[int, int, list[Block]]]:
+    """Whole sections onto pages of `per_page` blocks: (first section, end, blocks) each."""
+    pages: list[tuple[int, int, list[Block]]] = []
+    start, blocks = first, list(head)
+    for index, unit in units:
+        if blocks and len(blocks) + len(unit) > per_page:
+            pages.append((start, index, blocks))
+            start, blocks = index, []
+        while len(unit) > per_page:  # one section longer than a page: its own pages
+            pages.append((index, index + 1, unit[:per_page]))
+            unit = unit[per_page:]
+        blocks += unit
+    if blocks and len(blocks) + len(tail) > per_page:
+        pages.append((start, last, blocks))
+        start, blocks = last, []
+    pages.append((start, last, blocks + tail))
+    return pages
+
+
+def _stamp(blocks: list[Block], key: str, first: int, last: int, total: int) -> list[Block]:
+    """Actions blocks get a block id naming the reply and the sections on this message."""
+    stamped, count = [], 0
+    for block in blocks:
+        if block["type"] == "actions":
+            count += 1
+            block_id = f"{shorten(key, 200)}|{first}|{last}|{total}|{count}"
+            block = {**block, "block_id": block_id}
+        stamped.append(block)
+    return stamped
 
 
 def _text_blocks(text: str) -> list[Block]:
@@ -212,16 +291,6 @@ def action_id_of(slack_action_id: str) -> str:
 def _check_length(what: str, value: str, limit: int) -> None:
     if len(value) > limit:
         raise RenderError(f"{what} is {len(value)} characters; Slack allows {limit}: {value[:40]}…")
-
-
-def _paginate(units: Iterable[list[Block]], per_page: int) -> list[list[Block]]:
-    pages: list[list[Block]] = [[]]
-    for unit in units:
-        for piece in (unit[i : i + per_page] for i in range(0, len(unit), per_page)):
-            if pages[-1] and len(pages[-1]) + len(piece) > per_page:
-                pages.append([])
-            pages[-1].extend(piece)
-    return pages
 
 
 # --- modals -----------------------------------------------------------------------------------
