@@ -1,0 +1,110 @@
+"""Taking a batch of voters to call, skipping a card, and "I'm done".
+
+The claim is matching's (matching/claims.py): atomic, one household per card, nobody in two
+open batches. A retried request (same `Context.request_key`) gets the batch its first attempt
+claimed. "I'm done" returns every voter not yet called to the pool; Skip returns one card's.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from handlers.campaigns import active_campaign
+from handlers.cards import CLAIM, BatchView, load_batch, render_batch
+from handlers.context import Context
+from handlers.refusal import Refusal, int_value, signed_up
+from handlers.replies import Button, ButtonStyle, Reply, Tone
+from matching.claims import ClaimStatus, claim_batch
+from matching.leases import release_batch, release_card
+from storage.db import read_session
+from storage.models import Batch, BatchCard
+
+
+def take_batch(ctx: Context, args: list[str]) -> Reply:
+    """Get a batch of voters to call, matched to your area code and languages."""
+    volunteer_id = signed_up(ctx)
+    campaign = active_campaign(ctx)
+    services = ctx.services
+    result = claim_batch(
+        services.engine,
+        volunteer_id,
+        campaign.id,
+        clock=services.clock,
+        request_key=ctx.request_key,
+    )
+    if result.status is ClaimStatus.BUSY:
+        return Reply(
+            text="Others are taking voters this very moment; try again in a moment.",
+            tone=Tone.WARNING,
+            buttons=(Button("Try again", CLAIM, style=ButtonStyle.PRIMARY),),
+        )
+    if result.status is ClaimStatus.EMPTY or result.batch_id is None:
+        return Reply(text=f"Nothing to call: {result.message}. Thank you for checking!")
+    view = batch_view(ctx, result.batch_id)
+    if result.status is ClaimStatus.HELD:
+        return render_batch(view, "You have a batch open: finish it, or press I'm done.")
+    return render_batch(view)
+
+
+def claim(ctx: Context, value: str) -> Reply:
+    """The Get a batch button."""
+    return take_batch(ctx, [])
+
+
+def release(ctx: Context, value: str) -> Reply:
+    """I'm done: the voters not called yet go back to the list for others."""
+    batch_id = int_value(value)
+    with read_session(ctx.services.engine) as session:
+        own_batch(session, ctx, batch_id)
+    returned = release_batch(ctx.services.engine, batch_id, clock=ctx.services.clock)
+    view = batch_view(ctx, batch_id)
+    people = "voter" if returned == 1 else "voters"
+    text = f"Thanks for calling! {returned} {people} went back to the list for others."
+    return render_batch(view, text, Tone.SUCCESS)
+
+
+def skip(ctx: Context, value: str) -> Reply:
+    """Skip a card without calling: its voters go back to the list, no attempt counted."""
+    card_id = int_value(value)
+    with read_session(ctx.services.engine) as session:
+        card, batch = own_card(session, ctx, card_id)
+        still_open, batch_id = card.released_at is None, int(batch.id or 0)
+    if still_open:
+        release_card(ctx.services.engine, card_id, clock=ctx.services.clock)
+    view = batch_view(ctx, batch_id)
+    return render_batch(view, "Skipped. On to the next one." if still_open else None)
+
+
+def batch_view(ctx: Context, batch_id: int) -> BatchView:
+    """The batch as it stands now."""
+    with read_session(ctx.services.engine) as session:
+        view = load_batch(session, batch_id)
+    if view is None:
+        raise Refusal("That batch no longer exists; get a new one.")
+    return view
+
+
+def own_batch(session: Session, ctx: Context, batch_id: int) -> Batch:
+    """The asker's batch, or a refusal: buttons of another volunteer's batch do nothing."""
+    volunteer_id = signed_up(ctx)
+    batch = session.get(Batch, batch_id)
+    if batch is None:
+        raise Refusal("That batch no longer exists; get a new one.")
+    if batch.volunteer_id != volunteer_id:
+        raise Refusal("That batch belongs to another volunteer: only they can work on it.")
+    return batch
+
+
+def own_card(session: Session, ctx: Context, card_id: int) -> tuple[BatchCard, Batch]:
+    """The asker's card and its batch, or a refusal."""
+    card = session.get(BatchCard, card_id)
+    if card is None:
+        raise Refusal("That card no longer exists; get a new batch.")
+    try:
+        return card, own_batch(session, ctx, card.batch_id)
+    except Refusal:
+        if ctx.volunteer_id is None:
+            raise
+        raise Refusal(
+            "That card is on another volunteer's batch: only they can call it or log its outcome."
+        ) from None

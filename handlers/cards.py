@@ -1,0 +1,248 @@
+"""A batch as the volunteer sees it: one call card per phone, updated in place as calls go on.
+
+A card shows the household's first names, the masked phone, the language, why it was matched,
+the script filled in for the voter, what happened so far, and the buttons Call, Skip and Log
+outcome while it is open. The whole batch is one message (`update_key` `batch:<id>`), so every
+action on a card answers with the batch re-rendered: the platforms replace it in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from handlers.masking import mask_phone
+from handlers.replies import Button, ButtonStyle, Fact, Reply, Section, Tone
+from handlers.scripts import ScriptVoter, pick_script, render_script, script_context
+from matching.ranking import language_name
+from storage.campaign_config import CampaignConfig
+from storage.models import Batch, BatchCard, BatchItem, CallAttempt, Campaign, Volunteer, Voter
+
+CLAIM = "pb:batch:claim"
+RELEASE = "pb:batch:release"
+CALL = "pb:card:call"
+SKIP = "pb:card:skip"
+OUTCOME = "pb:card:outcome"
+
+_CALL_STATUS = {
+    "queued": "Calling: your phone will ring in a moment",
+    "placing": "Calling: your phone will ring in a moment",
+    "ringing": "Calling: your phone is ringing",
+    "in-progress": "Connected: you are on the call",
+    "completed": "Call ended: log what happened",
+    "busy": "Your phone was busy: try Call again",
+    "no-answer": "You did not pick up: try Call again",
+    "failed": "The call could not be placed: try again",
+    "canceled": "The call was canceled",
+}
+_RETURNED = {
+    "skipped": "Skipped",
+    "expired": "Returned to the list: the batch expired",
+    "released": "Returned to the list",
+}
+
+
+@dataclass(frozen=True)
+class VoterOnCard:
+    voter_id: int
+    first_name: str
+    language: str
+    open: bool  # still to be called from this card
+    result_code: str | None
+    script_voter: ScriptVoter
+
+
+@dataclass(frozen=True)
+class CardView:
+    card_id: int
+    phone: str  # E.164: for masking and telephony only, never shown
+    reason: str
+    open: bool
+    release_reason: str | None
+    voters: tuple[VoterOnCard, ...]
+    call_status: str | None  # the latest call on this card that has no outcome yet
+
+    @property
+    def open_voters(self) -> tuple[VoterOnCard, ...]:
+        return tuple(voter for voter in self.voters if voter.open)
+
+    @property
+    def names(self) -> str:
+        """The household's first names: 'Maria and José'."""
+        return join_names([voter.first_name for voter in self.voters])
+
+
+@dataclass(frozen=True)
+class BatchView:
+    batch_id: int
+    volunteer_id: int
+    campaign_id: int
+    open: bool
+    cards: tuple[CardView, ...]
+    volunteer_name: str
+    campaign_name: str
+    config: CampaignConfig
+
+
+def join_names(names: list[str]) -> str:
+    """['Maria', 'José', 'Ana'] -> 'Maria, José and Ana'."""
+    names = [name or "(no name)" for name in dict.fromkeys(names)]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def load_batch(session: Session, batch_id: int) -> BatchView | None:
+    """Everything the batch message shows, read in a handful of queries."""
+    batch = session.get(Batch, batch_id)
+    if batch is None:
+        return None
+    campaign = session.get(Campaign, batch.campaign_id)
+    volunteer = session.get(Volunteer, batch.volunteer_id)
+    if campaign is None or volunteer is None:
+        return None
+    cards = session.exec(
+        select(BatchCard)
+        .where(col(BatchCard.batch_id) == batch_id)
+        .order_by(col(BatchCard.position))
+    ).all()
+    items = session.exec(
+        select(BatchItem, Voter)
+        .join(Voter, col(Voter.id) == col(BatchItem.voter_id))
+        .where(col(BatchItem.batch_id) == batch_id)
+        .order_by(col(BatchItem.voter_id))
+    ).all()
+    statuses = _open_call_status(session, batch_id, items)
+    return BatchView(
+        batch_id=batch_id,
+        volunteer_id=batch.volunteer_id,
+        campaign_id=batch.campaign_id,
+        open=batch.closed_at is None,
+        cards=tuple(_card(card, items, statuses) for card in cards),
+        volunteer_name=volunteer.name,
+        campaign_name=campaign.name,
+        config=CampaignConfig.model_validate(campaign.config),
+    )
+
+
+def render_batch(view: BatchView, text: str | None = None, tone: Tone = Tone.INFO) -> Reply:
+    """The batch message: a section per card, and "I'm done" (or "Get a batch" once closed)."""
+    open_cards = [card for card in view.cards if card.open]
+    if text is None:
+        text = _summary(view, len(open_cards))
+    if view.open and open_cards:
+        buttons = (Button("I'm done", RELEASE, str(view.batch_id), ButtonStyle.DANGER),)
+    else:
+        buttons = (Button("Get a batch", CLAIM, style=ButtonStyle.PRIMARY),)
+    return Reply(
+        text=text,
+        tone=tone,
+        sections=tuple(card_section(view, card) for card in view.cards),
+        buttons=buttons,
+        update_key=f"batch:{view.batch_id}",
+    )
+
+
+def card_section(view: BatchView, card: CardView) -> Section:
+    """One call card."""
+    language = card.voters[0].language if card.voters else view.config.default_language
+    facts = [
+        Fact("Phone", mask_phone(card.phone)),
+        Fact("Language", language_name(language)),
+        Fact("Why you", card.reason or "next on the list"),
+        Fact("Status", card_status(view.config, card)),
+    ]
+    if not (card.open and view.open):
+        return Section(card.names, facts=tuple(facts))
+    script = _script(view, card)
+    buttons = (
+        Button("Call", CALL, str(card.card_id), ButtonStyle.PRIMARY),
+        Button("Skip", SKIP, str(card.card_id)),
+        Button("Log outcome", OUTCOME, str(card.card_id)),
+    )
+    return Section(f"{card.names}\n\n{script}", facts=tuple(facts), buttons=buttons)
+
+
+def card_status(config: CampaignConfig, card: CardView) -> str:
+    """What has happened on the card, in words."""
+    logged = [
+        f"{voter.first_name or '(no name)'}: {_label(config, voter.result_code)}"
+        for voter in card.voters
+        if voter.result_code
+    ]
+    if card.open:
+        now = _CALL_STATUS.get(card.call_status or "", "Not called yet")
+        return "; ".join([*logged, now]) if logged else now
+    if logged:
+        return "Logged: " + "; ".join(logged)
+    return _RETURNED.get(card.release_reason or "", "Closed")
+
+
+def _summary(view: BatchView, open_count: int) -> str:
+    if not view.open or not open_count:
+        return "This batch is finished. Thank you! Get another when you are ready."
+    calls = "call" if open_count == 1 else "calls"
+    return f"{open_count} {calls} to make for {view.campaign_name}. Call, then log what happened."
+
+
+def _script(view: BatchView, card: CardView) -> str:
+    voter = (card.open_voters or card.voters)[0]
+    template = pick_script(view.config.scripts, voter.language, view.config.default_language)
+    context = script_context(voter.script_voter, view.volunteer_name, view.campaign_name)
+    context["household"] = card.names
+    return render_script(template, context, phone=card.phone)
+
+
+def _label(config: CampaignConfig, code: str | None) -> str:
+    known = config.result_code(code or "")
+    return known.label if known else (code or "")
+
+
+def _card(card: BatchCard, items: Any, statuses: Mapping[int, str]) -> CardView:
+    voters = tuple(
+        VoterOnCard(
+            voter_id=int(voter.id or 0),
+            first_name=voter.first_name,
+            language=voter.language,
+            open=item.released_at is None,
+            result_code=item.result_code,
+            script_voter=ScriptVoter(
+                first_name=voter.first_name,
+                last_name=voter.last_name,
+                language=voter.language,
+                state=voter.state,
+                zip=voter.zip,
+                external_id=voter.external_id,
+                attributes=voter.attributes,
+            ),
+        )
+        for item, voter in items
+        if item.card_id == card.id
+    )
+    reasons = {item.release_reason for item, _ in items if item.card_id == card.id}
+    reason = next((r for r in ("skipped", "expired", "released") if r in reasons), None)
+    return CardView(
+        card_id=int(card.id or 0),
+        phone=card.phone,
+        reason=card.match_reason,
+        open=card.released_at is None,
+        release_reason=reason,
+        voters=voters,
+        call_status=statuses.get(int(card.id or 0)),
+    )
+
+
+def _open_call_status(session: Session, batch_id: int, items: Any) -> dict[int, str]:
+    """Card id -> status of its latest call that has no outcome yet."""
+    card_of = {item.voter_id: item.card_id for item, _ in items}
+    attempts = session.exec(
+        select(CallAttempt)
+        .where(col(CallAttempt.batch_id) == batch_id, col(CallAttempt.result_code).is_(None))
+        .order_by(col(CallAttempt.id))
+    ).all()
+    return {
+        card_of[attempt.voter_id]: attempt.call_status or "queued"
+        for attempt in attempts
+        if attempt.voter_id in card_of
+    }

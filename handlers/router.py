@@ -1,0 +1,162 @@
+"""Every way into the core: a command, a button, a submitted form. The one place roles are checked.
+
+Adapters call these three functions and render the `Reply`:
+
+- `handle_command(ctx, text)`: the text after `/phonebank` ("batch", "campaign use demo");
+- `handle_action(ctx, action_id, value)`: a button, action ids `pb:<capability>:<verb>`;
+- `handle_form(ctx, action_id, value, answers)`: a submitted `Form` (answers by input id; a
+  choice is its option's value, several choices a list, a consent box "yes" or "no"). Invalid
+  answers come back as `Reply.errors` by input id, for the adapter to show on the form.
+
+A command declares the role it needs; help lists only what the asker's roles allow, each
+command described by its handler's docstring. A handler that refuses raises `Refusal`; anything
+else that goes wrong is logged and answered with an apology, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from handlers import batch, calls, campaigns, outcome, roles, signup, stats
+from handlers.context import Context
+from handlers.help import HelpEntry, help_reply, summary_of
+from handlers.refusal import Refusal
+from handlers.replies import Reply, problem
+from storage.models import Role
+
+log = logging.getLogger(__name__)
+
+Answers = Mapping[str, str | list[str]]
+CommandRun = Callable[[Context, list[str]], Reply]
+ActionRun = Callable[[Context, str], Reply]
+FormRun = Callable[[Context, str, Answers], Reply]
+
+ROLE_NAMES = {Role.ORGANIZER: "organizers", Role.COORDINATOR: "coordinators", Role.ADMIN: "admins"}
+SORRY = "Something went wrong on our side; please try again in a moment."
+
+
+@dataclass(frozen=True)
+class Command:
+    words: tuple[str, ...]
+    run: CommandRun
+    role: Role = Role.VOLUNTEER
+    arguments: str = ""  # how the arguments read in help: "SLUG"
+
+    @property
+    def name(self) -> str:
+        return " ".join(self.words)
+
+    @property
+    def help(self) -> HelpEntry:
+        usage = f"{self.name} {self.arguments}".strip()
+        return HelpEntry(usage, summary_of(self.run.__doc__))
+
+
+@dataclass(frozen=True)
+class Action:
+    run: ActionRun
+    role: Role = Role.VOLUNTEER
+
+
+@dataclass(frozen=True)
+class FormHandler:
+    run: FormRun
+    role: Role = Role.VOLUNTEER
+
+
+def show_help(ctx: Context, args: list[str]) -> Reply:
+    """What you can do here."""
+    return help_reply(ctx, visible_commands(ctx))
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command(("signup",), signup.signup),
+    Command(("batch",), batch.take_batch),
+    Command(("stats",), stats.stats),
+    Command(("campaign",), campaigns.show_campaign),
+    Command(("campaign", "use"), campaigns.use_campaign, Role.ORGANIZER, "SLUG"),
+    Command(("role", "grant"), roles.grant, Role.ADMIN, "@someone ROLE"),
+    Command(("role", "revoke"), roles.revoke, Role.ADMIN, "@someone ROLE"),
+    Command(("help",), show_help),
+)
+ACTIONS: dict[str, Action] = {
+    "pb:signup:open": Action(signup.open_signup),
+    "pb:batch:claim": Action(batch.claim),
+    "pb:batch:release": Action(batch.release),
+    "pb:card:call": Action(calls.call),
+    "pb:card:skip": Action(batch.skip),
+    "pb:card:outcome": Action(outcome.open_outcome),
+}
+FORMS: dict[str, FormHandler] = {
+    signup.SUBMIT: FormHandler(signup.submit_signup),
+    outcome.SUBMIT: FormHandler(outcome.submit_outcome),
+}
+
+
+def handle_command(ctx: Context, text: str) -> Reply:
+    """`/phonebank <text>`: run the command it names, or say which commands there are."""
+    words = text.split()
+    if not words:
+        return _guarded(ctx, "help", lambda: show_help(ctx, []))
+    command = find_command(words)
+    if command is None:
+        return help_reply(ctx, visible_commands(ctx), intro=f"I don't know `{text.strip()}`.")
+    args = words[len(command.words) :]
+    return _guarded(
+        ctx, command.name, lambda: _run_as(ctx, command.role, command.name, args, command.run)
+    )
+
+
+def handle_action(ctx: Context, action_id: str, value: str) -> Reply:
+    """A button press."""
+    action = ACTIONS.get(action_id)
+    if action is None:
+        return problem("That button is from an older version of Phonebank; ask again.")
+    return _guarded(
+        ctx, action_id, lambda: _allowed(ctx, action.role, action_id) or action.run(ctx, value)
+    )
+
+
+def handle_form(ctx: Context, action_id: str, value: str, answers: Answers) -> Reply:
+    """A submitted form."""
+    form = FORMS.get(action_id)
+    if form is None:
+        return problem("That form is from an older version of Phonebank; open it again.")
+    return _guarded(
+        ctx, action_id, lambda: _allowed(ctx, form.role, action_id) or form.run(ctx, value, answers)
+    )
+
+
+def find_command(words: list[str]) -> Command | None:
+    """The command with the longest name that `words` start with."""
+    lowered = [word.lower() for word in words]
+    matches = [c for c in COMMANDS if lowered[: len(c.words)] == list(c.words)]
+    return max(matches, key=lambda c: len(c.words), default=None)
+
+
+def visible_commands(ctx: Context) -> list[HelpEntry]:
+    """Help entries for the commands the asker's roles allow."""
+    return [command.help for command in COMMANDS if ctx.has_role(command.role)]
+
+
+def _run_as(ctx: Context, role: Role, name: str, args: list[str], run: CommandRun) -> Reply:
+    return _allowed(ctx, role, name) or run(ctx, args)
+
+
+def _allowed(ctx: Context, role: Role, what: str) -> Reply | None:
+    """None when the asker holds `role`; else the refusal."""
+    if ctx.has_role(role):
+        return None
+    return problem(f"Only {ROLE_NAMES.get(role, role)} can use `{what}`.")
+
+
+def _guarded(ctx: Context, what: str, work: Callable[[], Reply]) -> Reply:
+    try:
+        return work()
+    except Refusal as refusal:
+        return refusal.reply
+    except Exception:
+        log.exception("%s failed for %s", what, ctx.identity)
+        return problem(SORRY)
