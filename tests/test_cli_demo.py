@@ -44,7 +44,7 @@ def test_demo_builds_the_campaign_and_is_safe_to_rerun(
     monkeypatch.setenv("DATABASE_URL", url)
     runner = CliRunner()
 
-    first = runner.invoke(app, ["demo", "--examples", str(examples)])
+    first = runner.invoke(app, ["demo", "--examples", str(examples), "--no-console"])
     assert first.exit_code == 0, first.output
     campaigns, voters, dnc = _counts(url)
     assert campaigns == 1
@@ -53,7 +53,7 @@ def test_demo_builds_the_campaign_and_is_safe_to_rerun(
     assert (examples / "voters.rejects.csv").is_file()
     assert "voters total" in first.output
 
-    second = runner.invoke(app, ["demo", "--examples", str(examples)])
+    second = runner.invoke(app, ["demo", "--examples", str(examples), "--no-console"])
     assert second.exit_code == 0, second.output
     assert _counts(url) == (campaigns, voters, dnc)
     dnc_unchanged, voters_unchanged = re.findall(r"unchanged\W+(\d+)", second.output)
@@ -64,6 +64,6 @@ def test_demo_without_examples_says_what_is_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'demo.db'}")
-    result = CliRunner().invoke(app, ["demo", "--examples", str(tmp_path)])
+    result = CliRunner().invoke(app, ["demo", "--examples", str(tmp_path), "--no-console"])
     assert result.exit_code == 1
     assert "campaign.yml not found" in result.output

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bot.cli import campaign, database, demo, exports, imports
+from bot.cli import campaign, console, database, demo, exports, imports, roles
 
 app = typer.Typer(
     name="phonebank",
@@ -20,6 +20,8 @@ app.add_typer(
 app.add_typer(
     exports.app, name="export", help="Export call results for upload back into a voter file."
 )
+app.add_typer(roles.app, name="role", help="Grant, revoke and list chat users' roles.")
 app.command("demo")(demo.demo)
+app.command("console")(console.console)
 campaign.register_root_commands(app)
 exports.register_root_commands(app)

@@ -9,6 +9,7 @@ import typer
 
 from bot.cli import campaign, exports, imports
 from bot.cli.common import console, fail
+from bot.cli.console import open_console
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -22,13 +23,19 @@ def demo(
             file_okay=False,
         ),
     ] = EXAMPLES,
+    no_console: Annotated[
+        bool, typer.Option("--no-console", help="Set up and show the stats only; no chat.")
+    ] = False,
+    as_name: Annotated[
+        str | None, typer.Option("--as", help="Who you are in the chat (default: your login name).")
+    ] = None,
 ) -> None:
-    """Set up a demo campaign on the configured database (SQLite by default) and show its stats.
+    """Set up a demo campaign on the configured database (SQLite by default), then chat with it.
 
     Migrates the database, loads examples/campaign.yml, imports examples/dnc.csv (if present)
-    and examples/voters.csv (bad rows go to voters.rejects.csv beside it) and prints the
-    campaign's figures. Safe to run again: the
-    second import finds every voter unchanged.
+    and examples/voters.csv (bad rows go to voters.rejects.csv beside it), prints the
+    campaign's figures and opens the console: sign up, take a batch, call (simulated), log
+    outcomes. Safe to run again: the campaign is updated and every voter found unchanged.
     """
     campaign_file, voters_file = examples / "campaign.yml", examples / "voters.csv"
     dnc_file = examples / "dnc.csv"
@@ -48,9 +55,12 @@ def demo(
     console.rule("5. stats")
     exports.stats(campaign=slug, as_json=False)
     console.print(
-        f"\nNext: `phonebank campaign show {slug}`, "
+        f"\nNext: `phonebank console` to chat again, `phonebank campaign show {slug}`, "
         f"`phonebank export results --campaign {slug} -o results.csv`.",
         markup=False,
         highlight=False,
         soft_wrap=True,
     )
+    if not no_console:
+        console.rule("6. chat (calls are simulated; type quit to leave)")
+        open_console(as_name)

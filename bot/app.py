@@ -1,0 +1,77 @@
+"""The composition root: the real (or simulated) edges, wired into the `Services` the core uses.
+
+`build_services` picks the database, the clock, telephony (simulated unless Twilio is set up)
+and a `FanOutNotifier`, to which every chat adapter that runs registers its own `Notifier`;
+the core then speaks to volunteers without knowing which platforms are on.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+
+from bot.settings import Settings
+from bot.telephony import telephony_for
+from bot.telephony.simulated import CallEvent, SimulatedTelephony
+from handlers.calls import call_status_changed
+from handlers.context import Notifier, Platform, Services, Telephony
+from handlers.replies import Reply
+from storage.clock import Clock, SystemClock
+from storage.db import make_engine
+
+
+class FanOutNotifier:
+    """A `Notifier` that hands every message to each registered platform's notifier.
+
+    Each platform's notifier delivers what is for it (a volunteer's identities on its platform,
+    its own channels) and ignores the rest.
+    """
+
+    def __init__(self) -> None:
+        self._notifiers: dict[Platform, Notifier] = {}
+
+    def register(self, platform: Platform, notifier: Notifier) -> None:
+        """Deliver through `notifier` from now on (replacing an earlier one for the platform)."""
+        self._notifiers[platform] = notifier
+
+    @property
+    def platforms(self) -> list[Platform]:
+        return list(self._notifiers)
+
+    def to_volunteer(self, volunteer_id: int, reply: Reply) -> None:
+        """On every platform the volunteer may be on."""
+        for notifier in list(self._notifiers.values()):
+            notifier.to_volunteer(volunteer_id, reply)
+
+    def to_channel(self, platform: Platform, channel: str, reply: Reply) -> None:
+        """Through that platform's notifier, if it runs."""
+        notifier = self._notifiers.get(platform)
+        if notifier is not None:
+            notifier.to_channel(platform, channel, reply)
+
+
+def build_services(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    clock: Clock | None = None,
+    telephony: Telephony | None = None,
+    notifier: Notifier | None = None,
+) -> Services:
+    """Services for one process; anything passed in replaces what the settings would pick."""
+    clock = clock or SystemClock()
+    telephony = telephony or telephony_for(settings, clock)
+    services = Services(
+        engine=engine or make_engine(settings.database_url),
+        clock=clock,
+        telephony=telephony,
+        notifier=notifier or FanOutNotifier(),
+        admins=frozenset(settings.phonebank_admins),
+        default_region=settings.phonebank_default_region,
+    )
+    if isinstance(telephony, SimulatedTelephony):
+        telephony.on_status(lambda event: _report_call(services, event))
+    return services
+
+
+def _report_call(services: Services, event: CallEvent) -> None:
+    call_status_changed(services, event.call_sid, event.status)
