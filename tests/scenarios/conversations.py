@@ -1,0 +1,266 @@
+"""Conversations, written once, run on every chat surface (see driver.py for the interface).
+
+Each is a plain function of a `World` (the database) and a `Surface` (the platform). They read
+as what a volunteer or an organizer types and sees, then check what the database holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tests.scenarios.driver import Driver, Surface
+from tests.scenarios.world import World, voter
+
+Scenario = Callable[[World, Surface], None]
+ANA_PHONE = "(512) 555-0142"
+BOB_PHONE = "(512) 555-0143"
+
+
+def sign_up(user: Driver, phone: str, languages: list[str] | None = None) -> None:
+    """The signup form, filled in the common way."""
+    assert user.command("signup").form is not None
+    done = user.fill(
+        {
+            "name": user.name.title(),
+            "phone": phone,
+            "languages": languages or ["English"],
+            "sms_consent": True,
+        }
+    )
+    assert not done.errors, done.errors
+    assert done.has("signed up") or done.has("welcome"), done.text
+
+
+# --- the whole flow -----------------------------------------------------------------------------
+
+
+def a_volunteer_signs_up_calls_and_logs_an_outcome(world: World, surface: Surface) -> None:
+    """Signup, a batch with scripts in the voter's language, a call, an outcome with survey
+    answers that updates the card, then the stats."""
+    world.campaign([voter("Maria", 1, language="es"), voter("Dave", 2)])
+    ana = surface.user("ana")
+
+    assert "Sign up" in ana.command("help").buttons
+    assert ana.press("Sign up").form is not None
+    done = ana.fill(
+        {
+            "name": "Ana Lopez",
+            "phone": ANA_PHONE,
+            "languages": ["English", "Spanish"],
+            "sms_consent": True,
+        }
+    )
+    assert done.has("signed up, Ana") and not done.errors
+    [profile] = world.rows("SELECT * FROM volunteer")
+    assert (profile.phone, profile.area_code, profile.sms_consent) == ("+15125550142", "512", True)
+
+    batch = ana.command("batch")
+    assert batch.has("Maria", "Dave", "(512) •••-••01", "Spanish", "same area code 512")
+    assert batch.has("Hola Maria, soy Ana Lopez. Vote en Maria's School.")
+    assert batch.has("Hi Dave, I'm Ana Lopez. Your polling place is Dave's School.")
+    assert batch.buttons.count("Call") == 2 and "I'm done" in batch.buttons
+
+    assert ana.press("Call", near="Maria").has("Calling", "Maria")
+    [attempt] = world.rows("SELECT * FROM call_attempt")
+    assert attempt.call_sid and attempt.result_code is None
+
+    form = ana.press("Log outcome", near="Maria").form
+    assert form is not None and {"result", "survey:support", "notes"} <= set(form.inputs)
+    logged = ana.fill({"result": "Talked to voter", "survey:support": "yes", "notes": "Warm."})
+    assert logged.has("Logged for Maria: Talked to voter") and not logged.refused
+    assert logged.buttons.count("Call") == 1  # Maria's card is closed, Dave's is open
+
+    [attempt] = world.rows("SELECT * FROM call_attempt")
+    assert (attempt.result_code, attempt.notes) == ("talked", "Warm.")
+    assert "yes" in str(attempt.survey)
+
+    stats = ana.command("stats")
+    assert stats.has("Dials: 1 today, 1 this week", "Contacts: 1 today", "Survey answers: 1 today")
+
+
+# --- signup ---------------------------------------------------------------------------------
+
+
+def a_malformed_phone_is_refused_on_the_form(world: World, surface: Surface) -> None:
+    """The form comes back with the problem on the phone input; fixing it signs up."""
+    ana = surface.user("ana")
+    ana.command("signup")
+    wrong = ana.fill({"name": "Ana", "phone": "555-01", "languages": ["English"]})
+    assert "phone" in wrong.errors and "not a phone number" in wrong.errors["phone"]
+    assert world.rows("SELECT id FROM volunteer") == []
+    fixed = ana.fill({"phone": ANA_PHONE})
+    assert not fixed.errors and fixed.has("signed up")
+
+
+def signing_up_again_edits_the_profile(world: World, surface: Surface) -> None:
+    """The second signup starts from the saved answers and changes only what is typed."""
+    ana = surface.user("ana")
+    sign_up(ana, ANA_PHONE)
+    again = ana.command("signup")
+    assert again.has("Edit your profile")
+    edited = ana.fill({"languages": ["English", "Vietnamese"], "area_code": "737"})
+    assert edited.has("Saved your profile") and not edited.errors
+    [profile] = world.rows("SELECT * FROM volunteer")
+    assert (profile.name, profile.area_code) == ("Ana", "737")
+    assert "vi" in str(profile.languages)
+
+
+def a_phone_linked_to_another_volunteer_is_refused(world: World, surface: Surface) -> None:
+    """Bob cannot take Ana's phone; nothing changes."""
+    sign_up(surface.user("ana"), ANA_PHONE)
+    bob = surface.user("bob")
+    bob.command("signup")
+    refused = bob.fill({"name": "Bob", "phone": ANA_PHONE, "languages": ["English"]})
+    assert "already linked to another volunteer" in refused.errors.get("phone", "")
+    assert len(world.rows("SELECT id FROM volunteer")) == 1
+
+
+# --- asking for a batch ---------------------------------------------------------------------
+
+
+def no_batch_before_signup(world: World, surface: Surface) -> None:
+    """A volunteer who has not signed up is offered the signup form instead."""
+    world.campaign([voter("Maria", 1)])
+    refused = surface.user("ana").command("batch")
+    assert refused.refused and refused.has("Sign up first") and "Sign up" in refused.buttons
+    assert world.rows("SELECT id FROM batch") == []
+
+
+def an_unknown_subcommand_lists_the_commands(world: World, surface: Surface) -> None:
+    """The reply names what was not understood and lists what can be done."""
+    shown = surface.user("ana").command("dance")
+    assert shown.refused and shown.has("don't know", "dance", "batch", "signup", "stats")
+
+
+def help_lists_only_what_the_role_allows(world: World, surface: Surface) -> None:
+    """Volunteers do not see organizer or admin commands; organizers see theirs."""
+    volunteer = surface.user("ana").command("help")
+    assert volunteer.has("batch") and not volunteer.has("campaign use")
+    assert not volunteer.has("role grant")
+    organizer = surface.user("olga", organizer=True).command("help")
+    assert organizer.has("campaign use") and not organizer.has("role grant")
+
+
+# --- cards --------------------------------------------------------------------------------------
+
+
+def an_invalid_outcome_combination_is_refused(world: World, surface: Surface) -> None:
+    """Survey answers with "Not home" are refused on the survey input, with the reason."""
+    world.campaign([voter("Maria", 1)])
+    ana = surface.user("ana")
+    sign_up(ana, ANA_PHONE)
+    ana.command("batch")
+    ana.press("Log outcome", near="Maria")
+    wrong = ana.fill({"result": "Not home", "survey:support": "yes"})
+    assert "Talked to voter" in wrong.errors.get("survey:support", "")
+    assert world.rows("SELECT id FROM call_attempt") == []
+    fixed = ana.fill({"survey:support": ""})
+    assert fixed.has("Logged for Maria: Not home")
+    [attempt] = world.rows("SELECT result_code FROM call_attempt")
+    assert attempt.result_code == "not_home"
+
+
+def a_language_barrier_needs_the_language_heard(world: World, surface: Surface) -> None:
+    """The voter is re-routed to a speaker of the language heard."""
+    world.campaign([voter("Minh", 1)])
+    ana = surface.user("ana")
+    sign_up(ana, ANA_PHONE)
+    ana.command("batch")
+    ana.press("Log outcome", near="Minh")
+    missing = ana.fill({"result": "Language barrier"})
+    assert "language_heard" in missing.errors
+    logged = ana.fill({"language_heard": "Vietnamese"})
+    assert logged.has("Logged for Minh: Language barrier")
+    [row] = world.rows("SELECT language, batch_id FROM voter")
+    assert (row.language, row.batch_id) == ("vi", None)
+
+
+def a_household_outcome_asks_who_answered(world: World, surface: Surface) -> None:
+    """Two voters on one phone share a card; the outcome names which one was reached."""
+    world.campaign([voter("Maria", 1), voter("José", 1)])
+    ana = surface.user("ana")
+    sign_up(ana, ANA_PHONE)
+    assert ana.command("batch").has("Maria and José")
+    form = ana.press("Log outcome", near="Maria").form
+    assert form is not None and "voter" in form.inputs
+    assert ana.fill({"voter": "José", "result": "Refused"}).has("Logged for José: Refused")
+    form = ana.press("Log outcome", near="Maria").form  # Maria is still to be logged
+    assert form is not None and "voter" not in form.inputs
+
+
+def skip_and_done_return_voters_to_the_list(world: World, surface: Surface) -> None:
+    """Skip returns one card's voters, "I'm done" the rest; no attempt is counted."""
+    world.campaign([voter("Maria", 1), voter("Dave", 2)])
+    ana = surface.user("ana")
+    sign_up(ana, ANA_PHONE)
+    ana.command("batch")
+    assert ana.press("Skip", near="Maria").has("Skipped")
+    done = ana.press("I'm done")
+    assert done.has("1 voter went back") and "Get a batch" in done.buttons
+    assert world.rows("SELECT id FROM voter WHERE batch_id IS NOT NULL") == []
+    assert world.rows("SELECT id FROM call_attempt") == []
+    assert [r.attempts for r in world.rows("SELECT attempts FROM voter")] == [0, 0]
+
+
+def an_outcome_for_someone_elses_batch_is_refused(world: World, surface: Surface) -> None:
+    """Bob presses the buttons of Ana's card (a forwarded message): refused, nothing stored."""
+    world.campaign([voter("Maria", 1)])
+    ana, bob = surface.user("ana"), surface.user("bob")
+    sign_up(ana, ANA_PHONE)
+    sign_up(bob, BOB_PHONE)
+    ana.command("batch")
+    for label in ("Log outcome", "Call", "Skip"):
+        refused = bob.press(label, near="Maria", seen_by=ana)
+        assert refused.refused and refused.has("another volunteer"), (label, refused.text)
+    assert world.rows("SELECT id FROM call_attempt") == []
+    assert len(world.rows("SELECT id FROM batch_card WHERE released_at IS NULL")) == 1
+
+
+# --- organizers and admins ---------------------------------------------------------------
+
+
+def an_organizer_chooses_the_campaign(world: World, surface: Surface) -> None:
+    """With two campaigns, volunteers wait until an organizer picks one for the workspace."""
+    world.campaign([voter("Maria", 1)], slug="austin", name="Austin GOTV")
+    world.campaign([voter("Dave", 2)], slug="dallas", name="Dallas GOTV")
+    ana = surface.user("ana")
+    sign_up(ana, ANA_PHONE)
+    assert ana.command("batch").has("ask an organizer")
+    olga = surface.user("olga", organizer=True)
+    assert olga.command("campaign").has("campaign use SLUG", "austin", "dallas")
+    assert ana.command("campaign use dallas").has("Only organizers")
+    assert olga.command("campaign use dallas").has("now calls for Dallas GOTV")
+    assert ana.command("batch").has("Dave")
+
+
+def an_admin_grants_the_organizer_role(world: World, surface: Surface) -> None:
+    """Only admins ("root") grant roles; the grant shows in help and in the audit log."""
+    bob = surface.user("bob")
+    bob.command("help")  # Bob has spoken to Phonebank once
+    assert bob.command(f"role grant {surface.mention('bob')} organizer").has("Only admins")
+    root = surface.user("root")
+    granted = root.command(f"role grant {surface.mention('bob')} organizer")
+    assert granted.has("is now an organizer") and not granted.refused
+    assert bob.command("help").has("campaign use")
+    [audit] = world.rows("SELECT * FROM audit_log WHERE action = 'role.grant'")
+    assert "bob" in audit.target
+    assert root.command(f"role revoke {surface.mention('bob')} organizer").has("no longer")
+    assert not bob.command("help").has("campaign use")
+
+
+SCENARIOS: list[Scenario] = [
+    a_volunteer_signs_up_calls_and_logs_an_outcome,
+    a_malformed_phone_is_refused_on_the_form,
+    signing_up_again_edits_the_profile,
+    a_phone_linked_to_another_volunteer_is_refused,
+    no_batch_before_signup,
+    an_unknown_subcommand_lists_the_commands,
+    help_lists_only_what_the_role_allows,
+    an_invalid_outcome_combination_is_refused,
+    a_language_barrier_needs_the_language_heard,
+    a_household_outcome_asks_who_answered,
+    skip_and_done_return_voters_to_the_list,
+    an_outcome_for_someone_elses_batch_is_refused,
+    an_organizer_chooses_the_campaign,
+    an_admin_grants_the_organizer_role,
+]

@@ -1,0 +1,95 @@
+"""The database side of a scenario: a campaign, its voters, and what the scenario checks after.
+
+Voters default to Austin numbers (512) in Texas, called at the `clock` fixture's instant
+(10:00 in Austin, inside calling hours). Volunteers are not seeded: they sign up in chat.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from storage.campaign_config import CampaignConfig
+from storage.clock import FrozenClock
+from storage.db import session_scope
+from tests.factories import (
+    DEFAULT_RESULT_CODES,
+    DEFAULT_SURVEY,
+    campaign_config,
+    make_campaign,
+    make_voter,
+)
+
+SCRIPTS = {
+    "en": "Hi {{ first_name }}, I'm {{ volunteer.name }}. Your polling place is {{ polling_place }}.",
+    "es": "Hola {{ voter.first_name }}, soy {{ volunteer_name }}. Vote en {{ polling_place }}.",
+}
+RESULT_CODES: list[dict[str, Any]] = [
+    *DEFAULT_RESULT_CODES,
+    {
+        "code": "language",
+        "label": "Language barrier",
+        "kind": "retry",
+        "action": "language_barrier",
+    },
+]
+ADMINS = frozenset({"root"})
+EVERY_DAY = {day: "08:00-21:00" for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+
+
+def scenario_config(**overrides: Any) -> CampaignConfig:
+    """English and Spanish scripts that use file columns, the factories' survey, every day open."""
+    fields: dict[str, Any] = {
+        "name": "Austin GOTV",
+        "scripts": SCRIPTS,
+        "survey": DEFAULT_SURVEY,
+        "result_codes": RESULT_CODES,
+        "calling_hours": EVERY_DAY,
+        "batch_size": 3,
+    }
+    return campaign_config(**(fields | overrides))
+
+
+@dataclass
+class World:
+    engine: Engine
+    clock: FrozenClock
+    admins: frozenset[str] = ADMINS  # user names that are PHONEBANK_ADMINS on every surface
+    campaign_ids: list[int] = field(default_factory=list)
+
+    def campaign(self, voters: list[dict[str, Any]], **config: Any) -> int:
+        """A campaign with these voters (factory overrides; `PollingPlace` etc. go in attributes)."""
+        with session_scope(self.engine) as session:
+            campaign = make_campaign(session, scenario_config(**config), clock=self.clock)
+            campaign_id = int(campaign.id or 0)
+            for fields in voters:
+                make_voter(session, campaign, clock=self.clock, **fields)
+        self.campaign_ids.append(campaign_id)
+        return campaign_id
+
+    def rows(self, sql: str, **params: Any) -> list[Any]:
+        """Rows of a query, for assertions on what the conversation stored."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(text(sql), params).all())
+
+    def voter_phones(self) -> list[str]:
+        return [row.phone for row in self.rows("SELECT phone FROM voter")]
+
+
+def voter(first_name: str, n: int, **fields: Any) -> dict[str, Any]:
+    """Factory overrides for a voter on phone +1 512 555 02nn with a polling place."""
+    attributes = {"PollingPlace": f"{first_name}'s School", "Precinct": f"P-{n}"}
+    return {
+        "first_name": first_name,
+        "phone": f"+1512555{200 + n:04d}",
+        "attributes": attributes,
+    } | fields
+
+
+def phones_in(text_shown: str, phones: list[str]) -> list[str]:
+    """The voter numbers that appear in `text_shown`, however punctuated."""
+    runs = {re.sub(r"\D", "", run) for run in re.findall(r"[\d(][\d\s().+\-]{8,}\d", text_shown)}
+    return [phone for phone in phones if any(phone[-10:] in run for run in runs)]
