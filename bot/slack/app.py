@@ -1,0 +1,232 @@
+"""The Bolt app: `/phonebank`, buttons, modals and the App Home, each acknowledged at once.
+
+Every listener acks first (Slack wants an answer within 3 seconds) and hands the work to a task
+that runs the synchronous handlers in a worker thread, then answers through the Web API. The
+one exception is a modal submission: its validation errors can only travel in the ack itself,
+so the handler gets up to `form_budget_s` before the ack; when it is slower the modal closes and
+the answer (errors included) arrives as a message.
+
+Request verification (signature and timestamp) is Bolt's: a bad one is a 401 and runs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import re
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk import WebClient
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.app import FanOutNotifier
+from bot.settings import Settings
+from bot.slack.delivery import Outbox, Sleep, retry_handlers
+from bot.slack.home import STATUS_COMMAND, home_view
+from bot.slack.incoming import (
+    SlackRequest,
+    action_request,
+    command_request,
+    event_request,
+    view_request,
+)
+from bot.slack.notifier import SlackNotifier
+from bot.slack.render import action_id_of, modal_answers, modal_metadata, render_modal
+from handlers import router
+from handlers.context import Platform, Services
+from handlers.identity import context_for
+from handlers.replies import Reply, problem
+
+log = logging.getLogger(__name__)
+
+COMMAND = "/phonebank"
+OURS = re.compile(r"^pb:")  # action ids and modal callback ids: pb:<capability>:<verb>
+FORM_BUDGET_S = 2.0  # of Slack's 3 s, what a modal submission may spend before its ack
+FAILED = "Something went wrong on our side and nothing was saved twice. Please try again."
+
+Conversation = Callable[..., Reply]  # called with the request's Context
+
+
+class SlackAdapter:
+    """The Bolt `AsyncApp` wired to the platform-neutral conversations."""
+
+    def __init__(
+        self,
+        services: Services,
+        *,
+        token: str,
+        signing_secret: str,
+        api_url: str = "https://slack.com/api/",
+        sleep: Sleep = asyncio.sleep,
+        form_budget_s: float = FORM_BUDGET_S,
+    ) -> None:
+        self.services = services
+        self.client = AsyncWebClient(
+            token=token, base_url=api_url, retry_handlers=retry_handlers(sleep)
+        )
+        self.outbox = Outbox(self.client, sleep=sleep)
+        self.form_budget_s = form_budget_s
+        self.app = AsyncApp(
+            client=self.client,
+            signing_secret=signing_secret,
+            logger=log,
+            # Our listeners only ack and hand the work to a task, so Bolt may wait for them: the
+            # work is then always under way (and drainable) before the response leaves.
+            process_before_response=True,
+        )
+        self.app.command(COMMAND)(self.on_command)
+        self.app.action(OURS)(self.on_action)
+        self.app.view(OURS)(self.on_view_submission)
+        self.app.event("app_home_opened")(self.on_home_opened)
+        self._tasks: set[asyncio.Future[None]] = set()
+
+    # --- listeners: ack, then work --------------------------------------------------------
+
+    async def on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        """`/phonebank <subcommand ...>`."""
+        await ack()
+        request = command_request(body)
+        text = str(body.get("text") or "")
+        self._spawn(self._answer(request, lambda ctx: router.handle_command(ctx, text)))
+
+    async def on_action(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        """A `pb:*` button (or select) on a message or the App Home."""
+        await ack()
+        request = action_request(body)
+        action = (body.get("actions") or [{}])[0]
+        action_id, value = action_id_of(str(action.get("action_id", ""))), _action_value(action)
+        self._spawn(self._answer(request, lambda ctx: router.handle_action(ctx, action_id, value)))
+
+    async def on_view_submission(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        """A submitted `pb:*` modal: errors go back in the ack, everything else after it."""
+        request = view_request(body)
+        view = body.get("view") or {}
+        action_id = str(view.get("callback_id", ""))
+        value = str(modal_metadata(view).get("value", ""))
+        answers = modal_answers(view)
+        work = asyncio.ensure_future(
+            self._run(request, lambda ctx: router.handle_form(ctx, action_id, value, answers))
+        )
+        done, _ = await asyncio.wait({work}, timeout=self.form_budget_s)
+        if not done:
+            await ack()
+            self._spawn(self._deliver_when_done(request, work))
+            return
+        reply = work.result()
+        if reply.errors:
+            await ack(response_action="errors", errors=errors_on(view, reply.errors))
+        elif reply.form is not None:
+            metadata = request.modal_metadata()
+            next_view = render_modal(reply.form, intro=reply.text, metadata=metadata)
+            await ack(response_action="update", view=next_view)
+        else:
+            await ack()
+            self._spawn(self._deliver(request, reply))
+
+    async def on_home_opened(self, body: dict[str, Any]) -> None:
+        """Someone opened the App Home tab: show their status (events are acked by Bolt)."""
+        request = event_request(body)
+        if request.from_home:
+            self._spawn(self.publish_home(request))
+
+    # --- the work after the ack -----------------------------------------------------------
+
+    async def _answer(self, request: SlackRequest, conversation: Conversation) -> None:
+        await self._deliver(request, await self._run(request, conversation))
+
+    async def _run(self, request: SlackRequest, conversation: Conversation) -> Reply:
+        """The conversation, in a worker thread (services are synchronous)."""
+        try:
+            return await asyncio.to_thread(self._in_context, request, conversation)
+        except Exception:
+            log.exception("Slack request %s failed", request.request_key)
+            return problem(FAILED)
+
+    def _in_context(self, request: SlackRequest, conversation: Conversation) -> Reply:
+        ctx = context_for(
+            self.services,
+            Platform.SLACK,
+            request.team_id,
+            request.user_id,
+            display_name=request.user_name,
+            channel=request.channel_id,
+            request_key=request.request_key,
+        )
+        return conversation(ctx)
+
+    async def _deliver(self, request: SlackRequest, reply: Reply) -> None:
+        try:
+            await self.outbox.deliver(request, reply)
+            if request.from_home:
+                await self.publish_home(request)
+        except Exception:
+            log.exception("Could not answer Slack request %s", request.request_key)
+
+    async def _deliver_when_done(self, request: SlackRequest, work: asyncio.Future[Reply]) -> None:
+        reply = await work
+        if reply.errors:  # too late for the modal: say it in a message
+            problems = "\n".join(f"• {message}" for message in reply.errors.values())
+            reply = problem(f"{reply.text}\n{problems}".strip())
+        await self._deliver(request, dataclasses.replace(reply, form=None))
+
+    async def publish_home(self, request: SlackRequest) -> None:
+        """Publish the App Home tab with the user's current status."""
+        reading = dataclasses.replace(request, request_key=f"{request.request_key}:home")
+        status = await self._run(reading, lambda ctx: router.handle_command(ctx, STATUS_COMMAND))
+        try:
+            await self.client.views_publish(user_id=request.user_id, view=home_view(status))
+        except Exception:
+            log.exception("Could not publish the App Home")
+
+    # --- tasks ----------------------------------------------------------------------------
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for every answer still being worked on (tests; a graceful shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def errors_on(view: Mapping[str, Any], errors: Mapping[str, str]) -> dict[str, str]:
+    """The reply's errors keyed by the modal's input blocks (others go on the first input)."""
+    inputs = [b["block_id"] for b in view.get("blocks", []) if b.get("type") == "input"]
+    shown = {key: message for key, message in errors.items() if key in inputs}
+    stray = [message for key, message in errors.items() if key not in inputs]
+    if stray and inputs:
+        first = inputs[0]
+        shown[first] = " ".join([shown[first], *stray] if first in shown else stray)
+    return shown
+
+
+def _action_value(action: Mapping[str, Any]) -> str:
+    """A button's value, or the value picked in a select."""
+    if "value" in action:
+        return str(action["value"] or "")
+    selected = action.get("selected_option") or {}
+    return str(selected.get("value", ""))
+
+
+def slack_for(
+    settings: Settings, services: Services, *, sleep: Sleep = asyncio.sleep
+) -> SlackAdapter | None:
+    """The Slack adapter when Slack has credentials; its Notifier joins the services' fan-out."""
+    if not (settings.slack_bot_token and settings.slack_signing_secret):
+        return None
+    adapter = SlackAdapter(
+        services,
+        token=settings.slack_bot_token,
+        signing_secret=settings.slack_signing_secret,
+        api_url=settings.slack_api_url,
+        sleep=sleep,
+    )
+    if isinstance(services.notifier, FanOutNotifier):
+        client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+        services.notifier.register(Platform.SLACK, SlackNotifier(client, services.engine))
+    return adapter

@@ -1,0 +1,65 @@
+"""The one ASGI app: Slack events (HTTP mode) at POST /slack/events and GET /healthz.
+
+Later issues add the Twilio webhooks and the dashboard here. Everything the app serves comes
+from `Services` built once by the composition root; the Slack adapter is there when Slack has
+credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.slack.app import SlackAdapter
+from handlers.context import Services
+
+log = logging.getLogger(__name__)
+
+SLACK_EVENTS_PATH = "/slack/events"
+
+
+def create_web_app(services: Services, *, slack: SlackAdapter | None = None) -> Starlette:
+    """The ASGI app; Slack's route answers 404 when Slack is not configured."""
+
+    async def slack_events(request: Request) -> Response:
+        if slack is None:
+            return JSONResponse({"error": "Slack is not configured here"}, status_code=404)
+        return await handler.handle(request)  # type: ignore[union-attr]
+
+    async def healthz(request: Request) -> Response:
+        database = await asyncio.to_thread(_database_answers, services)
+        body = {"status": "ok" if database else "degraded", "database": database}
+        body["slack"] = "on" if slack is not None else "off"
+        return JSONResponse(body, status_code=200 if database else 503)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if slack is not None:
+            await slack.drain()  # answer what was acknowledged before stopping
+
+    handler = AsyncSlackRequestHandler(slack.app) if slack is not None else None
+    routes = [
+        Route(SLACK_EVENTS_PATH, slack_events, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def _database_answers(services: Services) -> bool:
+    try:
+        with services.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        log.exception("Health check: the database does not answer")
+        return False
