@@ -20,6 +20,7 @@ from sqlmodel import SQLModel
 
 from storage.clock import FrozenClock
 from storage.db import create_schema, make_engine, normalize_url
+from tests.fakes import chat_payloads
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "PHONEBANK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -121,3 +122,17 @@ def _truncate_all(engine: Engine) -> None:
 def clock() -> FrozenClock:
     """Tuesday 2026-11-03 15:00 UTC (10:00 in New York): inside calling hours everywhere in the US."""
     return FrozenClock(datetime(2026, 11, 3, 15, 0, tzinfo=UTC))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_voter_phone_reached_a_chat() -> Iterator[None]:
+    """After the whole run: no payload a fake chat API received holds a voter's phone number.
+
+    The fakes record every payload (tests/fakes/chat_payloads.py); tests that seed voters
+    register their phones. Checked in E.164 and in the usual written forms.
+    """
+    yield
+    found = chat_payloads.voter_phones_in_payloads()
+    assert not found, "voter phones sent to a chat: " + "; ".join(
+        f"{payload.platform} {payload.method}: {phone}" for payload, phone in found[:10]
+    )

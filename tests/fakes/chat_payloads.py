@@ -67,14 +67,21 @@ def written_forms(e164: str) -> set[str]:
 
 
 def voter_phones_in_payloads() -> list[tuple[RecordedPayload, str]]:
-    """Each (payload, written phone) where a registered voter phone appears."""
+    """Each (payload, written phone) where a registered voter phone appears in a recorded one."""
     with _lock:
         payloads, phones = list(_payloads), set(_voter_phones)
+    return phones_in_payloads(payloads, phones)
+
+
+def phones_in_payloads(
+    payloads: Iterable[RecordedPayload], phones: Iterable[str]
+) -> list[tuple[RecordedPayload, str]]:
+    """Each (payload, written form) where one of `phones` appears in one of `payloads`."""
     needles = {form for phone in phones for form in written_forms(phone)}
     found = []
     for payload in payloads:
         text = json.dumps(payload.body, ensure_ascii=False)
-        found += [(payload, needle) for needle in needles if needle in text]
+        found += [(payload, needle) for needle in sorted(needles) if needle in text]
     return found
 
 
