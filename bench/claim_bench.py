@@ -38,7 +38,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, insert, text
+from sqlalchemy import Engine, bindparam, insert, text
 from sqlalchemy.engine import URL
 
 from matching.claims import ClaimStatus, claim_batch
@@ -245,13 +245,18 @@ class WorkerReport:
     busy: int = 0
     empty: int = 0
     errors: int = 0
-    same_area: int = 0  # claims whose every card is "same area code"
-    area_claims: int = 0  # claims by volunteers whose area code has voters
+    same_area: int = 0  # claims that got same-area-code voters
+    area_claims: int = 0  # claims made while same-area-code voters were available
     outcome_ms: list[float] = field(default_factory=list)
 
 
 def claimer_process(
-    url: str, campaign_id: int, volunteers: list[tuple[int, str]], seconds: float, started: float
+    url: str,
+    campaign_id: int,
+    volunteers: list[tuple[int, str, list[str]]],
+    seconds: float,
+    started: float,
+    interval: float | None,
 ) -> WorkerReport:
     """One process running one thread per volunteer; returns their merged report."""
     engine = make_engine(url, pool_size=len(volunteers), max_overflow=4)
@@ -261,7 +266,8 @@ def claimer_process(
     deadline = time.perf_counter() + seconds
     threads = [
         threading.Thread(
-            target=_claim_loop, args=(engine, campaign_id, v, clock, deadline, report, lock)
+            target=_claim_loop,
+            args=(engine, campaign_id, v, clock, deadline, report, lock, interval),
         )
         for v in volunteers
     ]
@@ -276,16 +282,21 @@ def claimer_process(
 def _claim_loop(
     engine: Engine,
     campaign_id: int,
-    volunteer: tuple[int, str],
+    volunteer: tuple[int, str, list[str]],
     clock: BenchClock,
     deadline: float,
     report: WorkerReport,
     lock: threading.Lock,
+    interval: float | None,
 ) -> None:
-    volunteer_id, area = volunteer
+    volunteer_id, area, languages = volunteer
     rng = random.Random(volunteer_id)
     codes = [code for code, weight in OUTCOMES for _ in range(weight)]
+    next_at = time.perf_counter() + (rng.random() * interval if interval else 0.0)
     while time.perf_counter() < deadline:
+        if interval:  # paced: this claimer's share of the offered rate
+            time.sleep(max(0.0, next_at - time.perf_counter()))
+            next_at += interval
         t0 = time.perf_counter()
         try:
             result = claim_batch(engine, volunteer_id, campaign_id, BATCH, clock=clock)
@@ -303,6 +314,11 @@ def _claim_loop(
         if result.status is ClaimStatus.CLAIMED:
             record_outcomes(engine, outcomes, clock=clock)
         outcome_ms = (time.perf_counter() - t1) * 1000
+        same_area = bool(result.cards) and result.cards[0].reason.startswith("same area code")
+        could_have = same_area or (
+            result.status is ClaimStatus.CLAIMED
+            and _area_has_voters(engine, campaign_id, area, languages, clock)
+        )
         with lock:
             report.latencies_ms.append(elapsed)
             if result.status is ClaimStatus.BUSY:
@@ -312,24 +328,53 @@ def _claim_loop(
             elif result.status is ClaimStatus.CLAIMED:
                 report.claims += 1
                 report.outcome_ms.append(outcome_ms)
-                if area in AREA_CODES:
-                    report.area_claims += 1
-                    report.same_area += all(
-                        card.reason.startswith("same area code") for card in result.cards
-                    )
+                report.area_claims += could_have
+                report.same_area += same_area
         if result.status is ClaimStatus.EMPTY:
             return
 
 
-def run_claimers(url: str, campaign_id: int, concurrency: int, seconds: float) -> WorkerReport:
-    """C claimers over up to `cpus` processes; their reports merged."""
-    volunteers = _volunteers(url, concurrency)
-    processes = min(concurrency, os.cpu_count() or 2)
+_AREA_HAS_VOTERS = text(
+    "SELECT 1 FROM voter WHERE campaign_id = :c AND area_code = :a AND status = 'ready'"
+    " AND batch_id IS NULL AND attempts < 3 AND available_at <= :now LIMIT 1"
+)
+
+
+def _area_has_voters(
+    engine: Engine, campaign_id: int, area: str, languages: list[str], clock: BenchClock
+) -> bool:
+    """Whether same-area-code voters this volunteer may call were left (checked after a claim
+    that got none, outside the timed part)."""
+    if area not in AREA_CODES:
+        return False
+    query = _AREA_HAS_VOTERS.text.replace("LIMIT 1", "AND language IN :langs LIMIT 1")
+    statement = text(query).bindparams(bindparam("langs", expanding=True))
+    with engine.connect() as conn:
+        params = {"c": campaign_id, "a": area, "now": clock.now(), "langs": languages}
+        return conn.execute(statement, params).first() is not None
+
+
+def _processes(url: str, concurrency: int) -> int:
+    """PostgreSQL: one worker process per core. SQLite: one process, as it is deployed
+    (embedded, one process; threads queue on matching's writer lock)."""
+    if url.startswith("sqlite"):
+        return 1
+    return min(concurrency, os.cpu_count() or 2)
+
+
+def run_claimers(
+    url: str, campaign_id: int, concurrency: int, seconds: float, rate: float | None, first: int
+) -> WorkerReport:
+    """C claimers (volunteers from the `first`th on) over worker processes; reports merged."""
+    volunteers = _volunteers(url, concurrency, first)
+    processes = _processes(url, concurrency)
     shares = [volunteers[i::processes] for i in range(processes)]
     started = time.time()
+    interval = concurrency / rate if rate else None
     with mp.get_context("spawn").Pool(processes) as pool:
         reports = pool.starmap(
-            claimer_process, [(url, campaign_id, share, seconds, started) for share in shares]
+            claimer_process,
+            [(url, campaign_id, share, seconds, started, interval) for share in shares],
         )
     merged = WorkerReport()
     for report in reports:
@@ -340,14 +385,19 @@ def run_claimers(url: str, campaign_id: int, concurrency: int, seconds: float) -
     return merged
 
 
-def _volunteers(url: str, count: int) -> list[tuple[int, str]]:
+def _volunteers(url: str, count: int, first: int) -> list[tuple[int, str, list[str]]]:
     engine = make_engine(url)
     with engine.connect() as conn:
         rows = conn.execute(
-            text("SELECT id, area_code FROM volunteer ORDER BY id LIMIT :n"), {"n": count}
+            text("SELECT id, area_code, languages FROM volunteer ORDER BY id LIMIT :n OFFSET :o"),
+            {"n": count, "o": first},
         ).all()
     engine.dispose()
-    return [(row.id, row.area_code) for row in rows]
+    return [(row.id, row.area_code, _languages(row.languages)) for row in rows]
+
+
+def _languages(value: Any) -> list[str]:
+    return list(json.loads(value) if isinstance(value, str) else value)
 
 
 def count_doubles(engine: Engine, first_batch: int) -> tuple[int, int]:
@@ -424,7 +474,7 @@ def baseline_process(url: str, campaign_id: int, workers: list[int], seconds: fl
 
 
 def run_baseline(url: str, campaign_id: int, concurrency: int, seconds: float) -> list[float]:
-    processes = min(concurrency, os.cpu_count() or 2)
+    processes = _processes(url, concurrency)
     workers = list(range(1, concurrency + 1))
     with mp.get_context("spawn").Pool(processes) as pool:
         parts = pool.starmap(
@@ -457,10 +507,13 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def claim_row(db: str, concurrency: int, report: WorkerReport, seconds: float) -> dict[str, Any]:
+def claim_row(
+    db: str, concurrency: int, report: WorkerReport, seconds: float, rate: float | None
+) -> dict[str, Any]:
     lat = report.latencies_ms
+    case = "claim (SKIP LOCKED)" if db == "postgresql" else "claim (BEGIN IMMEDIATE)"
     return {
-        "case": "claim (SKIP LOCKED)" if db == "postgresql" else "claim (BEGIN IMMEDIATE)",
+        "case": case + (f", paced at {rate:g}/s offered" if rate else ""),
         "db": db,
         "concurrency": concurrency,
         "n": report.claims,
@@ -481,7 +534,7 @@ def claim_row(db: str, concurrency: int, report: WorkerReport, seconds: float) -
 
 
 def bench_database(
-    db: str, voters: int, claimers: list[int], seconds: float
+    db: str, voters: int, claimers: list[int], seconds: float, rate: float | None
 ) -> list[dict[str, Any]]:
     url, cleanup = _database(db)
     try:
@@ -494,10 +547,14 @@ def bench_database(
             for statement in BASELINE_SETUP:
                 conn.execute(text(statement))
         url_text = engine.url.render_as_string(hide_password=False)
+        volunteers_used = 0  # each case its own volunteers, whose areas earlier cases left full
         for concurrency in claimers:
             first = next_batch_id(engine)
-            report = run_claimers(url_text, campaign_id, concurrency, seconds)
-            row = claim_row(db, concurrency, report, seconds)
+            report = run_claimers(
+                url_text, campaign_id, concurrency, seconds, rate, volunteers_used
+            )
+            volunteers_used += concurrency
+            row = claim_row(db, concurrency, report, seconds, rate)
             row["doubles"], row["phone_doubles"] = count_doubles(engine, first)
             rows.append(row)
             latencies = run_baseline(url_text, campaign_id, concurrency, seconds)
@@ -543,11 +600,15 @@ def main() -> None:
     parser.add_argument("--claimers", type=int, nargs="+", help="concurrencies (both databases)")
     parser.add_argument("--db", nargs="+", default=["postgresql", "sqlite"])
     parser.add_argument("--seconds", type=float, default=10.0, help="per concurrency")
+    parser.add_argument(
+        "--rate", type=float, help="offered claims/s over all claimers (default: back to back)"
+    )
     args = parser.parse_args()
     defaults = {"postgresql": [1, 16, 64], "sqlite": [1, 4, 16]}
     rows: list[dict[str, Any]] = []
     for db in args.db:
-        rows += bench_database(db, args.voters, args.claimers or defaults[db], args.seconds)
+        claimers = args.claimers or defaults[db]
+        rows += bench_database(db, args.voters, claimers, args.seconds, args.rate)
     write_results(args, rows)
     print_table(rows)
 
@@ -563,6 +624,7 @@ def write_results(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
             "claimers": args.claimers,
             "databases": args.db,
             "seconds_per_case": args.seconds,
+            "offered_rate": args.rate,
             "batch_size": BATCH,
             "area_codes": len(AREA_CODES),
             "languages": [code for code, _ in LANGUAGES],
