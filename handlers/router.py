@@ -138,7 +138,7 @@ def find_command(words: list[str]) -> Command | None:
 
 def visible_commands(ctx: Context) -> list[HelpEntry]:
     """Help entries for the commands the asker's roles allow."""
-    return [command.help for command in COMMANDS if ctx.has_role(command.role)]
+    return [command.help for command in COMMANDS if _permits(ctx, command.role)]
 
 
 def _run_as(ctx: Context, role: Role, name: str, args: list[str], run: CommandRun) -> Reply:
@@ -147,9 +147,14 @@ def _run_as(ctx: Context, role: Role, name: str, args: list[str], run: CommandRu
 
 def _allowed(ctx: Context, role: Role, what: str) -> Reply | None:
     """None when the asker holds `role`; else the refusal."""
-    if ctx.has_role(role):
+    if _permits(ctx, role):
         return None
     return problem(f"Only {ROLE_NAMES.get(role, role)} can use `{what}`.")
+
+
+def _permits(ctx: Context, role: Role) -> bool:
+    """Everyone who speaks to Phonebank is a volunteer; other roles are granted."""
+    return role is Role.VOLUNTEER or ctx.has_role(role)
 
 
 def _guarded(ctx: Context, what: str, work: Callable[[], Reply]) -> Reply:

@@ -17,6 +17,9 @@ from bot.console import ConsoleNotifier, ConsoleSession, run_console
 from bot.telephony.simulated import SimulatedTelephony
 from handlers.context import Platform
 from storage import migrate
+from storage.clock import Clock, SystemClock
+
+clock: Clock = SystemClock()  # tests replace it
 
 
 def console(
@@ -39,7 +42,7 @@ def open_console(name: str | None, *, organizer: bool = False) -> None:
     db = engine(current)
     _check_schema(db)
     display_name = (name or _login_name()).strip() or "volunteer"
-    services = build_services(current, engine=db)
+    services = build_services(current, engine=db, clock=clock)
     session = ConsoleSession(
         services, console_user_id(display_name), display_name=display_name, organizer=organizer
     )

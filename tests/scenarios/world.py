@@ -12,6 +12,11 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from bot.telephony.simulated import SimulatedTelephony
+from handlers.context import Context, Platform, Services, Telephony
+from handlers.identity import context_for
+from handlers.replies import Reply
+from handlers.router import handle_form
 from storage.campaign_config import CampaignConfig
 from storage.clock import FrozenClock
 from storage.db import session_scope
@@ -93,3 +98,65 @@ def phones_in(text_shown: str, phones: list[str]) -> list[str]:
     """The voter numbers that appear in `text_shown`, however punctuated."""
     runs = {re.sub(r"\D", "", run) for run in re.findall(r"[\d(][\d\s().+\-]{8,}\d", text_shown)}
     return [phone for phone in phones if any(phone[-10:] in run for run in runs)]
+
+
+class RecordingNotifier:
+    """A `Notifier` that keeps what it was asked to deliver."""
+
+    def __init__(self) -> None:
+        self.to_volunteers: list[tuple[int, Reply]] = []
+        self.to_channels: list[tuple[str, str, Reply]] = []
+
+    def to_volunteer(self, volunteer_id: int, reply: Reply) -> None:
+        self.to_volunteers.append((volunteer_id, reply))
+
+    def to_channel(self, platform: Platform, channel: str, reply: Reply) -> None:
+        self.to_channels.append((str(platform), channel, reply))
+
+
+def make_services(
+    engine: Engine,
+    clock: FrozenClock,
+    *,
+    admins: frozenset[str] = frozenset(),
+    telephony: Telephony | None = None,
+) -> Services:
+    """Services for handler tests: simulated telephony on the clock, a recording notifier."""
+    return Services(
+        engine=engine,
+        clock=clock,
+        telephony=telephony or SimulatedTelephony(clock),
+        notifier=RecordingNotifier(),
+        admins=admins,
+    )
+
+
+def reply_text(reply: Reply) -> str:
+    """Every piece of text in a reply: its text, sections, facts, button labels, form labels."""
+    parts = [reply.text, *reply.errors.values()]
+    for section in reply.sections:
+        parts.append(section.text)
+        parts.extend(f"{fact.label}: {fact.value}" for fact in section.facts)
+        parts.extend(button.label for button in section.buttons)
+    parts.extend(button.label for button in reply.buttons)
+    if reply.form is not None:
+        parts.append(reply.form.title)
+        for item in reply.form.inputs:
+            parts.extend([item.label, item.hint or "", *(o.label for o in item.options)])
+    return "\n".join(parts)
+
+
+def signed_up_context(
+    services: Services,
+    user_id: str = "U1",
+    phone: str = "(512) 555-0142",
+    languages: tuple[str, ...] = ("en",),
+    *,
+    request_key: str | None = None,
+) -> Context:
+    """A Slack user who signed up through the form; their Context for the next request."""
+    first = context_for(services, Platform.SLACK, "T1", user_id, display_name=user_id)
+    answers = {"name": f"Volunteer {user_id}", "phone": phone, "languages": list(languages)}
+    reply = handle_form(first, "pb:signup:submit", "", answers)
+    assert reply.ok, reply.errors
+    return context_for(services, Platform.SLACK, "T1", user_id, request_key=request_key)
