@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from typing import Any
 
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from sqlalchemy import text
@@ -25,9 +26,17 @@ from handlers.context import Services
 log = logging.getLogger(__name__)
 
 SLACK_EVENTS_PATH = "/slack/events"
+# Work that lives as long as the app (Socket Mode, the simulated telephony's clock): started
+# after start-up, cancelled at shutdown.
+Background = Callable[[], Coroutine[Any, Any, None]]
 
 
-def create_web_app(services: Services, *, slack: SlackAdapter | None = None) -> Starlette:
+def create_web_app(
+    services: Services,
+    *,
+    slack: SlackAdapter | None = None,
+    background: Sequence[Background] = (),
+) -> Starlette:
     """The ASGI app; Slack's route answers 404 when Slack is not configured."""
 
     async def slack_events(request: Request) -> Response:
@@ -43,9 +52,15 @@ def create_web_app(services: Services, *, slack: SlackAdapter | None = None) -> 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        if slack is not None:
-            await slack.drain()  # answer what was acknowledged before stopping
+        tasks = [asyncio.create_task(work()) for work in background]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if slack is not None:
+                await slack.drain()  # answer what was acknowledged before stopping
 
     handler = AsyncSlackRequestHandler(slack.app) if slack is not None else None
     routes = [

@@ -55,6 +55,24 @@ def test_every_log_record_is_redacted_whoever_logs_it(
     ]
 
 
+def test_arguments_are_redacted_one_by_one_so_formatters_can_still_read_them(
+    redacting: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    access = ("127.0.0.1:5000", "GET", "/x?to=+15125550123", "1.1", 200)
+    logging.getLogger("uvicorn.access").info('%s - "%s %s HTTP/%s" %d', *access)
+    logging.getLogger("anything").info(
+        "%(who)s at %(phone)s", {"who": "ana", "phone": "5125550123"}
+    )
+    logging.getLogger("anything").info("payload %r", {"phone": "+15125550123"})
+
+    first, second, third = caplog.records
+    assert isinstance(first.args, tuple) and len(first.args) == 5
+    assert first.getMessage() == '127.0.0.1:5000 - "GET /x?to=(512) •••-••23 HTTP/1.1" 200'
+    assert second.getMessage() == "ana at (512) •••-••23"
+    assert third.getMessage() == "payload {'phone': '(512) •••-••23'}"
+
+
 def test_tracebacks_are_redacted_too(redacting: None, caplog: pytest.LogCaptureFixture) -> None:
     try:
         raise ValueError("bad number 512-555-0123")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bot.cli import campaign, console, database, demo, exports, imports, roles
+from bot.cli import campaign, console, database, demo, exports, imports, roles, run
 
 app = typer.Typer(
     name="phonebank",
@@ -23,5 +23,7 @@ app.add_typer(
 app.add_typer(roles.app, name="role", help="Grant, revoke and list chat users' roles.")
 app.command("demo")(demo.demo)
 app.command("console")(console.console)
+app.command("run")(run.run)
+app.command("web")(run.web)
 campaign.register_root_commands(app)
 exports.register_root_commands(app)

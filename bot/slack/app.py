@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk import WebClient
 from slack_sdk.web.async_client import AsyncWebClient
@@ -41,6 +42,18 @@ from handlers.identity import context_for
 from handlers.replies import Reply, problem
 
 log = logging.getLogger(__name__)
+bolt_log = logging.getLogger("bot.slack.bolt")
+
+
+class _SameTokenWarning(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN itself and warns that it is unused next to our client (which
+    holds that same token): not worth a warning at every start."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+bolt_log.addFilter(_SameTokenWarning())
 
 COMMAND = "/phonebank"
 OURS = re.compile(r"^pb:")  # action ids and modal callback ids: pb:<capability>:<verb>
@@ -72,7 +85,7 @@ class SlackAdapter:
         self.app = AsyncApp(
             client=self.client,
             signing_secret=signing_secret,
-            logger=log,
+            logger=bolt_log,
             # Our listeners only ack and hand the work to a task, so Bolt may wait for them: the
             # work is then always under way (and drainable) before the response leaves.
             process_before_response=True,
@@ -180,6 +193,15 @@ class SlackAdapter:
             await self.client.views_publish(user_id=request.user_id, view=home_view(status))
         except Exception:
             log.exception("Could not publish the App Home")
+
+    async def run_socket_mode(self, app_token: str) -> None:
+        """Receive events over Socket Mode (no public URL needed) until cancelled."""
+        handler = AsyncSocketModeHandler(self.app, app_token)
+        await handler.connect_async()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await handler.close_async()
 
     # --- tasks ----------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 # A North American number however it is written: +1 (512) 555-0123, 512.555.0123, 5125550123.
@@ -42,19 +42,45 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return mask_phone_numbers(text)
 
 
+class _Redacted:
+    """A log argument that formats (with %s or %r) as its redacted text."""
+
+    def __init__(self, value: object, secrets: tuple[str, ...]) -> None:
+        self._value, self._secrets = value, secrets
+
+    def __str__(self) -> str:
+        return redact(str(self._value), self._secrets)
+
+    def __repr__(self) -> str:
+        return redact(repr(self._value), self._secrets)
+
+
+def _redact_arg(value: Any, secrets: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if value is None or isinstance(value, bool | int | float):
+        return value  # numbers stay numbers, for %d; no phone is logged as an int here
+    return _Redacted(value, secrets)
+
+
 def install_log_redaction(secrets: Iterable[str] = ()) -> Callable[[], None]:
-    """Redact every log record this process creates, whoever logs it; returns the undo."""
+    """Redact every log record this process creates, whoever logs it; returns the undo.
+
+    The message and each argument are redacted separately, so formatters that read the
+    arguments (uvicorn's access log) keep working.
+    """
     kept = tuple(s for s in secrets if s)
     previous = logging.getLogRecordFactory()
     formatter = logging.Formatter()
 
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = previous(*args, **kwargs)
-        try:
-            message = record.getMessage()
-        except Exception:  # a bad format string: keep the record as logging would
-            return record
-        record.msg, record.args = redact(message, kept), ()
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg, kept)
+        if isinstance(record.args, Mapping):
+            record.args = {key: _redact_arg(value, kept) for key, value in record.args.items()}
+        elif record.args:
+            record.args = tuple(_redact_arg(value, kept) for value in record.args)
         if record.exc_info and not record.exc_text:
             record.exc_text = redact(formatter.formatException(record.exc_info), kept)
         return record

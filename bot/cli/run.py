@@ -1,0 +1,139 @@
+"""`phonebank run` (everything in one process) and `phonebank web` (the web app alone).
+
+`run` starts the web app under uvicorn with every adapter that has credentials: Slack over
+Socket Mode when SLACK_APP_TOKEN is set (else Slack posts to /slack/events), and the simulated
+telephony's clock when Twilio is not set up. `web` serves only HTTP, for the web replicas
+behind a load balancer (Slack in HTTP mode). Both say at start-up what is on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Annotated
+
+import typer
+import uvicorn
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.applications import Starlette
+
+from bot.app import build_services
+from bot.cli.common import console, engine, fail, settings
+from bot.settings import Settings
+from bot.slack.app import slack_for
+from bot.slack.privacy import install_log_redaction
+from bot.telephony.simulated import SimulatedTelephony
+from bot.web import SLACK_EVENTS_PATH, Background, create_web_app
+from handlers.context import Telephony
+from storage import migrate
+
+Host = Annotated[str, typer.Option("--host", help="Interface to listen on.")]
+Port = Annotated[int, typer.Option("--port", help="Port to listen on.", min=1, max=65535)]
+SIMULATED_CLOCK_TICK_S = 1.0
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a process will run, and the lines that say so at start-up."""
+
+    app: Starlette
+    lines: list[str]
+
+
+def run(host: Host = "127.0.0.1", port: Port = 8000) -> None:
+    """Run everything in one process: the web app and every chat adapter with credentials."""
+    serve(host, port, everything=True)
+
+
+def web(host: Host = "127.0.0.1", port: Port = 8000) -> None:
+    """Run the web app alone (Slack events in HTTP mode, health), for the web replicas."""
+    serve(host, port, everything=False)
+
+
+def serve(host: str, port: int, *, everything: bool) -> None:
+    """Check the database, say what is on, and serve until interrupted."""
+    current = settings()
+    db = engine(current)
+    require_migrated(db)
+    restore_logging = install_log_redaction(secrets_of(current))
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    plan = plan_for(current, db, everything=everything)
+    console.print(f"Phonebank on http://{host}:{port}", highlight=False)
+    for line in plan.lines:
+        console.print(f"  {line}", highlight=False, soft_wrap=True)
+    try:
+        uvicorn.run(plan.app, host=host, port=port, log_level="info")
+    finally:
+        restore_logging()
+        db.dispose()
+
+
+def plan_for(current: Settings, db: Engine, *, everything: bool) -> Plan:
+    """The web app with its adapters, and the start-up report."""
+    services = build_services(current, engine=db)
+    slack = slack_for(current, services)
+    background: list[Background] = []
+    lines: list[str] = []
+    if slack is None:
+        lines.append("Slack: off (set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET)")
+    elif everything and current.slack_app_token:
+        token = current.slack_app_token
+        background.append(lambda: slack.run_socket_mode(token))
+        lines.append("Slack: on, Socket Mode (no public URL needed)")
+    else:
+        url = current.public_base_url.rstrip("/") + SLACK_EVENTS_PATH
+        lines.append(f"Slack: on, HTTP mode: Slack posts to {url}")
+    if current.discord_enabled:
+        lines.append("Discord: token set, but this version has no Discord adapter yet")
+    if current.twilio_enabled:
+        lines.append(f"Telephony: Twilio, calling from {current.twilio_caller_id}")
+    else:
+        lines.append("Telephony: simulated (set TWILIO_* to place real calls)")
+        if everything:
+            background.append(lambda: tick_simulated_calls(services.telephony))
+    if slack is None:
+        lines += [
+            "No chat platform is connected. To connect Slack, create the app from",
+            "slack-manifest.yml and set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (README:",
+            '"Connecting Slack"). To try Phonebank in the terminal now: phonebank demo',
+        ]
+    app = create_web_app(services, slack=slack, background=background)
+    return Plan(app, lines)
+
+
+async def tick_simulated_calls(
+    telephony: Telephony, every_s: float = SIMULATED_CLOCK_TICK_S
+) -> None:
+    """Move simulated calls along (ringing, connected) as time passes, until cancelled."""
+    if not isinstance(telephony, SimulatedTelephony):
+        return
+    while True:
+        await asyncio.to_thread(telephony.advance)
+        await asyncio.sleep(every_s)
+
+
+def require_migrated(db: Engine) -> None:
+    """Stop with one clear line unless the database is at the newest schema."""
+    try:
+        revision = migrate.current_revision(db)
+    except SQLAlchemyError as exc:
+        fail(f"cannot open the database: {str(getattr(exc, 'orig', exc)).strip().splitlines()[0]}")
+    if revision is None:
+        fail("the database is empty: run `phonebank init` (or `phonebank demo`) first")
+    if revision != migrate.head_revision():
+        fail("the database needs migrating: run `phonebank db upgrade`")
+
+
+def secrets_of(current: Settings) -> list[str]:
+    """Values that must never appear in a log line."""
+    values = [
+        current.slack_bot_token,
+        current.slack_signing_secret,
+        current.slack_app_token,
+        current.discord_bot_token,
+        current.twilio_auth_token,
+    ]
+    return [value for value in values if value]
