@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine
@@ -14,13 +16,13 @@ from typer.testing import CliRunner
 
 import bot.cli.console
 from bot.cli import app
-from bot.cli.demo import EXAMPLES
+from bot.cli.demo import EXAMPLES, calling_hours_clock
 from storage import migrate
 from storage.clock import FrozenClock
 from storage.db import make_engine
 from tests.scenarios.console_driver import ConsoleSurface
 from tests.scenarios.conversations import SCENARIOS, Scenario
-from tests.scenarios.world import World, phones_in, voter
+from tests.scenarios.world import World, phones_in, scenario_config, voter
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
@@ -129,3 +131,32 @@ def test_the_demo_opens_the_console(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert result.exit_code == 0, result.output
     assert "voters total" in result.stdout and "you are dee, a volunteer" in result.stdout
     assert "Bye!" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("utc", "pretend"),
+    [
+        (datetime(2026, 11, 3, 20, 0, tzinfo=UTC), None),  # Tuesday 12:00 in Los Angeles
+        (datetime(2026, 11, 4, 7, 0, tzinfo=UTC), "Tuesday 14:30"),  # Tuesday 23:00
+        (datetime(2026, 11, 8, 12, 0, tzinfo=UTC), "Monday 14:30"),  # Sunday 04:00; closed
+    ],
+)
+def test_a_demo_at_night_pretends_to_be_inside_calling_hours(
+    utc: datetime, pretend: str | None
+) -> None:
+    hours = {day: "08:00-21:00" for day in ("mon", "tue", "wed", "thu", "fri", "sat")}
+    config = scenario_config(
+        time_zone="America/Los_Angeles", calling_hours=hours | {"sun": "closed"}
+    )
+    real = FrozenClock(utc)
+
+    clock, note = calling_hours_clock(config, real)
+
+    if pretend is None:
+        assert clock is real and note is None
+        return
+    assert note is not None and f"pretends it is {pretend} there" in note
+    local = clock.now().astimezone(ZoneInfo("America/Los_Angeles"))
+    assert f"{local:%A %H:%M}" == pretend
+    real.advance(timedelta(seconds=5))
+    assert clock.now() - local == timedelta(seconds=5)  # the pretend clock keeps running

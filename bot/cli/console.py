@@ -36,13 +36,13 @@ def console(
     open_console(as_name, organizer=organizer)
 
 
-def open_console(name: str | None, *, organizer: bool = False) -> None:
-    """Run the console on the configured database until quit or end of input."""
+def open_console(name: str | None, *, organizer: bool = False, at: Clock | None = None) -> None:
+    """Run the console on the configured database until quit or end of input (`at`: its clock)."""
     current = settings()
     db = engine(current)
     _check_schema(db)
     display_name = (name or _login_name()).strip() or "volunteer"
-    services = build_services(current, engine=db, clock=clock)
+    services = build_services(current, engine=db, clock=at or clock)
     session = ConsoleSession(
         services, console_user_id(display_name), display_name=display_name, organizer=organizer
     )

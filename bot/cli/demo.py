@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 
 from bot.cli import campaign, exports, imports
-from bot.cli.common import console, fail
+from bot.cli.common import console, engine, fail
 from bot.cli.console import open_console
+from matching.hours import check_zone, legal_window
+from storage.campaign_config import CampaignConfig
+from storage.campaign_store import campaign_config, get_campaign
+from storage.clock import Clock, SystemClock
+from storage.db import read_session
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -63,4 +70,57 @@ def demo(
     )
     if not no_console:
         console.rule("6. chat (calls are simulated; type quit to leave)")
-        open_console(as_name)
+        at, note = calling_hours_clock(_config(slug), SystemClock())
+        if note:
+            console.print(note, markup=False, highlight=False, soft_wrap=True)
+        open_console(as_name, at=at)
+
+
+class ShiftedClock:
+    """Another clock's time moved by a fixed offset: the demo's "pretend it is noon"."""
+
+    def __init__(self, clock: Clock, offset: timedelta) -> None:
+        self.clock, self.offset = clock, offset
+
+    def now(self) -> datetime:
+        return self.clock.now() + self.offset
+
+
+def calling_hours_clock(config: CampaignConfig, clock: Clock) -> tuple[Clock, str | None]:
+    """`clock`, or, outside the campaign's calling hours, a clock moved into them, and why.
+
+    Only for the demo: its voters are all in the campaign's time zone, and a demo at night
+    should still show a batch. Real consoles and chats always use the real time.
+    """
+    zone, hours, now = config.time_zone, config.calling_hours, clock.now()
+    if check_zone(zone, now, hours).ok:
+        return clock, None
+    today = now.astimezone(ZoneInfo(zone)).date()
+    for day in (today + timedelta(days=n) for n in range(8)):
+        window = legal_window(hours, day)
+        if window is None:
+            continue
+        middle = datetime.combine(day, _midpoint(*window), tzinfo=ZoneInfo(zone))
+        note = (
+            f"It is outside calling hours in {zone} now, so this demo pretends it is"
+            f" {middle:%A %H:%M} there. Calls are simulated."
+        )
+        return ShiftedClock(clock, middle.astimezone(UTC) - now), note
+    return clock, None
+
+
+def _midpoint(start: time, end: time) -> time:
+    minutes = (start.hour * 60 + start.minute + end.hour * 60 + end.minute) // 2
+    return time(minutes // 60, minutes % 60)
+
+
+def _config(slug: str) -> CampaignConfig:
+    db = engine()
+    try:
+        with read_session(db) as session:
+            found = get_campaign(session, slug)
+            if found is None:
+                fail(f"the demo campaign {slug!r} was not stored")
+            return campaign_config(found)
+    finally:
+        db.dispose()

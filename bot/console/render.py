@@ -76,6 +76,8 @@ def render_question(item: Input, error: str | None = None) -> str:
 
 def _section(section: Section, number: int, choices: list[Choice]) -> str:
     lines = section.text.splitlines()
+    if section.facts or section.buttons:  # a card: its name, then its body set in
+        lines = lines[:1] + [INDENT + line if line else "" for line in lines[1:]]
     if section.facts:
         facts = " · ".join(f"{fact.label}: {fact.value}" for fact in section.facts)
         lines.append(INDENT + facts)
