@@ -43,6 +43,7 @@ class FakeSlackAPI:
     """Answers the Web API methods Phonebank uses and records every call."""
 
     users: dict[str, dict[str, Any]] = field(default_factory=dict)  # user id -> users.info user
+    socket_url: str | None = None  # what apps.connections.open hands out (see slack_socket.py)
     _calls: list[SlackCall] = field(default_factory=list)
     _limits: dict[str, _RateLimit] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -122,7 +123,7 @@ class FakeSlackAPI:
     def _next_ts(self) -> str:
         return f"1790000000.{next(self._ts):06d}"
 
-    def answer(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+    def answer(self, method: str, body: dict[str, Any], token: str = "") -> dict[str, Any]:
         """The JSON Slack would answer `method` with."""
         if method == "auth.test":
             return {
@@ -147,6 +148,12 @@ class FakeSlackAPI:
         if method == "conversations.open":
             users = str(body.get("users", ""))
             return {"ok": True, "channel": {"id": "D" + users.split(",")[0]}}
+        if method == "apps.connections.open":
+            if not token.startswith("xapp-"):
+                return {"ok": False, "error": "not_allowed_token_type"}
+            if not self.socket_url:
+                return {"ok": False, "error": "socket_mode_not_enabled"}
+            return {"ok": True, "url": self.socket_url}
         if method == "users.info":
             user_id = str(body.get("user", ""))
             user = self.users.get(user_id)
@@ -191,7 +198,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not token:
             answer: dict[str, Any] = {"ok": False, "error": "not_authed"}
         else:
-            answer = self.api.answer(method, body)
+            answer = self.api.answer(method, body, token)
         self._send(200, json.dumps(answer).encode(), "application/json")
 
     def _send(
