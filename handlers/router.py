@@ -105,7 +105,9 @@ def handle_command(ctx: Context, text: str) -> Reply:
         return help_reply(ctx, visible_commands(ctx), intro=f"I don't know `{text.strip()}`.")
     args = words[len(command.words) :]
     return _guarded(
-        ctx, command.name, lambda: _run_as(ctx, command.role, command.name, args, command.run)
+        ctx,
+        command.name,
+        lambda: _allowed(ctx, command.role, command.name) or command.run(ctx, args),
     )
 
 
@@ -139,10 +141,6 @@ def find_command(words: list[str]) -> Command | None:
 def visible_commands(ctx: Context) -> list[HelpEntry]:
     """Help entries for the commands the asker's roles allow."""
     return [command.help for command in COMMANDS if _permits(ctx, command.role)]
-
-
-def _run_as(ctx: Context, role: Role, name: str, args: list[str], run: CommandRun) -> Reply:
-    return _allowed(ctx, role, name) or run(ctx, args)
 
 
 def _allowed(ctx: Context, role: Role, what: str) -> Reply | None:
