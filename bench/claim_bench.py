@@ -181,7 +181,10 @@ def load(engine: Engine, n: int) -> tuple[int, float]:
     with engine.begin() as conn:
         for index in indexes:
             index.create(conn)
-        conn.execute(text("ANALYZE"))
+        # The list only: batch tables stay unanalyzed, so the planner sizes them from their pages
+        # as they grow, not from the "empty" an ANALYZE now would record.
+        for table in ("voter", "volunteer", "campaign"):
+            conn.execute(text(f"ANALYZE {table}"))
     return campaign_id, time.perf_counter() - started
 
 

@@ -308,16 +308,21 @@ def _pick(
     taken: list[int] = []
     dialect = conn.dialect.name
     for language, tier_column, tier_value in _steps(profile, rules.callable_keys):
-        if len(picked) >= size:
-            break
-        params = pool_params(rules) | {"language": language, "n": size - len(picked)}
-        if tier_column is not None:
-            params["tier_value"] = tier_value
-        if taken:
-            params["taken"] = taken
-        for row in conn.execute(_step_query(dialect, tier_column, bool(taken)), params):
-            taken.append(row.id)
-            picked.setdefault(row.phone, row)
+        exhausted = False
+        while not exhausted and len(picked) < size:
+            wanted = size - len(picked)
+            params = pool_params(rules) | {"language": language, "n": wanted}
+            if tier_column is not None:
+                params["tier_value"] = tier_value
+            if taken:
+                params["taken"] = taken
+            rows = conn.execute(_step_query(dialect, tier_column, bool(taken)), params).all()
+            for row in rows:
+                taken.append(row.id)
+                picked.setdefault(row.phone, row)
+            # Fewer rows than asked: this step has no more. As many (a household's two voters
+            # make one phone): the step may hold more, so ask it again before a worse tier.
+            exhausted = len(rows) < wanted
     return picked
 
 

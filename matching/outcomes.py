@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, exists, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -408,6 +408,13 @@ def _add_dnc(conn: Connection, phone: str, code: ResultCode, now: datetime) -> b
     return added is not None
 
 
+def _no_open_item(correlation: Any) -> Any:
+    """No open item matches: a correlated probe of batch_item's card or batch index per row, not
+    an anti-join the planner may run over every item ever made."""
+    probe = select(ITEM.c.id).where(correlation, ITEM.c.released_at.is_(None)).limit(1)
+    return probe.scalar_subquery().is_(None)
+
+
 def _settle(conn: Connection, touched: _Touched, now: datetime, lease: timedelta) -> None:
     """Release cards with no open voter left; close finished batches, renew the others' leases."""
     if touched.cards:
@@ -417,7 +424,7 @@ def _settle(conn: Connection, touched: _Touched, now: datetime, lease: timedelta
                 one_of(CARD.c.id, sorted(touched.cards), conn.dialect.name),
                 CARD.c.released_at.is_(None),
             )
-            .where(~exists().where(ITEM.c.card_id == CARD.c.id, ITEM.c.released_at.is_(None)))
+            .where(_no_open_item(ITEM.c.card_id == CARD.c.id))
             .values(released_at=now)
         )
     if touched.batches:
@@ -425,7 +432,7 @@ def _settle(conn: Connection, touched: _Touched, now: datetime, lease: timedelta
         conn.execute(
             update(BATCH)
             .where(one_of(BATCH.c.id, batches, conn.dialect.name), BATCH.c.closed_at.is_(None))
-            .where(~exists().where(ITEM.c.batch_id == BATCH.c.id, ITEM.c.released_at.is_(None)))
+            .where(_no_open_item(ITEM.c.batch_id == BATCH.c.id))
             .values(closed_at=now, close_reason="done", last_activity_at=now)
         )
         for batch_id in batches:
