@@ -34,6 +34,7 @@ from bot.slack.incoming import (
     event_request,
     view_request,
 )
+from bot.slack.live import LiveMessages
 from bot.slack.notifier import SlackNotifier
 from bot.slack.render import action_id_of, modal_answers, modal_metadata, render_modal
 from handlers import router
@@ -80,7 +81,8 @@ class SlackAdapter:
         self.client = AsyncWebClient(
             token=token, base_url=api_url, retry_handlers=retry_handlers(sleep)
         )
-        self.outbox = Outbox(self.client, sleep=sleep)
+        self.live = LiveMessages()  # shared with the Notifier (see slack_for)
+        self.outbox = Outbox(self.client, live=self.live, sleep=sleep)
         self.form_budget_s = form_budget_s
         self.app = AsyncApp(
             client=self.client,
@@ -250,5 +252,6 @@ def slack_for(
     )
     if isinstance(services.notifier, FanOutNotifier):
         client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
-        services.notifier.register(Platform.SLACK, SlackNotifier(client, services.engine))
+        notifier = SlackNotifier(client, services.engine, live=adapter.live)
+        services.notifier.register(Platform.SLACK, notifier)
     return adapter

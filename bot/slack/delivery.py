@@ -2,8 +2,9 @@
 
 Where an answer goes: to the request's `response_url` when it has one (ephemeral, or in the
 channel for a public reply; a reply with an `update_key` to a button on a message replaces that
-message), else to the person's direct messages with the bot (the App Home has no response_url).
-A reply with a form opens a modal. Posts to one channel are spaced a second apart and a 429's
+page of the message), else to the person's direct messages with the bot (the App Home has no
+response_url). A reply with a form opens a modal. Where a keyed reply ended up is kept in
+`LiveMessages`, so that the Notifier's later updates replace it in place. Posts to one channel are spaced a second apart and a 429's
 `Retry-After` is waited out, with an injectable sleep so tests never wait.
 """
 
@@ -23,8 +24,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.slack.incoming import SlackRequest
+from bot.slack.live import LiveMessages, Posted
 from bot.slack.notifier import CHANNEL_INTERVAL_S
-from bot.slack.render import Message, render_messages, render_modal
+from bot.slack.render import Message, Page, render_messages, render_modal
 from handlers.replies import Reply
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -106,8 +108,15 @@ class AsyncChannelPacer:
 class Outbox:
     """The Web API calls and response_url posts that answer a request."""
 
-    def __init__(self, client: AsyncWebClient, *, sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        *,
+        live: LiveMessages | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
         self.client = client
+        self.live = live or LiveMessages()
         self.sleep = sleep
         self.pacer = AsyncChannelPacer(sleep=sleep)
 
@@ -126,10 +135,34 @@ class Outbox:
         messages = render_messages(reply, page if replacing else None)
         if request.response_url:
             await self._respond(reply, request.response_url, messages, replacing=replacing)
+            self._remember_response_url(reply, request.response_url, messages)
         else:
-            channel = await self.direct_channel(request.user_id)
-            for message in messages:
-                await self.post(channel, message)
+            await self._direct(request.user_id, reply, messages)
+
+    def _remember_response_url(self, reply: Reply, url: str, messages: list[Message]) -> None:
+        """A keyed reply's first message can be replaced later through this response_url."""
+        if reply.update_key and messages:
+            first = messages[0]
+            page = Page(reply.update_key, first.first, first.last, len(reply.sections))
+            self.live.shown_via_response_url(reply.update_key, url, page, used=len(messages))
+
+    async def _direct(self, user_id: str, reply: Reply, messages: list[Message]) -> None:
+        """In the user's direct messages; a keyed reply already there is edited in place."""
+        channel = await self.direct_channel(user_id)
+        key = reply.update_key
+        earlier = [p for p in self.live.posts(key) if p.channel == channel] if key else []
+        posts = []
+        for index, message in enumerate(messages):
+            if index < len(earlier):
+                await self.client.chat_update(
+                    channel=channel, ts=earlier[index].ts, **message.payload()
+                )
+                posts.append(earlier[index])
+            else:
+                answer = await self.post(channel, message)
+                posts.append(Posted(channel, str(answer["ts"])))
+        if key:
+            self.live.shown_as_posts(key, posts)
 
     async def _respond(
         self, reply: Reply, response_url: str, messages: list[Message], *, replacing: bool

@@ -1,8 +1,10 @@
 """The `Notifier` port on Slack: what the core says unasked (reminders, broadcasts, card updates).
 
-Synchronous, like every service (the scheduler and handlers call it from worker threads). Slack
-allows about one message a second per channel and answers 429 with `Retry-After` past that:
-posts to one channel are spaced a second apart here, and a 429 waits the time Slack asks for.
+Synchronous, like every service (the scheduler and handlers call it from worker threads). An
+update of a reply already on screen (same `update_key`, see live.py) replaces it there; anything
+else goes to the volunteer's direct messages or to the channel. Slack allows about one message
+a second per channel and answers 429 with `Retry-After` past that: posts to one channel are
+spaced a second apart here, and a 429 waits the time Slack asks for.
 """
 
 from __future__ import annotations
@@ -11,14 +13,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from bot.slack.live import LiveMessages, Posted
 from bot.slack.render import render_messages
 from handlers.context import Platform
 from handlers.replies import Reply
@@ -28,12 +31,6 @@ log = logging.getLogger(__name__)
 
 CHANNEL_INTERVAL_S = 1.0
 MAX_RATE_LIMITED_TRIES = 5
-
-
-@dataclass(frozen=True)
-class Posted:
-    channel: str
-    ts: str
 
 
 class ChannelPacer:
@@ -80,18 +77,20 @@ class SlackNotifier:
         client: WebClient,
         engine: Engine,
         *,
+        live: LiveMessages | None = None,
         pacer: ChannelPacer | None = None,
         max_tries: int = MAX_RATE_LIMITED_TRIES,
     ) -> None:
         self.client = client
         self.engine = engine
+        self.live = live or LiveMessages()
         self.pacer = pacer or ChannelPacer()
         self.max_tries = max_tries
-        self._keyed: dict[str, list[Posted]] = {}  # update_key -> its pages, to edit in place
-        self._keyed_lock = threading.Lock()
 
     def to_volunteer(self, volunteer_id: int, reply: Reply) -> None:
-        """Message the volunteer in their direct-message channel with the bot, if they use Slack."""
+        """Replace the reply where the volunteer sees it, else message them directly."""
+        if self._replace_on_screen(reply):
+            return
         for user_id in self._slack_users(volunteer_id):
             channel = self._call("conversations.open", None, {"users": user_id})["channel"]["id"]
             self.post(str(channel), reply)
@@ -103,8 +102,9 @@ class SlackNotifier:
 
     def post(self, channel: str, reply: Reply) -> list[Posted]:
         """Post every page of the reply; for a known `update_key`, edit its pages in place."""
+        key = reply.update_key
         with self.pacer.channel_lock(channel):
-            earlier = [p for p in self._earlier(reply.update_key) if p.channel == channel]
+            earlier = [p for p in self.live.posts(key) if p.channel == channel] if key else []
             posted = []
             for index, message in enumerate(render_messages(reply)):
                 if index < len(earlier):
@@ -115,8 +115,30 @@ class SlackNotifier:
                 new = {"channel": channel, **message.payload()}
                 answer = self._call("chat.postMessage", channel, new)
                 posted.append(Posted(channel, str(answer["ts"])))
-            self._remember(reply.update_key, posted)
+            if key:
+                self.live.shown_as_posts(key, posted)
             return posted
+
+    def _replace_on_screen(self, reply: Reply) -> bool:
+        """Replace the ephemeral message showing this reply, through its response_url."""
+        taken = self.live.take_response_url(reply.update_key) if reply.update_key else None
+        if taken is None:
+            return False
+        url, page = taken
+        message = render_messages(reply, page)[0]  # a response_url replaces one message
+        return self._respond(url, message.payload() | {"replace_original": True})
+
+    def _respond(self, url: str, body: dict[str, Any]) -> bool:
+        """Post to a response_url, waiting out 429s; whether Slack took it."""
+        webhook = WebhookClient(url)
+        for _ in range(self.max_tries):
+            answer = webhook.send_dict(body)
+            if answer.status_code != 429:
+                return answer.status_code == 200
+            self.pacer.sleep(
+                _seconds(answer.headers.get("Retry-After") or answer.headers.get("retry-after"))
+            )
+        return False
 
     def _call(self, method: str, channel: str | None, arguments: dict[str, Any]) -> Any:
         """One Web API call, paced on `channel` (if any) and retried after a 429's Retry-After."""
@@ -150,17 +172,6 @@ class SlackNotifier:
             )
             return list(rows)
 
-    def _earlier(self, key: str | None) -> list[Posted]:
-        if key is None:
-            return []
-        with self._keyed_lock:
-            return self._keyed.get(key, [])
-
-    def _remember(self, key: str | None, posted: list[Posted]) -> None:
-        if key is not None:
-            with self._keyed_lock:
-                self._keyed[key] = posted
-
 
 def _retry_after(exc: SlackApiError) -> float | None:
     """Seconds Slack asked us to wait, when the error is a 429."""
@@ -168,8 +179,14 @@ def _retry_after(exc: SlackApiError) -> float | None:
     if getattr(response, "status_code", None) != 429:
         return None
     headers = {str(k).lower(): v for k, v in (getattr(response, "headers", None) or {}).items()}
-    value = headers.get("retry-after", "1")
+    return _seconds(headers.get("retry-after"))
+
+
+def _seconds(value: Any) -> float:
+    """A Retry-After header's seconds (a string, or a list of them); 1 if unreadable."""
+    if isinstance(value, list | tuple):
+        value = value[0] if value else None
     try:
-        return max(float(value if isinstance(value, str) else value[0]), 0.0)
-    except (TypeError, ValueError, IndexError):
+        return max(float(value), 0.0)
+    except (TypeError, ValueError):
         return 1.0
