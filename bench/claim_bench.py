@@ -15,6 +15,13 @@ got, and its double assignments are counted the same way.
 
 Outcomes are retry (not home), contact and terminal results: a voter comes back only after the
 4-hour gap, so within a run any voter or phone seen in two batches was handed out twice.
+
+By default each claimer works back to back (claim, log 20 outcomes, claim again), so latency at
+high concurrency is mostly the wait for the CPU (Little's law: latency = claimers / throughput).
+`--rate R` offers R claims/s spread over the claimers instead, to read latency at a given load;
+`--out` writes such a run elsewhere. A claimer's first claim compiles its statements and is left
+out of the latencies. PostgreSQL claimers run in one process per core, SQLite's in one process
+(how it is deployed).
 """
 
 from __future__ import annotations
