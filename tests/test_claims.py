@@ -14,7 +14,7 @@ from sqlalchemy import Engine, text
 from matching.claims import ClaimResult, ClaimStatus, claim_batch
 from matching.leases import release_batch
 from matching.outcomes import Outcome, record_outcomes
-from matching.pool import resolve_zone_keys
+from matching.pool import resolve_all_zone_keys, resolve_zone_keys
 from matching.ranking import VoterPlace, caller_profile, may_call, rank_key
 from storage.clock import FrozenClock
 from storage.db import session_scope
@@ -215,6 +215,13 @@ def test_zone_keys_are_resolved_by_the_claim(engine: Engine, clock: FrozenClock)
     claim_batch(engine, world.volunteer_ids[0], world.campaign_id, clock=clock)
     keys = [voter(engine, v).calling_zone_key for v in world.voter_ids]
     assert keys == ["America/Chicago", "America/New_York", ""]
+
+
+def test_zone_keys_can_be_resolved_ahead_of_claims(engine: Engine, clock: FrozenClock) -> None:
+    world = seed(engine, [new_york(n) for n in range(7)])
+    assert resolve_all_zone_keys(engine, world.campaign_id) == 7
+    assert resolve_all_zone_keys(engine, world.campaign_id) == 0
+    assert {voter(engine, v).calling_zone_key for v in world.voter_ids} == {"America/New_York"}
 
 
 def test_unknown_volunteer_or_campaign(engine: Engine, clock: FrozenClock) -> None:
