@@ -74,12 +74,13 @@ def create_schema(engine: Engine) -> None:
 
 @contextmanager
 def read_session(engine: Engine) -> Iterator[Session]:
-    """A session for reading only: it never takes SQLite's write lock, and never commits."""
+    """A session for reading only: it never takes SQLite's write lock, and never commits.
+
+    Closing it (not rolling back) ends the transaction and leaves the objects it loaded
+    readable, detached, after the block.
+    """
     with Session(engine.execution_options(**{READ_ONLY_OPTION: True})) as session:
-        try:
-            yield session
-        finally:
-            session.rollback()
+        yield session
 
 
 @contextmanager

@@ -118,3 +118,16 @@ def test_dnc_and_volunteers_commands(
     voters = write_csv(tmp_path / "v.csv", [voter_row(CellPhone="512-555-0170")])
     result = run(db_url, monkeypatch, "voters", str(voters), "--campaign", slug, "--json")
     assert json.loads(result.stdout)["on_dnc"] == 1
+
+
+def test_voters_come_out_of_the_import_with_their_calling_zones_resolved(
+    engine: Engine, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slug = new_campaign(engine)
+    path = write_csv(tmp_path / "v.csv", [voter_row(), voter_row(State="")])
+    result = run(db_url, monkeypatch, "voters", str(path), "--campaign", slug, "--json")
+    assert result.exit_code == 0, result.output
+    with engine.connect() as conn:
+        keys = conn.exec_driver_sql("SELECT calling_zone_key FROM voter").scalars().all()
+    assert len(keys) == 2
+    assert all(keys), keys  # none left for the first claims to work out

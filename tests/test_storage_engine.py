@@ -91,3 +91,11 @@ def test_a_write_transaction_holds_the_sqlite_write_lock(tmp_path) -> None:
         with pytest.raises(OperationalError, match="locked"), session_scope(writer) as session:
             session.add(_campaign(datetime.now(UTC)))
         writer.dispose()
+
+
+def test_objects_read_in_a_read_session_stay_readable_after_it(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        session.add(_campaign(datetime.now(UTC)))
+    with read_session(engine) as reader:
+        campaign = reader.exec(select(Campaign)).one()
+    assert (campaign.id, campaign.slug) == (1, "c")

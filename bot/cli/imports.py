@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -18,10 +18,14 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.cli.common import console, engine, errors, fail, settings
+from matching.pool import resolve_all_zone_keys
+from storage.campaign_store import get_campaign
 from storage.clock import Clock, SystemClock
+from storage.db import read_session
 from storage.importing import (
     MAP_TARGETS,
     ImportFailure,
@@ -55,18 +59,33 @@ def voters(
 ) -> None:
     """Import a voter file (VAN-style CSV) into a campaign; bad rows go to FILE.rejects.csv."""
     current = settings()
-    _run(
-        as_json,
-        lambda progress: import_voters(
-            engine(current),
+    db = engine(current)
+
+    def import_and_prepare(progress: ProgressCallback | None) -> ImportSummary:
+        summary = import_voters(
+            db,
             file,
             campaign,
             clock,
             column_map=column_map or [],
             default_region=current.phonebank_default_region,
             on_progress=progress,
-        ),
-    )
+        )
+        _prepare_calling_zones(db, campaign, quiet=as_json)
+        return summary
+
+    _run(as_json, import_and_prepare)
+
+
+def _prepare_calling_zones(db: Engine, slug: str, quiet: bool) -> None:
+    """Work out new and changed voters' calling zones now, so the first claims stay fast."""
+    with read_session(db) as session:
+        found = get_campaign(session, slug)
+        campaign_id = found.id if found is not None else None
+    if campaign_id is None:
+        return
+    with errors.status("preparing calling zones", spinner="dots") if not quiet else nullcontext():
+        resolve_all_zone_keys(db, campaign_id)
 
 
 @app.command("dnc")
