@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.slack.render import Page, modal_metadata, page_of
+from bot.slack.modals import modal_metadata
+from bot.slack.render import Page, page_of
 
 
 @dataclass(frozen=True)

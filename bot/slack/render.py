@@ -1,23 +1,21 @@
-"""A `Reply` as Block Kit messages, a `Form` as a modal, and a submitted modal back as answers.
+"""A `Reply` as Block Kit messages (modals.py does forms), within Slack's limits.
 
 Slack's limits are kept here, once: 50 blocks a message (a longer reply becomes several
-messages, "page i of n"), 3,000 characters a section text (longer text is split over
-sections), 10 fields a section, 25 buttons an actions block, 100 options a select (more go into
-option groups), 255-character action ids and 2,000-character values (a handler that exceeds
-those has a bug: `RenderError`, never a silently broken button). Text that is not ours (names,
-notes) is escaped so it cannot mention @channel or fake a link, and anything shaped like a full
-phone number is masked before it leaves.
+messages, split between sections), 3,000 characters a section text (longer text is split over
+sections), 10 fields a section, 25 buttons an actions block, 255-character action ids and
+2,000-character values (a handler that exceeds those has a bug: `RenderError`, never a silently
+broken button). Text that is not ours (names, notes) is escaped so it cannot mention @channel
+or fake a link, and anything shaped like a full phone number is masked before it leaves.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from bot.slack.privacy import mask_phone_numbers
-from handlers.replies import Button, ButtonStyle, Form, Input, InputKind, Option, Reply, Tone
+from handlers.replies import Button, ButtonStyle, Reply, Tone
 
 Block = dict[str, Any]
 
@@ -30,19 +28,10 @@ ACTION_ID = 255
 BUTTON_VALUE = 2000
 BUTTON_TEXT = 75
 BUTTONS_PER_ACTIONS = 25
-OPTIONS_PER_SELECT = 100
-OPTION_GROUPS = 100
-OPTION_TEXT = 75
-OPTION_VALUE = 150
-CHECKBOX_OPTIONS = 10
-LABEL_TEXT = 2000
-VIEW_TITLE = 24
-PRIVATE_METADATA = 3000
 FALLBACK_TEXT = 3000
 ALT_TEXT = 2000
 
 TONE_PREFIX = {Tone.INFO: "", Tone.SUCCESS: ":white_check_mark: ", Tone.WARNING: ":warning: "}
-CONSENT_VALUE = "yes"  # the one option of a CHECKBOX input
 
 
 class RenderError(ValueError):
@@ -174,7 +163,7 @@ def reply_blocks(reply: Reply) -> list[Block]:
 
 
 def _head(reply: Reply) -> list[Block]:
-    head = _text_blocks(TONE_PREFIX[reply.tone] + reply.text)
+    head = text_blocks(TONE_PREFIX[reply.tone] + reply.text)
     if reply.image_url:
         head.append(_image(reply.image_url, reply.text))
     return head
@@ -185,12 +174,12 @@ def _section_blocks(reply: Reply, index: int) -> list[Block]:
     section = reply.sections[index]
     has_head = bool(reply.text.strip() or reply.image_url)
     blocks: list[Block] = [{"type": "divider"}] if has_head or index else []
-    text_blocks = _text_blocks(section.text)
+    body = text_blocks(section.text)
     facts = [_field(fact.label, fact.value) for fact in section.facts]
     groups = [facts[i : i + FIELDS_PER_SECTION] for i in range(0, len(facts), FIELDS_PER_SECTION)]
-    if text_blocks and groups:
-        text_blocks[-1]["fields"] = groups.pop(0)
-    blocks += text_blocks
+    if body and groups:
+        body[-1]["fields"] = groups.pop(0)
+    blocks += body
     blocks += [{"type": "section", "fields": group} for group in groups]
     return blocks + _actions(section.buttons)
 
@@ -233,7 +222,7 @@ def _stamp(blocks: list[Block], key: str, first: int, last: int, total: int) -> 
     return stamped
 
 
-def _text_blocks(text: str) -> list[Block]:
+def text_blocks(text: str) -> list[Block]:
     if not text.strip():
         return []
     return [
@@ -269,8 +258,8 @@ def _buttons(buttons: Sequence[Button]) -> Iterator[dict[str, Any]]:
 
 
 def _button(button: Button, action_id: str) -> dict[str, Any]:
-    _check_length("action id", action_id, ACTION_ID)
-    _check_length("button value", button.value, BUTTON_VALUE)
+    check_length("action id", action_id, ACTION_ID)
+    check_length("button value", button.value, BUTTON_VALUE)
     element: dict[str, Any] = {
         "type": "button",
         "action_id": action_id,
@@ -288,152 +277,6 @@ def action_id_of(slack_action_id: str) -> str:
     return slack_action_id.partition("#")[0]
 
 
-def _check_length(what: str, value: str, limit: int) -> None:
+def check_length(what: str, value: str, limit: int) -> None:
     if len(value) > limit:
         raise RenderError(f"{what} is {len(value)} characters; Slack allows {limit}: {value[:40]}…")
-
-
-# --- modals -----------------------------------------------------------------------------------
-
-
-def render_modal(
-    form: Form, *, intro: str = "", metadata: Mapping[str, Any] | None = None
-) -> Block:
-    """A modal view for the form; submitting it sends `form.submit_action` as the callback id."""
-    _check_length("form action id", form.submit_action, ACTION_ID)
-    blocks = [*_text_blocks(intro), *(_input_block(item) for item in form.inputs)]
-    if len(blocks) > VIEW_BLOCKS:
-        raise RenderError(f"a modal holds {VIEW_BLOCKS} blocks; this form needs {len(blocks)}")
-    private = json.dumps(
-        {
-            "value": form.value,
-            "checkboxes": [i.id for i in form.inputs if i.kind is InputKind.CHECKBOX],
-            **(metadata or {}),
-        },
-        separators=(",", ":"),
-    )
-    _check_length("private_metadata", private, PRIVATE_METADATA)
-    return {
-        "type": "modal",
-        "callback_id": form.submit_action,
-        "title": plain(form.title, VIEW_TITLE),
-        "submit": plain(form.submit_label, VIEW_TITLE),
-        "close": plain("Cancel", VIEW_TITLE),
-        "private_metadata": private,
-        "blocks": blocks,
-    }
-
-
-def _input_block(item: Input) -> Block:
-    _check_length("input id", item.id, ACTION_ID)
-    block: Block = {
-        "type": "input",
-        "block_id": item.id,
-        "label": plain(item.label, LABEL_TEXT),
-        # An unticked consent box is an answer ("no"), so it can never be required.
-        "optional": not item.required or item.kind is InputKind.CHECKBOX,
-        "element": _element(item),
-    }
-    if item.hint:
-        block["hint"] = plain(item.hint, LABEL_TEXT)
-    return block
-
-
-def _element(item: Input) -> dict[str, Any]:
-    initial = item.initial
-    if item.kind in (InputKind.TEXT, InputKind.LONG_TEXT):
-        element: dict[str, Any] = {"type": "plain_text_input", "action_id": item.id}
-        if item.kind is InputKind.LONG_TEXT:
-            element["multiline"] = True
-        if isinstance(initial, str) and initial:
-            element["initial_value"] = initial
-        return element
-    if item.kind is InputKind.CHECKBOX:
-        element = {"type": "checkboxes", "action_id": item.id}
-        yes = _option(Option(label="Yes", value=CONSENT_VALUE))
-        element["options"] = [yes]
-        if initial in (CONSENT_VALUE, ("yes",), "true"):
-            element["initial_options"] = [yes]
-        return element
-    if not item.options:
-        raise RenderError(f"input {item.id!r} is a {item.kind} without options")
-    chosen = {initial} if isinstance(initial, str) else set(initial or ())
-    if item.kind is InputKind.CHOICE:
-        element = {"type": "static_select", "action_id": item.id} | _options(item.options)
-        first = next((o for o in item.options if o.value in chosen), None)
-        if first:
-            element["initial_option"] = _option(first)
-        return element
-    many = len(item.options) <= CHECKBOX_OPTIONS
-    kind = "checkboxes" if many else "multi_static_select"
-    element = {"type": kind, "action_id": item.id}
-    element |= {"options": [_option(o) for o in item.options]} if many else _options(item.options)
-    picked = [_option(o) for o in item.options if o.value in chosen]
-    if picked:
-        element["initial_options"] = picked
-    return element
-
-
-def _options(options: Sequence[Option]) -> dict[str, Any]:
-    """`options`, or `option_groups` of 100 when there are more than one select may hold."""
-    rendered = [_option(o) for o in options]
-    if len(rendered) <= OPTIONS_PER_SELECT:
-        return {"options": rendered}
-    groups = [
-        rendered[i : i + OPTIONS_PER_SELECT] for i in range(0, len(rendered), OPTIONS_PER_SELECT)
-    ]
-    if len(groups) > OPTION_GROUPS:
-        raise RenderError(f"{len(rendered)} options is more than a select can offer")
-    return {
-        "option_groups": [
-            {
-                "label": plain(
-                    f"{start * OPTIONS_PER_SELECT + 1}–{start * OPTIONS_PER_SELECT + len(group)}",
-                    OPTION_TEXT,
-                ),
-                "options": group,
-            }
-            for start, group in enumerate(groups)
-        ]
-    }
-
-
-def _option(option: Option) -> dict[str, Any]:
-    _check_length("option value", option.value, OPTION_VALUE)
-    return {"text": plain(option.label, OPTION_TEXT), "value": option.value}
-
-
-# --- submitted modals -------------------------------------------------------------------------
-
-
-def modal_metadata(view: Mapping[str, Any]) -> dict[str, Any]:
-    """What `render_modal` stored in the view's private_metadata."""
-    try:
-        stored = json.loads(view.get("private_metadata") or "{}")
-    except json.JSONDecodeError:
-        stored = {}
-    return stored if isinstance(stored, dict) else {}
-
-
-def modal_answers(view: Mapping[str, Any]) -> dict[str, str | list[str]]:
-    """The answers of a submitted modal by input id (a consent box: "yes" or "no")."""
-    checkboxes = set(modal_metadata(view).get("checkboxes", []))
-    values = view.get("state", {}).get("values", {})
-    answers: dict[str, str | list[str]] = {}
-    for block_id, elements in values.items():
-        for element in elements.values():
-            answers[block_id] = _answer(element, consent=block_id in checkboxes)
-    return answers
-
-
-def _answer(element: Mapping[str, Any], *, consent: bool) -> str | list[str]:
-    kind = element.get("type")
-    if kind in ("checkboxes", "multi_static_select"):
-        chosen = [str(o["value"]) for o in element.get("selected_options") or []]
-        if consent:
-            return "yes" if CONSENT_VALUE in chosen else "no"
-        return chosen
-    if kind == "static_select":
-        selected = element.get("selected_option") or {}
-        return str(selected.get("value", ""))
-    return str(element.get("value") or "")
