@@ -60,7 +60,7 @@ def create_web_app(
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             if slack is not None:
-                await slack.drain()  # answer what was acknowledged before stopping
+                await slack.close()  # answer what was acknowledged before stopping
 
     handler = AsyncSlackRequestHandler(slack.app) if slack is not None else None
     routes = [

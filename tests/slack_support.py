@@ -49,6 +49,7 @@ def signed_headers(
     """The headers Slack sends: a timestamp and `v0=` HMAC-SHA256 of `v0:{ts}:{body}`."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
     signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    assert signature is not None
     return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature}
 
 
@@ -209,7 +210,7 @@ class SlackWorkspace:
         assert self.modal is not None, f"{self.user_name} has no modal open"
         self._typed |= dict(answers)
         view = self.modal | {
-            "id": "V0MODAL",
+            "id": self.modal_id,
             "hash": f"h{next(_ids)}",
             "state": {"values": state_values(self.modal, self._typed)},
         }
@@ -300,6 +301,8 @@ class SlackWorkspace:
         assert block_kit_problems(call.body) == [], (call.method, block_kit_problems(call.body))
         if call.method == "views.open" and call.body.get("trigger_id") in self._triggers:
             self.modal, self._typed, self.errors = call.body["view"], {}, {}
+        elif call.method == "views.update" and call.body.get("view_id") == self.modal_id:
+            self.modal, self._typed = call.body["view"], {}
         elif call.method == "response_url" and call.path in self._origin:
             self._show_response(call)
         elif call.method == "chat.postMessage" and call.body.get("channel") == f"D{self.user_id}":
@@ -317,6 +320,11 @@ class SlackWorkspace:
         shown = ShownMessage(next(_ids), body, ephemeral)
         self.messages.append(shown)
         self.changed.append(shown)
+
+    @property
+    def modal_id(self) -> str:
+        """The id Slack gives this user's open modal."""
+        return f"V0{self.user_id}"
 
     def latest(self) -> ShownMessage:
         assert self.messages, "nothing was said"
@@ -411,6 +419,7 @@ async def open_app(
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield http, adapter
+        await adapter.close()
     finally:
         with engine.connect() as connection:
             register_voter_phones(connection.execute(text("SELECT phone FROM voter")).scalars())

@@ -249,20 +249,47 @@ async def test_a_failing_conversation_apologises_and_logs_without_phone_numbers(
     assert "5550123" not in caplog.text
 
 
-async def test_a_slow_form_closes_the_modal_and_answers_in_a_message(
-    slack: SlackWorkspace, engine: Engine
+async def test_a_slow_form_is_acked_saving_then_shows_its_errors_with_the_answers_kept(
+    slack: SlackWorkspace, engine: Engine, fake_slack: FakeSlackAPI
 ) -> None:
     slack.adapter.form_budget_s = 0  # the handler never finishes before the ack
-    seed_campaign(engine)
-
     await slack.command("signup")
+
     response = await slack.submit({"name": "", "phone": "12", "languages": ["en"]})
 
-    assert response.status_code == 200 and response.content == b""
-    assert slack.modal is None
-    shown = slack.latest().text
-    assert "Please fix the marked answers." in shown
-    assert "Tell us your name." in shown
+    ack = response.json()
+    assert ack["response_action"] == "update"
+    assert ack["view"]["blocks"] == [
+        {"type": "section", "text": {"type": "mrkdwn", "text": "Saving…"}}
+    ]
+    assert "submit" not in ack["view"]
+    (update,) = fake_slack.calls("views.update")
+    assert update.body["view_id"] == slack.modal_id
+    assert slack.modal is not None and slack.modal["submit"]["text"] == "Save"
+    blocks = slack.modal["blocks"]
+    name_at = next(i for i, b in enumerate(blocks) if b.get("block_id") == "name")
+    assert blocks[name_at + 1] == {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": ":warning: Tell us your name."}],
+    }
+    phone = next(b for b in blocks if b.get("block_id") == "phone")
+    assert phone["element"]["initial_value"] == "12"
+    assert rows(engine, "SELECT id FROM volunteer") == []
+
+
+async def test_a_slow_form_that_succeeds_says_so_in_the_modal_and_answers(
+    slack: SlackWorkspace, engine: Engine
+) -> None:
+    slack.adapter.form_budget_s = 0
+    await slack.command("signup")
+    await slack.submit({"name": "", "phone": "(737) 555-0177", "languages": ["en"]})
+
+    await slack.submit({"name": "Sam Rivera"})  # the rest kept from the first try
+
+    assert slack.modal is not None
+    assert slack.modal["blocks"][0]["text"]["text"] == ":white_check_mark: You're signed up, Sam!"
+    assert "signed up" in slack.latest().text
+    assert rows(engine, "SELECT phone FROM volunteer") == [("+17375550177",)]
 
 
 async def test_form_errors_are_shown_on_the_modal_inputs(slack: SlackWorkspace) -> None:

@@ -66,6 +66,7 @@ async def connected(
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
+        await adapter.close()
 
 
 def slash_command(text: str, response_url: str) -> dict[str, str]:

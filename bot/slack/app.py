@@ -2,9 +2,10 @@
 
 Every listener acks first (Slack wants an answer within 3 seconds) and hands the work to a task
 that runs the synchronous handlers in a worker thread, then answers through the Web API. The
-one exception is a modal submission: its validation errors can only travel in the ack itself,
-so the handler gets up to `form_budget_s` before the ack; when it is slower the modal closes and
-the answer (errors included) arrives as a message.
+one exception is a modal submission: Slack shows input errors natively only when they travel in
+the ack, so the handler gets up to `form_budget_s` (a quarter second) before it; when it is
+slower the ack turns the modal to "Saving…" and the answer updates it (errors under the inputs,
+answers kept) once ready.
 
 Request verification (signature and timestamp) is Bolt's: a bad one is a 401 and runs nothing.
 """
@@ -18,6 +19,7 @@ import re
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
+import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk import WebClient
@@ -35,8 +37,16 @@ from bot.slack.incoming import (
     view_request,
 )
 from bot.slack.live import LiveMessages
+from bot.slack.modals import (
+    done_view,
+    modal_answers,
+    modal_metadata,
+    render_modal,
+    saving_view,
+    view_with_errors,
+)
 from bot.slack.notifier import SlackNotifier
-from bot.slack.render import action_id_of, modal_answers, modal_metadata, render_modal
+from bot.slack.render import action_id_of
 from handlers import router
 from handlers.context import Platform, Services
 from handlers.identity import context_for
@@ -58,8 +68,10 @@ bolt_log.addFilter(_SameTokenWarning())
 
 COMMAND = "/phonebank"
 OURS = re.compile(r"^pb:")  # action ids and modal callback ids: pb:<capability>:<verb>
-FORM_BUDGET_S = 2.0  # of Slack's 3 s, what a modal submission may spend before its ack
-FAILED = "Something went wrong on our side and nothing was saved twice. Please try again."
+# What a modal submission may spend before its ack: enough for a quiet server to show errors
+# natively; under load the ack shows "Saving…" and the answer updates the modal after.
+FORM_BUDGET_S = 0.25
+FAILED = "Something went wrong on our side. Please try again in a moment."
 
 Conversation = Callable[..., Reply]  # called with the request's Context
 
@@ -127,8 +139,8 @@ class SlackAdapter:
         )
         done, _ = await asyncio.wait({work}, timeout=self.form_budget_s)
         if not done:
-            await ack()
-            self._spawn(self._deliver_when_done(request, work))
+            await ack(response_action="update", view=saving_view(view))
+            self._spawn(self._finish_slow_form(request, view, work))
             return
         reply = work.result()
         if reply.errors:
@@ -180,12 +192,29 @@ class SlackAdapter:
         except Exception:
             log.exception("Could not answer Slack request %s", request.request_key)
 
-    async def _deliver_when_done(self, request: SlackRequest, work: asyncio.Future[Reply]) -> None:
+    async def _finish_slow_form(
+        self, request: SlackRequest, view: Mapping[str, Any], work: asyncio.Future[Reply]
+    ) -> None:
+        """The answer to a submission acked before it was ready: the modal shows it."""
         reply = await work
-        if reply.errors:  # too late for the modal: say it in a message
-            problems = "\n".join(f"• {message}" for message in reply.errors.values())
-            reply = problem(f"{reply.text}\n{problems}".strip())
-        await self._deliver(request, dataclasses.replace(reply, form=None))
+        if reply.errors:
+            updated = view_with_errors(view, reply.errors)
+        elif reply.form is not None:
+            metadata = request.modal_metadata()
+            updated = render_modal(reply.form, intro=reply.text, metadata=metadata)
+        else:
+            updated = done_view(view, reply)
+        try:
+            await self.client.views_update(view_id=view.get("id"), view=updated)
+        except Exception:  # closed meanwhile: say it in a message instead
+            log.info("Could not update modal %s; answering in a message", view.get("id"))
+            if reply.errors:
+                problems = "\n".join(f"• {message}" for message in reply.errors.values())
+                reply = problem(f"{reply.text}\n{problems}".strip())
+            await self._deliver(request, dataclasses.replace(reply, form=None))
+            return
+        if not reply.errors and reply.form is None:
+            await self._deliver(request, reply)
 
     async def publish_home(self, request: SlackRequest) -> None:
         """Publish the App Home tab with the user's current status."""
@@ -208,14 +237,27 @@ class SlackAdapter:
     # --- tasks ----------------------------------------------------------------------------
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        self._keep_session()
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _keep_session(self) -> None:
+        """One HTTP session (kept-alive connections) for every Web API call and response_url
+        post, made on the running loop; without it each call would open a session of its own."""
+        if self.client.session is None or self.client.session.closed:
+            self.client.session = aiohttp.ClientSession()
 
     async def drain(self) -> None:
         """Wait for every answer still being worked on (tests; a graceful shutdown)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Finish the answers under way, then close the HTTP session."""
+        await self.drain()
+        if self.client.session is not None:
+            await self.client.session.close()
 
 
 def errors_on(view: Mapping[str, Any], errors: Mapping[str, str]) -> dict[str, str]:

@@ -25,8 +25,9 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.slack.incoming import SlackRequest
 from bot.slack.live import LiveMessages, Posted
+from bot.slack.modals import render_modal
 from bot.slack.notifier import CHANNEL_INTERVAL_S
-from bot.slack.render import Message, Page, render_messages, render_modal
+from bot.slack.render import Message, Page, render_messages
 from handlers.replies import Reply
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -168,7 +169,9 @@ class Outbox:
         self, reply: Reply, response_url: str, messages: list[Message], *, replacing: bool
     ) -> None:
         """Post to the response_url; the first message replaces the pressed one if `replacing`."""
-        webhook = AsyncWebhookClient(response_url, retry_handlers=retry_handlers(self.sleep))
+        webhook = AsyncWebhookClient(
+            response_url, session=self.client.session, retry_handlers=retry_handlers(self.sleep)
+        )
         for index, message in enumerate(messages):
             body = message.payload()
             if index == 0 and replacing:
