@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -44,6 +44,7 @@ class FakeSlackAPI:
 
     users: dict[str, dict[str, Any]] = field(default_factory=dict)  # user id -> users.info user
     socket_url: str | None = None  # what apps.connections.open hands out (see slack_socket.py)
+    on_call: Callable[[SlackCall], None] | None = None  # told of every call (in a server thread)
     _calls: list[SlackCall] = field(default_factory=list)
     _limits: dict[str, _RateLimit] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -119,6 +120,8 @@ class FakeSlackAPI:
         with self._lock:
             self._calls.append(call)
         chat_payloads.record("slack", call.method, call.body)
+        if self.on_call is not None:
+            self.on_call(call)
 
     def _next_ts(self) -> str:
         return f"1790000000.{next(self._ts):06d}"
