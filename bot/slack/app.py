@@ -3,9 +3,9 @@
 Every listener acks first (Slack wants an answer within 3 seconds) and hands the work to a task
 that runs the synchronous handlers in a worker thread, then answers through the Web API. The
 one exception is a modal submission: Slack shows input errors natively only when they travel in
-the ack, so the handler gets up to `form_budget_s` (a quarter second) before it; when it is
-slower the ack turns the modal to "Saving…" and the answer updates it (errors under the inputs,
-answers kept) once ready.
+the ack, so on a quiet server the handler gets up to `form_budget_s` (a tenth of a second)
+before it; when it is slower, or the server busy, the ack turns the modal to "Saving…" and the
+answer updates it (errors under the inputs, answers kept) once ready.
 
 Request verification (signature and timestamp) is Bolt's: a bad one is a 401 and runs nothing.
 """
@@ -70,7 +70,8 @@ COMMAND = "/phonebank"
 OURS = re.compile(r"^pb:")  # action ids and modal callback ids: pb:<capability>:<verb>
 # What a modal submission may spend before its ack: enough for a quiet server to show errors
 # natively; under load the ack shows "Saving…" and the answer updates the modal after.
-FORM_BUDGET_S = 0.25
+FORM_BUDGET_S = 0.1
+QUIET_BELOW = 4  # answers under way: at this many or more, a submission is acked at once
 FAILED = "Something went wrong on our side. Please try again in a moment."
 
 Conversation = Callable[..., Reply]  # called with the request's Context
@@ -137,7 +138,7 @@ class SlackAdapter:
         work = asyncio.ensure_future(
             self._run(request, lambda ctx: router.handle_form(ctx, action_id, value, answers))
         )
-        done, _ = await asyncio.wait({work}, timeout=self.form_budget_s)
+        done, _ = await asyncio.wait({work}, timeout=self._form_budget())
         if not done:
             await ack(response_action="update", view=saving_view(view))
             self._spawn(self._finish_slow_form(request, view, work))
@@ -152,6 +153,11 @@ class SlackAdapter:
         else:
             await ack()
             self._spawn(self._deliver(request, reply))
+
+    def _form_budget(self) -> float:
+        """How long a submission may wait for its answer before the ack: only while the server
+        is quiet, since on a busy one the wait itself would hold the ack back."""
+        return self.form_budget_s if len(self._tasks) < QUIET_BELOW else 0.0
 
     async def on_home_opened(self, body: dict[str, Any]) -> None:
         """Someone opened the App Home tab: show their status (events are acked by Bolt)."""
@@ -250,8 +256,8 @@ class SlackAdapter:
 
     async def drain(self) -> None:
         """Wait for every answer still being worked on (tests; a graceful shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        while pending := [task for task in self._tasks if not task.done()]:
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def close(self) -> None:
         """Finish the answers under way, then close the HTTP session."""
