@@ -138,7 +138,9 @@ class SlackAdapter:
         work = asyncio.ensure_future(
             self._run(request, lambda ctx: router.handle_form(ctx, action_id, value, answers))
         )
-        done, _ = await asyncio.wait({work}, timeout=self._form_budget())
+        budget = self._form_budget()
+        # Busy: not even one turn of the loop before the ack (a turn is slow when busy).
+        done = (await asyncio.wait({work}, timeout=budget))[0] if budget else set()
         if not done:
             await ack(response_action="update", view=saving_view(view))
             self._spawn(self._finish_slow_form(request, view, work))
