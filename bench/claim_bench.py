@@ -30,13 +30,10 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import platform
 import random
 import statistics
-import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -46,14 +43,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, bindparam, insert, text
-from sqlalchemy.engine import URL
 
+from bench.common import fresh_database, percentile, write_results
 from matching.claims import ClaimStatus, claim_batch
 from matching.outcomes import Outcome, record_outcomes
 from matching.tables import CAMPAIGN, VOLUNTEER, VOTER
 from matching.zones import calling_zone_key
 from storage.campaign_config import CampaignConfig
-from storage.db import create_schema, make_engine, normalize_url
+from storage.db import create_schema, make_engine
 from storage.models import EPOCH
 
 RESULTS = Path(__file__).parent / "results" / "claim_bench.json"
@@ -513,13 +510,6 @@ def baseline_doubles(engine: Engine) -> int:
 # ---- the run ------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], share: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
 def claim_row(
     db: str, concurrency: int, report: WorkerReport, seconds: float, rate: float | None
 ) -> dict[str, Any]:
@@ -549,7 +539,7 @@ def claim_row(
 def bench_database(
     db: str, voters: int, claimers: list[int], seconds: float, rate: float | None
 ) -> list[dict[str, Any]]:
-    url, cleanup = _database(db)
+    url, cleanup = fresh_database(db, ADMIN_URL)
     try:
         engine = make_engine(url)
         campaign_id, load_s = load(engine, voters)
@@ -589,24 +579,6 @@ def bench_database(
         cleanup()
 
 
-def _database(db: str) -> tuple[str, Any]:
-    if db == "sqlite":
-        directory = tempfile.TemporaryDirectory(prefix="claim_bench_")
-        return f"sqlite:///{directory.name}/bench.db", directory.cleanup
-    admin_url: URL = normalize_url(ADMIN_URL)
-    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"phonebank_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return admin_url.set(database=name).render_as_string(hide_password=False), drop
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--voters", type=int, default=1_000_000)
@@ -623,29 +595,22 @@ def main() -> None:
     for db in args.db:
         claimers = args.claimers or defaults[db]
         rows += bench_database(db, args.voters, claimers, args.seconds, args.rate)
-    write_results(args, rows)
+    save_results(args, rows)
     print_table(rows, args.out)
 
 
-def write_results(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    document = {
-        "bench": "claim_bench",
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "params": {
-            "voters": args.voters,
-            "claimers": args.claimers,
-            "databases": args.db,
-            "seconds_per_case": args.seconds,
-            "offered_rate": args.rate,
-            "batch_size": BATCH,
-            "area_codes": len(AREA_CODES),
-            "languages": [code for code, _ in LANGUAGES],
-        },
-        "rows": rows,
+def save_results(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
+    params = {
+        "voters": args.voters,
+        "claimers": args.claimers,
+        "databases": args.db,
+        "seconds_per_case": args.seconds,
+        "offered_rate": args.rate,
+        "batch_size": BATCH,
+        "area_codes": len(AREA_CODES),
+        "languages": [code for code, _ in LANGUAGES],
     }
-    args.out.write_text(json.dumps(document, indent=2) + "\n")
+    write_results("claim_bench", params, rows, args.out)
 
 
 def print_table(rows: list[dict[str, Any]], out: Path) -> None:
@@ -656,7 +621,8 @@ def print_table(rows: list[dict[str, Any]], out: Path) -> None:
         table.add_column(column, justify="left" if column in ("case", "db") else "right")
     for row in rows:
         table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
-    Console().print(table)
+    console = Console()
+    (console if console.is_terminal else Console(width=200)).print(table)
     print(f"written to {out}")
 
 

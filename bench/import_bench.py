@@ -20,24 +20,23 @@ import contextlib
 import csv
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import insert, text
-from sqlalchemy.engine import URL, Engine
+from sqlalchemy import insert
+from sqlalchemy.engine import Engine
 
+from bench.common import fresh_database, write_results
 from storage.clock import SystemClock
-from storage.db import create_schema, make_engine, normalize_url
+from storage.db import create_schema, make_engine
 from storage.importing import common as import_common
 from storage.importing.common import fewer_gc_passes
 from storage.models import Campaign
@@ -124,7 +123,7 @@ def _database_rows(
 ) -> list[dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {}
     for case in ("floor", "import"):
-        url, cleanup = _fresh_database(db, tmp, args.postgres_url)
+        url, cleanup = fresh_database(db, args.postgres_url)
         try:
             console.print(f"{db}: {case} ...")
             results[case] = _run_worker(case, url, voter_file)
@@ -152,30 +151,6 @@ def _row(case: str, db: str, n: int, result: dict[str, Any], floor_s: float) -> 
     if "peak_rss_mb" in result:
         row["peak_rss_mb"] = result["peak_rss_mb"]
     return row | result.get("counts", {})
-
-
-def _fresh_database(db: str, tmp: Path, postgres_url: str) -> tuple[str, Any]:
-    if db == "sqlite":
-        path = tmp / f"bench-{uuid.uuid4().hex[:8]}.db"
-
-        def remove() -> None:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-        return f"sqlite:///{path}", remove
-    admin_url = normalize_url(postgres_url)
-    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"phonebank_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    url: URL = admin_url.set(database=name)
-    return url.render_as_string(hide_password=False), drop
 
 
 def _run_worker(case: str, url: str, voter_file: Path) -> dict[str, Any]:
@@ -338,16 +313,8 @@ def _report(rows: list[dict[str, Any]], params: dict[str, Any]) -> None:
     wide = console if console.is_terminal else Console(width=160)
     wide.print(table)
     wide.print(f"params: {params}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    document = {
-        "bench": "import_bench",
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "params": params,
-        "rows": rows,
-    }
-    RESULTS.write_text(json.dumps(document, indent=2) + "\n")
-    console.print(f"wrote {RESULTS}")
+    written = write_results("import_bench", params, rows, RESULTS)
+    console.print(f"wrote {written}")
 
 
 def _cell(value: Any) -> str:

@@ -1,0 +1,68 @@
+"""What every benchmark shares: throwaway databases and the results file in DESIGN.md's shape."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+from storage.db import make_engine, normalize_url
+
+RESULTS_DIR = Path(__file__).parent / "results"
+DEFAULT_POSTGRES_URL = os.environ.get(
+    "PHONEBANK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def fresh_database(
+    db: str, postgres_url: str = DEFAULT_POSTGRES_URL
+) -> tuple[str, Callable[[], None]]:
+    """An empty database of kind `db` ("sqlite" or "postgresql") and the function that drops it."""
+    if db == "sqlite":
+        directory = tempfile.TemporaryDirectory(prefix="phonebank_bench_")
+        return f"sqlite:///{directory.name}/bench.db", directory.cleanup
+    admin_url = normalize_url(postgres_url)
+    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"phonebank_bench_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return admin_url.set(database=name).render_as_string(hide_password=False), drop
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The nearest-rank percentile (`share` 0.99 for p99); 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def write_results(
+    bench: str, params: dict[str, Any], rows: list[dict[str, Any]], out: Path | None = None
+) -> Path:
+    """Write bench/results/<bench>.json (or `out`) in the one shape every benchmark uses."""
+    target = out or RESULTS_DIR / f"{bench}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "bench": bench,
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "params": params,
+        "rows": rows,
+    }
+    target.write_text(json.dumps(document, indent=2) + "\n")
+    return target
