@@ -204,7 +204,8 @@ class CampaignConfig(_Strict):
     result_codes: tuple[ResultCode, ...] = Field(min_length=1)
     training: tuple[TrainingModule, ...] = ()
     calling_hours: CallingHours
-    batch_size: int = Field(default=20, ge=1, le=100)
+    # At most 50 households: a batch then fits the 5 follow-up messages Slack allows a request.
+    batch_size: int = Field(default=20, ge=1, le=50)
     batch_lease_minutes: int = Field(default=30, ge=1, le=24 * 60)
     attempts: AttemptRules = AttemptRules()
     leaderboard: LeaderboardConfig = LeaderboardConfig()

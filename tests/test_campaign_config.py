@@ -407,3 +407,15 @@ def test_notes_warn_about_recording_and_an_unasked_survey() -> None:
     )
     assert any(note.startswith("survey:") for note in notes)
     assert any(note.startswith("recording:") and "consent" in note for note in notes)
+
+
+
+@pytest.mark.parametrize(("size", "valid"), [(50, True), (51, False)])
+def test_batch_size_is_capped_at_fifty_households(size: int, valid: bool) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8").replace("batch_size: 20", f"batch_size: {size}")
+    if valid:
+        assert load_campaign_config(text).batch_size == size
+        return
+    with pytest.raises(CampaignConfigError) as raised:
+        load_campaign_config(text)
+    assert [p.field for p in raised.value.problems] == ["batch_size"]
