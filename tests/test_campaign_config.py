@@ -409,7 +409,6 @@ def test_notes_warn_about_recording_and_an_unasked_survey() -> None:
     assert any(note.startswith("recording:") and "consent" in note for note in notes)
 
 
-
 @pytest.mark.parametrize(("size", "valid"), [(50, True), (51, False)])
 def test_batch_size_is_capped_at_fifty_households(size: int, valid: bool) -> None:
     text = EXAMPLE.read_text(encoding="utf-8").replace("batch_size: 20", f"batch_size: {size}")
