@@ -27,7 +27,18 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, text, true, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    insert,
+    literal_column,
+    select,
+    text,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -192,20 +203,18 @@ def _claim(
     resolved: bool = True,
     request_key: str | None = None,
 ) -> ClaimResult:
-    if request_key is not None and (earlier := _repeated_claim(conn, request_key)) is not None:
-        return earlier
     if conn.dialect.name == "postgresql":
-        # Sorts off: the planner underestimates how many voters pass the per-row DNC and card
-        # checks (it guesses a handful), and then prefers reading a whole zone and sorting it
-        # (seconds, on a million voters) to walking the step's index in order and stopping
-        # after `n` (a millisecond). No claim statement needs a real sort.
-        # JIT off: the estimates look large, and compiling costs ~200 ms for sub-ms queries.
-        # Synchronous commit off: a claim lost in a crash is harmless (its voters simply stay
-        # in the pool), so it need not wait for the WAL flush; outcomes stay durable.
-        conn.exec_driver_sql(
-            "SET LOCAL enable_sort = off; SET LOCAL jit = off; SET LOCAL synchronous_commit = off"
-        )
-    context = _context(conn, volunteer_id, campaign_id)
+        context = _pg_context(conn, volunteer_id, campaign_id, request_key)
+        if context.earlier is not None:
+            cards = load_cards(conn, context.earlier)
+            return ClaimResult(
+                ClaimStatus.CLAIMED, context.earlier, cards, f"{len(cards)} calls", repeated=True
+            )
+        zone_keys = list(context.zone_keys)
+    else:
+        if request_key is not None and (earlier := _repeated_claim(conn, request_key)):
+            return earlier
+        context = _context(conn, volunteer_id, campaign_id)
     if resolved and context.unresolved is not None:
         raise _ZoneKeysMissing
     config = CampaignConfig.model_validate(context.config)
@@ -215,7 +224,9 @@ def _claim(
     held = context.held
     if held is not None:
         return ClaimResult(ClaimStatus.HELD, held, load_cards(conn, held), "your open batch")
-    keys = callable_keys(distinct_zone_keys(conn, campaign_id), now, config.calling_hours)
+    if conn.dialect.name != "postgresql":
+        zone_keys = distinct_zone_keys(conn, campaign_id)
+    keys = callable_keys(zone_keys, now, config.calling_hours)
     if not keys:
         return ClaimResult(ClaimStatus.EMPTY, message="nobody is inside calling hours right now")
     rules = pool_rules(campaign_id, config, now, keys)
@@ -264,6 +275,61 @@ def _context(conn: Connection, volunteer_id: int, campaign_id: int) -> Any:
     if row is None:
         raise LookupError(f"no campaign {campaign_id} or no volunteer {volunteer_id}")
     return row
+
+
+# PostgreSQL: the claim's settings, the repeated request, the context and the campaign's zone
+# keys (a loose index scan, as in matching/pool.py) in one round trip.
+# Sorts off: the planner underestimates how many voters pass the per-row DNC and card checks (it
+# guesses a handful), and then prefers reading a whole zone and sorting it (seconds, on a million
+# voters) to walking the step's index in order and stopping after `n` (a millisecond). No claim
+# statement needs a real sort. JIT off: the estimates look large, and compiling costs ~200 ms for
+# sub-ms queries. Synchronous commit off: a claim lost in a crash is harmless (its voters simply
+# stay in the pool), so it need not wait for the WAL flush; outcomes stay durable.
+# set_config(..., true) is SET LOCAL: it lasts until the claim's transaction ends.
+_PG_CONTEXT = text(
+    """
+    WITH RECURSIVE keys(k) AS (
+        SELECT MIN(calling_zone_key) FROM voter
+         WHERE campaign_id = :campaign_id AND calling_zone_key IS NOT NULL
+        UNION ALL
+        SELECT (SELECT MIN(calling_zone_key) FROM voter
+                 WHERE campaign_id = :campaign_id AND calling_zone_key > keys.k)
+          FROM keys WHERE keys.k IS NOT NULL
+    ), settings AS (
+        SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true),
+               set_config('synchronous_commit', 'off', true)
+    )
+    SELECT c.config, v.languages, v.area_code, v.phone,
+           (SELECT b.id FROM batch b
+             WHERE b.volunteer_id = :volunteer_id AND b.campaign_id = :campaign_id
+               AND b.closed_at IS NULL LIMIT 1) AS held,
+           (SELECT u.id FROM voter u
+             WHERE u.campaign_id = :campaign_id AND u.calling_zone_key IS NULL
+             LIMIT 1) AS unresolved,
+           ARRAY(SELECT k FROM keys WHERE k IS NOT NULL) AS zone_keys,
+           (SELECT r.id FROM batch r WHERE r.request_key = :request_key) AS earlier
+      FROM settings, campaign c, volunteer v
+     WHERE c.id = :campaign_id AND v.id = :volunteer_id
+    """
+)
+
+
+def _pg_context(
+    conn: Connection, volunteer_id: int, campaign_id: int, request_key: str | None
+) -> Any:
+    """`_context` plus the zone keys and the batch of a first attempt, in one query."""
+    params = {"volunteer_id": volunteer_id, "campaign_id": campaign_id, "request_key": request_key}
+    row = conn.execute(_PG_CONTEXT, params).one_or_none()
+    if row is None:
+        if request_key is not None and (earlier := _repeated_claim(conn, request_key)):
+            return _Earlier(earlier.batch_id)
+        raise LookupError(f"no campaign {campaign_id} or no volunteer {volunteer_id}")
+    return row
+
+
+@dataclass(frozen=True, slots=True)
+class _Earlier:
+    earlier: int | None
 
 
 def _steps(profile: CallerProfile, keys: Sequence[str]) -> Iterator[tuple[str, str | None, Any]]:
@@ -326,14 +392,18 @@ def _pick(
     return picked
 
 
-@lru_cache(maxsize=8)
-def _household_query(dialect: str, locking: bool) -> Any:
-    """Eligible voters on the given phones (ix_voter_campaign_phone) in the caller's languages."""
-    query = select(*_VOTER_COLUMNS).where(
+def _household_conditions(dialect: str) -> tuple[Any, ...]:
+    return (
         *pool_conditions(dialect),
         one_of_param(VOTER.c.phone, "phones", dialect),
         one_of_param(VOTER.c.language, "languages", dialect),
     )
+
+
+@lru_cache(maxsize=8)
+def _household_query(dialect: str, locking: bool) -> Any:
+    """Eligible voters on the given phones (ix_voter_campaign_phone) in the caller's languages."""
+    query = select(*_VOTER_COLUMNS).where(*_household_conditions(dialect))
     if locking:  # SKIP LOCKED never waits, so the lock order does not matter here
         return query.with_for_update(skip_locked=True, of=VOTER)
     return query
@@ -347,16 +417,30 @@ def _households(
         return {}
     dialect = conn.dialect.name
     params = pool_params(rules) | {"phones": phones, "languages": list(profile.languages)}
-    locked = conn.execute(_household_query(dialect, True), params).all()
     members: dict[str, list[VoterRow]] = {phone: [] for phone in phones}
-    for row in locked:
-        members[row.phone].append(row)
-    if dialect == "postgresql":  # SQLite claims take turns: nothing is locked by another one
-        locked_ids = {row.id for row in locked}
-        for row in conn.execute(_household_query(dialect, False), params):
-            if row.id not in locked_ids:  # eligible, and locked by a claim in flight
-                members.pop(row.phone, None)
-    return {phone: rows for phone, rows in members.items() if rows}
+    if dialect != "postgresql":  # SQLite claims take turns: nothing is locked by another one
+        for row in conn.execute(_household_query(dialect, True), params):
+            members[row.phone].append(row)
+        return {phone: rows for phone, rows in members.items() if rows}
+    held_elsewhere: set[str] = set()
+    for row in conn.execute(_pg_household_query(), params):
+        if row.mine:
+            members[row.phone].append(row)
+        else:  # eligible, and locked by a claim in flight
+            held_elsewhere.add(row.phone)
+    return {phone: rows for phone, rows in members.items() if rows and phone not in held_elsewhere}
+
+
+@lru_cache(maxsize=1)
+def _pg_household_query() -> Any:
+    """PostgreSQL, one round trip: the household voters this claim could lock (`mine`), then
+    the ids of the eligible ones it could not (another claim in flight holds them)."""
+    locked = _household_query("postgresql", True).cte("locked")
+    others = select(literal_column("false").label("mine"), *_VOTER_COLUMNS).where(
+        *_household_conditions("postgresql"),
+        VOTER.c.id.not_in(select(locked.c.id).scalar_subquery()),
+    )
+    return union_all(select(literal_column("true").label("mine"), *locked.c), others)
 
 
 @lru_cache(maxsize=4)
@@ -411,6 +495,9 @@ def _insert_cards(
     meanwhile is skipped (ON CONFLICT on uq_batch_card_open_phone), never doubled."""
     phones = list(households)  # in matching order
     reasons = {phone: match_reason(profile, _place(households[phone][0])) for phone in phones}
+    if conn.dialect.name == "postgresql":
+        card_ids = _pg_add_cards_and_items(conn, batch_id, campaign_id, households, reasons, now)
+        return _cards(households, reasons, card_ids)
     # Inserted in phone order, so two claims that meet on the unique index wait in one order.
     rows = [
         {
@@ -431,53 +518,79 @@ def _insert_cards(
     conn.execute(
         _hold_voters(conn.dialect.name), {"ids": [row.id for row in voters], "held_by": batch_id}
     )
+    return _cards(households, reasons, card_ids)
+
+
+def _cards(
+    households: dict[str, list[VoterRow]], reasons: dict[str, str], card_ids: dict[str, int]
+) -> tuple[Card, ...]:
+    """The cards inserted, in matching order."""
     return tuple(
-        Card(
-            card_ids[phone], phone, reasons[phone], tuple(_card_voter(r) for r in households[phone])
-        )
-        for phone in phones
+        Card(card_ids[phone], phone, reasons[phone], tuple(_card_voter(r) for r in rows))
+        for phone, rows in households.items()
         if phone in card_ids
     )
 
 
-# PostgreSQL: one statement with array parameters, whatever the batch size. SQLAlchemy's
-# multi-row VALUES has a parameter per cell, and psycopg re-parses any statement of more than
-# 50 parameters on every execution, which cost each claim milliseconds of Python.
+# PostgreSQL, one round trip: the cards (a phone with an open card elsewhere is skipped, ON
+# CONFLICT on uq_batch_card_open_phone, inserted in phone order so two claims that meet on the
+# index wait in one order), the items of the cards inserted, and those voters held. Foreign keys
+# are checked at the end of the statement, when every row is in. One statement with array
+# parameters, whatever the batch size: psycopg re-parses any statement of more than 50
+# parameters on every execution.
 _PG_CARDS = text(
     """
-    INSERT INTO batch_card (batch_id, campaign_id, phone, position, match_reason, assigned_at)
-    SELECT :batch_id, :campaign_id, c.phone, c.position, c.reason, :now
-      FROM unnest(CAST(:phones AS varchar[]), CAST(:positions AS integer[]),
-                  CAST(:reasons AS varchar[])) AS c(phone, position, reason)
-     ORDER BY c.phone
-    ON CONFLICT (campaign_id, phone) WHERE released_at IS NULL DO NOTHING
-    RETURNING id, phone
+    WITH c AS (
+        INSERT INTO batch_card (batch_id, campaign_id, phone, position, match_reason,
+                                assigned_at)
+        SELECT :batch_id, :campaign_id, x.phone, x.position, x.reason, :now
+          FROM unnest(CAST(:phones AS varchar[]), CAST(:positions AS integer[]),
+                      CAST(:reasons AS varchar[])) AS x(phone, position, reason)
+         ORDER BY x.phone
+        ON CONFLICT (campaign_id, phone) WHERE released_at IS NULL DO NOTHING
+        RETURNING id, phone
+    ), i AS (
+        INSERT INTO batch_item (batch_id, card_id, voter_id, campaign_id, assigned_at)
+        SELECT :batch_id, c.id, v.voter_id, :campaign_id, :now
+          FROM c JOIN unnest(CAST(:voter_phones AS varchar[]), CAST(:voter_ids AS integer[]))
+                      AS v(phone, voter_id) ON v.phone = c.phone
+        RETURNING voter_id
+    ), h AS (
+        UPDATE voter SET batch_id = :batch_id FROM i WHERE voter.id = i.voter_id
+    )
+    SELECT id, phone FROM c
     """
 )
-_PG_ITEMS = text(
-    """
-    INSERT INTO batch_item (batch_id, card_id, voter_id, campaign_id, assigned_at)
-    SELECT :batch_id, i.card_id, i.voter_id, :campaign_id, :now
-      FROM unnest(CAST(:card_ids AS integer[]), CAST(:voter_ids AS integer[]))
-           AS i(card_id, voter_id)
-    """
-)
+
+
+def _pg_add_cards_and_items(
+    conn: Connection,
+    batch_id: int,
+    campaign_id: int,
+    households: dict[str, list[VoterRow]],
+    reasons: dict[str, str],
+    now: datetime,
+) -> dict[str, int]:
+    """Cards, items and the voters' batch_id in one statement; phone -> card id."""
+    phones = list(households)  # in matching order
+    voters = [row for phone in phones for row in households[phone]]
+    params = {
+        "batch_id": batch_id,
+        "campaign_id": campaign_id,
+        "now": now,
+        "phones": phones,
+        "positions": list(range(len(phones))),
+        "reasons": [reasons[phone][:200] for phone in phones],
+        "voter_phones": [row.phone for row in voters],
+        "voter_ids": [row.id for row in voters],
+    }
+    return {row.phone: row.id for row in conn.execute(_PG_CARDS, params)}
 
 
 def _add_cards(
     conn: Connection, batch_id: int, campaign_id: int, rows: list[dict[str, Any]], now: datetime
 ) -> dict[str, int]:
-    """Insert the cards, skipping phones with an open card elsewhere; phone -> card id."""
-    if conn.dialect.name == "postgresql":
-        params = {
-            "batch_id": batch_id,
-            "campaign_id": campaign_id,
-            "now": now,
-            "phones": [row["phone"] for row in rows],
-            "positions": [row["position"] for row in rows],
-            "reasons": [row["match_reason"] for row in rows],
-        }
-        return {row.phone: row.id for row in conn.execute(_PG_CARDS, params)}
+    """Insert the cards (SQLite), skipping phones with an open card elsewhere; phone -> id."""
     statement = (
         sqlite.insert(CARD)
         .on_conflict_do_nothing(
@@ -492,17 +605,7 @@ def _add_cards(
 def _add_items(
     conn: Connection, batch_id: int, campaign_id: int, pairs: list[tuple[int, int]], now: datetime
 ) -> None:
-    """Insert (card id, voter id) items of the batch."""
-    if conn.dialect.name == "postgresql":
-        params = {
-            "batch_id": batch_id,
-            "campaign_id": campaign_id,
-            "now": now,
-            "card_ids": [card for card, _ in pairs],
-            "voter_ids": [voter for _, voter in pairs],
-        }
-        conn.execute(_PG_ITEMS, params)
-        return
+    """Insert (card id, voter id) items of the batch (SQLite)."""
     rows = [
         {
             "batch_id": batch_id,
