@@ -376,8 +376,8 @@ def _pick(
     for language, tier_column, tier_value in _steps(profile, rules.callable_keys):
         exhausted = False
         while not exhausted and len(picked) < size:
-            asked = _with_household_slack(size - len(picked))
-            params = pool_params(rules) | {"language": language, "n": asked}
+            wanted = size - len(picked)
+            params = pool_params(rules) | {"language": language, "n": wanted}
             if tier_column is not None:
                 params["tier_value"] = tier_value
             if taken:
@@ -385,18 +385,11 @@ def _pick(
             rows = conn.execute(_step_query(dialect, tier_column, bool(taken)), params).all()
             for row in rows:
                 taken.append(row.id)
-                if len(picked) < size:  # rows past the last phone stay locked, unused
-                    picked.setdefault(row.phone, row)
+                picked.setdefault(row.phone, row)
             # Fewer rows than asked: this step has no more. As many (a household's two voters
             # make one phone): the step may hold more, so ask it again before a worse tier.
-            exhausted = len(rows) < asked
+            exhausted = len(rows) < wanted
     return picked
-
-
-def _with_household_slack(wanted: int) -> int:
-    """Rows to ask a step for `wanted` phones: an eighth more, since a household's voters
-    share a phone, so one query usually fills the batch instead of a second to top it up."""
-    return wanted + (wanted + 7) // 8
 
 
 def _household_conditions(dialect: str) -> tuple[Any, ...]:
