@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, select, update
 
 from matching.pool import run_transaction
 from matching.tables import BATCH, CARD, ITEM, VOTER, one_of
@@ -70,23 +70,40 @@ def close_batch(
     ).first()
     if closed is None:
         return None
+    _release_open(
+        conn,
+        ITEM.c.batch_id == batch_id,
+        CARD.c.batch_id == batch_id,
+        batch_id,
+        voter_ids,
+        now,
+        reason,
+    )
+    return len(voter_ids)
+
+
+def _release_open(
+    conn: Connection,
+    items: ColumnElement[bool],
+    cards: ColumnElement[bool],
+    batch_id: int,
+    voter_ids: list[int],
+    now: datetime,
+    reason: str,
+) -> None:
+    """Release the still-open items and cards matching `items`/`cards`; free their voters."""
     conn.execute(
         update(ITEM)
-        .where(ITEM.c.batch_id == batch_id, ITEM.c.released_at.is_(None))
+        .where(items, ITEM.c.released_at.is_(None))
         .values(released_at=now, release_reason=reason)
     )
-    conn.execute(
-        update(CARD)
-        .where(CARD.c.batch_id == batch_id, CARD.c.released_at.is_(None))
-        .values(released_at=now)
-    )
+    conn.execute(update(CARD).where(cards, CARD.c.released_at.is_(None)).values(released_at=now))
     if voter_ids:
         conn.execute(
             update(VOTER)
             .where(one_of(VOTER.c.id, voter_ids, conn.dialect.name), VOTER.c.batch_id == batch_id)
             .values(batch_id=None)
         )
-    return len(voter_ids)
 
 
 def _lock_open_voters(conn: Connection, batch_id: int) -> list[int]:
@@ -132,22 +149,9 @@ def _release_card(conn: Connection, card_id: int, now: datetime, reason: str) ->
             .with_for_update(of=VOTER)
         ).scalars()
     )
-    conn.execute(
-        update(ITEM)
-        .where(ITEM.c.card_id == card_id, ITEM.c.released_at.is_(None))
-        .values(released_at=now, release_reason=reason)
+    _release_open(
+        conn, ITEM.c.card_id == card_id, CARD.c.id == card_id, batch_id, voter_ids, now, reason
     )
-    conn.execute(
-        update(CARD)
-        .where(CARD.c.id == card_id, CARD.c.released_at.is_(None))
-        .values(released_at=now)
-    )
-    if voter_ids:
-        conn.execute(
-            update(VOTER)
-            .where(one_of(VOTER.c.id, voter_ids, conn.dialect.name), VOTER.c.batch_id == batch_id)
-            .values(batch_id=None)
-        )
     still_open = conn.execute(
         select(ITEM.c.id).where(ITEM.c.batch_id == batch_id, ITEM.c.released_at.is_(None)).limit(1)
     ).first()
