@@ -8,15 +8,12 @@ import sys
 from typing import Annotated
 
 import typer
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import FanOutNotifier, build_services
-from bot.cli.common import engine, fail, settings
+from bot.cli.common import engine, require_migrated, settings
 from bot.console import ConsoleNotifier, ConsoleSession, run_console
 from bot.telephony.simulated import SimulatedTelephony
 from handlers.context import Platform
-from storage import migrate
 from storage.clock import Clock, SystemClock
 
 clock: Clock = SystemClock()  # tests replace it
@@ -40,7 +37,7 @@ def open_console(name: str | None, *, organizer: bool = False, at: Clock | None 
     """Run the console on the configured database until quit or end of input (`at`: its clock)."""
     current = settings()
     db = engine(current)
-    _check_schema(db)
+    require_migrated(db)
     display_name = (name or _login_name()).strip() or "volunteer"
     services = build_services(current, engine=db, clock=at or clock)
     session = ConsoleSession(
@@ -68,14 +65,3 @@ def _login_name() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "volunteer"
-
-
-def _check_schema(db: Engine) -> None:
-    try:
-        revision = migrate.current_revision(db)
-    except SQLAlchemyError as exc:
-        fail(f"cannot open the database: {str(getattr(exc, 'orig', exc)).strip().splitlines()[0]}")
-    if revision is None:
-        fail("the database is empty: run `phonebank demo` (or `phonebank init`) first")
-    if revision != migrate.head_revision():
-        fail("the database needs migrating: run `phonebank db upgrade`")

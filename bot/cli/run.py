@@ -16,18 +16,16 @@ from typing import Annotated
 import typer
 import uvicorn
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 
 from bot.app import build_services
-from bot.cli.common import console, engine, fail, settings
+from bot.cli.common import console, engine, require_migrated, settings
 from bot.settings import Settings
 from bot.slack.app import slack_for
 from bot.slack.privacy import install_log_redaction
 from bot.telephony.simulated import SimulatedTelephony
 from bot.web import SLACK_EVENTS_PATH, Background, create_web_app
 from handlers.context import Telephony
-from storage import migrate
 
 Host = Annotated[str, typer.Option("--host", help="Interface to listen on.")]
 Port = Annotated[int, typer.Option("--port", help="Port to listen on.", min=1, max=65535)]
@@ -113,18 +111,6 @@ async def tick_simulated_calls(
     while True:
         await asyncio.to_thread(telephony.advance)
         await asyncio.sleep(every_s)
-
-
-def require_migrated(db: Engine) -> None:
-    """Stop with one clear line unless the database is at the newest schema."""
-    try:
-        revision = migrate.current_revision(db)
-    except SQLAlchemyError as exc:
-        fail(f"cannot open the database: {str(getattr(exc, 'orig', exc)).strip().splitlines()[0]}")
-    if revision is None:
-        fail("the database is empty: run `phonebank init` (or `phonebank demo`) first")
-    if revision != migrate.head_revision():
-        fail("the database needs migrating: run `phonebank db upgrade`")
 
 
 def secrets_of(current: Settings) -> list[str]:
