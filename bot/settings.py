@@ -6,7 +6,7 @@ import re
 from typing import Annotated
 
 import phonenumbers
-from pydantic import AnyHttpUrl, TypeAdapter, ValidationError, field_validator
+from pydantic import AnyHttpUrl, Field, TypeAdapter, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     twilio_auth_token: str | None = None
     twilio_caller_id: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
+    # Outbound calls placed per second across the process (Twilio's default account limit: 1).
+    twilio_calls_per_second: float = Field(default=1.0, gt=0, le=100)
 
     public_base_url: str = "http://127.0.0.1:8000"
     phonebank_admins: Annotated[tuple[str, ...], NoDecode] = ()

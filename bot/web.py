@@ -1,8 +1,8 @@
-"""The one ASGI app: Slack events (HTTP mode) at POST /slack/events and GET /healthz.
+"""The one ASGI app: Slack events (HTTP mode) at POST /slack/events, the Twilio webhooks under
+/twilio/ (passed in as `routes`), and GET /healthz.
 
-Later issues add the Twilio webhooks and the dashboard here. Everything the app serves comes
-from `Services` built once by the composition root; the Slack adapter is there when Slack has
-credentials.
+Everything the app serves comes from `Services` built once by the composition root; the Slack
+adapter is there when Slack has credentials, the Twilio routes when Twilio has.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from bot.slack.app import SlackAdapter
 from handlers.context import Services
@@ -36,6 +36,7 @@ def create_web_app(
     *,
     slack: SlackAdapter | None = None,
     background: Sequence[Background] = (),
+    routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
     """The ASGI app; Slack's route answers 404 when Slack is not configured."""
 
@@ -63,11 +64,11 @@ def create_web_app(
                 await slack.close()  # answer what was acknowledged before stopping
 
     handler = AsyncSlackRequestHandler(slack.app) if slack is not None else None
-    routes = [
+    own_routes = [
         Route(SLACK_EVENTS_PATH, slack_events, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=[*own_routes, *routes], lifespan=lifespan)
 
 
 def _database_answers(services: Services) -> bool:

@@ -29,10 +29,34 @@ class CallRequest:
     """Ring the volunteer, then bridge to the voter, showing the campaign's caller id."""
 
     attempt_id: int
-    volunteer_phone: str  # E.164 or a SIP address
+    volunteer_phone: str  # E.164 or a SIP address ("sip:...")
     voter_phone: str  # E.164; never shown in chat
     caller_id: str
     whisper: str  # said to the volunteer before the voter is dialed ("Connecting you to Maria")
+    session_id: int | None = None  # the calling session this call belongs to (CallSession)
+
+
+class TelephonyFailure(StrEnum):
+    """What went wrong, in the terms the core acts on (Twilio's error codes map to these)."""
+
+    INVALID_NUMBER = "invalid_number"  # 21211: the number cannot be called or texted
+    UNSUBSCRIBED = "unsubscribed"  # 21610: the recipient replied STOP to this sender
+    CANNOT_RECEIVE_SMS = "cannot_receive_sms"  # 21614 not a mobile, 21635 a landline
+    CALLER_ID = "caller_id"  # 13214, 21210: the campaign's caller id is not set up
+    BLOCKED = "blocked"  # 21216: the destination is blocked
+    RATE_LIMITED = "rate_limited"  # 20429
+    OUTAGE = "outage"  # 5xx, timeouts, connection errors: try again later
+    OTHER = "other"
+
+
+class TelephonyError(Exception):
+    """A call or text the backend could not place. Only `OUTAGE` and `RATE_LIMITED` are worth
+    retrying; the message never quotes a phone number."""
+
+    def __init__(self, failure: TelephonyFailure, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.failure = failure
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -45,10 +69,14 @@ class Telephony(Protocol):
     """Places bridged calls and sends SMS: Twilio in production, simulated locally."""
 
     def place_call(self, request: CallRequest) -> CallHandle:
-        """Start the bridge: the volunteer's phone rings first."""
+        """Start the bridge: the volunteer's phone rings first. Raises `TelephonyError`."""
+
+    def continue_session(self, session_call_sid: str, request: CallRequest) -> CallHandle:
+        """Dial the next voter from the volunteer's live call (no new ring of the volunteer)."""
 
     def send_sms(self, to: str, body: str) -> str:
-        """Send a text to a volunteer who consented; returns the message id."""
+        """Send a text to a volunteer who consented; returns the message id. Raises
+        `TelephonyError`."""
 
 
 class Notifier(Protocol):

@@ -80,12 +80,16 @@ class Volunteer(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)
     phone: str | None = Field(default=None, max_length=20)  # E.164, verified later by SMS
+    # Rung instead of the phone when set: a SIP address ("sip:maria@example.sip.twilio.com").
+    sip_address: str | None = Field(default=None, max_length=200)
     email: str | None = Field(default=None, max_length=320)
     area_code: str | None = Field(default=None, max_length=3)
     languages: list[str] = _json(list)
     status: str = Field(default=VolunteerStatus.APPLICANT, max_length=16)
     sms_consent: bool = False
     sms_opted_out: bool = False
+    # Why texts cannot reach the phone (Twilio 21614 "not a mobile", 21635 "landline"); None: they can.
+    sms_undeliverable: str | None = Field(default=None, max_length=64)
     phone_verified_at: datetime | None = _utc(nullable=True)
     created_at: datetime = _utc()
     updated_at: datetime = _utc()
@@ -274,6 +278,29 @@ class BatchItem(SQLModel, table=True):
     result_code: str | None = Field(default=None, max_length=32)
 
 
+class CallSession(SQLModel, table=True):
+    """A volunteer's phone, rung once and kept up while each voter of a batch is dialed from it."""
+
+    __tablename__ = "call_session"
+    __table_args__ = (
+        # The live session of a batch: a Call press continues it instead of ringing again.
+        Index("ix_call_session_open_batch", "batch_id", **_where("ended_at IS NULL")),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    volunteer_id: int = Field(foreign_key="volunteer.id", index=True)
+    batch_id: int = Field(foreign_key="batch.id")
+    call_sid: str | None = Field(default=None, max_length=64, unique=True)  # the volunteer's leg
+    status: str = Field(default="placing", max_length=16)  # Twilio's call statuses, forward only
+    # The attempt to dial next (set by a Call press), or being dialed now.
+    current_attempt_id: int | None = Field(default=None)
+    started_at: datetime = _utc()
+    answered_at: datetime | None = _utc(nullable=True)
+    ended_at: datetime | None = _utc(nullable=True)
+    end_reason: str | None = Field(default=None, max_length=32)
+
+
 class CallAttempt(SQLModel, table=True):
     __tablename__ = "call_attempt"
     __table_args__ = (
@@ -288,8 +315,11 @@ class CallAttempt(SQLModel, table=True):
     voter_id: int = Field(foreign_key="voter.id", index=True)
     volunteer_id: int | None = Field(default=None, foreign_key="volunteer.id", index=True)
     batch_id: int | None = Field(default=None, foreign_key="batch.id", index=True)
+    # The voter's leg (Twilio's child call) or, without sessions, the simulated call.
     call_sid: str | None = Field(default=None, max_length=64, unique=True)
     call_status: str | None = Field(default=None, max_length=16)
+    session_id: int | None = Field(default=None, foreign_key="call_session.id", index=True)
+    error_code: int | None = None  # Twilio's error code when the call failed
     started_at: datetime = _utc()
     ended_at: datetime | None = _utc(nullable=True)
     duration_s: int | None = None
@@ -390,6 +420,41 @@ class AuditLog(SQLModel, table=True):
     action: str = Field(max_length=64)
     target: str | None = Field(default=None, max_length=200)
     detail: dict[str, Any] = _json(dict)
+
+
+class SmsVerification(SQLModel, table=True):
+    """A 6-digit code texted to a volunteer's phone; entering it links the phone to them."""
+
+    __tablename__ = "sms_verification"
+
+    id: int | None = Field(default=None, primary_key=True)
+    volunteer_id: int = Field(foreign_key="volunteer.id", index=True)
+    phone: str = Field(max_length=20)
+    code_hash: str = Field(max_length=128)  # never the code itself
+    attempts: int = 0
+    expires_at: datetime = _utc()
+    verified_at: datetime | None = _utc(nullable=True)
+    created_at: datetime = _utc()
+
+
+class SmsInbound(SQLModel, table=True):
+    """A text a volunteer sent us: keywords act at once, free text waits for an organizer."""
+
+    __tablename__ = "sms_inbound"
+    __table_args__ = (
+        # Texts that look like an opt-out in words ("please stop texting me"), for review.
+        Index("ix_sms_inbound_review", "received_at", **_where("needs_review")),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_sid: str = Field(max_length=64, unique=True)  # Twilio's: a repeated webhook is a no-op
+    from_phone: str = Field(max_length=20)
+    volunteer_id: int | None = Field(default=None, foreign_key="volunteer.id", index=True)
+    body: str = Field(sa_column=Column(Text, nullable=False, default=""))
+    keyword: str | None = Field(default=None, max_length=16)  # STOP, START, HELP, YES ...
+    needs_review: bool = False
+    reviewed_by: str | None = Field(default=None, max_length=100)
+    received_at: datetime = _utc()
 
 
 class ProcessedEvent(SQLModel, table=True):

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.settings import Settings, SettingsError, load_settings
 
-# DESIGN.md's table (plus PHONEBANK_DEFAULT_REGION): variable -> default.
+# DESIGN.md's table (plus PHONEBANK_DEFAULT_REGION and TWILIO_CALLS_PER_SECOND): variable -> default.
 DEFAULTS: dict[str, object] = {
     "DATABASE_URL": "sqlite:///phonebank.db",
     "SLACK_BOT_TOKEN": None,
@@ -23,6 +23,7 @@ DEFAULTS: dict[str, object] = {
     "TWILIO_AUTH_TOKEN": None,
     "TWILIO_CALLER_ID": None,
     "TWILIO_API_URL": "https://api.twilio.com",
+    "TWILIO_CALLS_PER_SECOND": 1.0,
     "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
     "PHONEBANK_ADMINS": (),
     "PHONEBANK_DEFAULT_REGION": "US",
@@ -44,6 +45,7 @@ GOOD_VALUES: dict[str, tuple[str, object]] = {
     "TWILIO_AUTH_TOKEN": ("twilio-secret", "twilio-secret"),
     "TWILIO_CALLER_ID": ("(512) 555-0100", "+15125550100"),
     "TWILIO_API_URL": ("http://127.0.0.1:9003", "http://127.0.0.1:9003"),
+    "TWILIO_CALLS_PER_SECOND": ("0.5", 0.5),
     "PUBLIC_BASE_URL": ("https://phonebank.example.org", "https://phonebank.example.org"),
     "PHONEBANK_ADMINS": ("slack:U123,discord:456", ("slack:U123", "discord:456")),
     "PHONEBANK_DEFAULT_REGION": ("ca", "CA"),
@@ -56,6 +58,7 @@ BAD_VALUES: dict[str, str] = {
     "DISCORD_API_URL": "ftp://discord.com/api",
     "TWILIO_CALLER_ID": "555-01",
     "TWILIO_API_URL": "api.twilio.com",
+    "TWILIO_CALLS_PER_SECOND": "0",
     "PUBLIC_BASE_URL": "localhost:8000",
     "PHONEBANK_ADMINS": "slack:U123,teams:789",
     "PHONEBANK_DEFAULT_REGION": "XX",

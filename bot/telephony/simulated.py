@@ -74,6 +74,10 @@ class SimulatedTelephony:
             self.calls[sid] = SimulatedCall(sid, request, RINGING, self.clock.now())
         return CallHandle(call_sid=sid, status=RINGING)
 
+    def continue_session(self, session_call_sid: str, request: CallRequest) -> CallHandle:
+        """No volunteer leg is simulated: the next voter's call simply starts ringing."""
+        return self.place_call(request)
+
     def send_sms(self, to: str, body: str) -> str:
         """Keep the text in `messages`; its id."""
         with self._lock:
