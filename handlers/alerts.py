@@ -1,0 +1,50 @@
+"""Telling organizers about something only they can fix (a caller id Twilio refuses, a text that
+reads like an opt-out): a direct message to every organizer and admin Phonebank knows, and a row
+in the audit log, so nothing depends on someone being online.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from handlers.context import Platform, Services
+from handlers.replies import Reply, Tone
+from storage.db import read_session, session_scope
+from storage.models import AuditLog, ChatIdentity, Role
+
+_WHO = frozenset({Role.ORGANIZER, Role.ADMIN})
+
+
+def alert_organizers(services: Services, action: str, text: str, target: str | None = None) -> int:
+    """Message every organizer and admin; record it as `action`. How many were messaged."""
+    with session_scope(services.engine) as session:
+        session.add(
+            AuditLog(
+                at=services.clock.now(),
+                actor="phonebank",
+                action=action,
+                target=target,
+                detail={"text": text},
+            )
+        )
+    reply = Reply(text=text, tone=Tone.WARNING)
+    recipients = organizer_addresses(services)
+    for platform, user_id in recipients:
+        services.notifier.to_channel(platform, user_id, reply)
+    return len(recipients)
+
+
+def organizer_addresses(services: Services) -> list[tuple[Platform, str]]:
+    """(platform, user id) of stored organizers and admins, plus the bootstrap admins."""
+    with read_session(services.engine) as session:
+        identities = session.exec(select(ChatIdentity)).all()
+        stored = {
+            (Platform(identity.platform), identity.user_id)
+            for identity in identities
+            if _WHO & set(identity.roles) and identity.platform in Platform.__members__.values()
+        }
+    bootstrap = {
+        (Platform(platform), user_id)
+        for platform, _, user_id in (admin.partition(":") for admin in services.admins)
+    }
+    return sorted(stored | bootstrap)
