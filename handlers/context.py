@@ -63,6 +63,9 @@ class TelephonyError(Exception):
 class CallHandle:
     call_sid: str
     status: str
+    # True when `call_sid` is the volunteer's leg and the voter is dialed later from inside it
+    # (Twilio); False when it is the voter's call itself (the simulated backend).
+    volunteer_leg: bool = False
 
 
 class Telephony(Protocol):
