@@ -12,8 +12,10 @@ import typer
 from bot.app import FanOutNotifier, build_services
 from bot.cli.common import engine, require_migrated, settings
 from bot.console import ConsoleNotifier, ConsoleSession, run_console
-from bot.telephony.simulated import SimulatedTelephony
+from bot.telephony.simulated import SentText, SimulatedTelephony
 from handlers.context import Platform
+from handlers.masking import mask_phone
+from handlers.replies import Reply
 from storage.clock import Clock, SystemClock
 
 clock: Clock = SystemClock()  # tests replace it
@@ -46,13 +48,21 @@ def open_console(name: str | None, *, organizer: bool = False, at: Clock | None 
     if isinstance(services.notifier, FanOutNotifier):
         services.notifier.register(Platform.CONSOLE, ConsoleNotifier(session))
     telephony = services.telephony
-    pump = telephony.advance if isinstance(telephony, SimulatedTelephony) else None
+    pump = None
+    if isinstance(telephony, SimulatedTelephony):
+        pump = telephony.advance
+        telephony.on_text(lambda text: session.deliver(simulated_text(text)))
     try:
         run_console(session, sys.stdin, sys.stdout, pump=pump)
     except KeyboardInterrupt:
         sys.stdout.write("\nBye!\n")
     finally:
         db.dispose()
+
+
+def simulated_text(text: SentText) -> Reply:
+    """A text the simulated phone network "delivered", shown in the terminal instead."""
+    return Reply(text=f"Text message to {mask_phone(text.to)} (simulated): {text.body}")
 
 
 def console_user_id(name: str) -> str:

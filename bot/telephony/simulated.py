@@ -3,7 +3,8 @@
 A call "rings" when placed and "connects" once `ring_seconds` have passed on the injected clock
 (`advance()` looks at the clock; nothing sleeps), or one state at a time with `step()`. Every
 change goes to the status listeners, as Twilio's status callbacks will: the composition root
-(bot/app.py) points them at `handlers.calls.call_status_changed`. Texts are kept in `messages`.
+(bot/app.py) points them at `handlers.calls.call_status_changed`. Texts are kept in `messages`
+and handed to the text listeners (the console prints them).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class SentText:
 
 
 Listener = Callable[[CallEvent], None]
+TextListener = Callable[[SentText], None]
 
 
 class SimulatedTelephony:
@@ -60,12 +62,17 @@ class SimulatedTelephony:
         self.calls: dict[str, SimulatedCall] = {}
         self.messages: list[SentText] = []
         self._listeners: list[Listener] = []
+        self._text_listeners: list[TextListener] = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
     def on_status(self, listener: Listener) -> None:
         """Call `listener` with every change of a call's state."""
         self._listeners.append(listener)
+
+    def on_text(self, listener: TextListener) -> None:
+        """Call `listener` with every text sent (the console shows them: there is no phone)."""
+        self._text_listeners.append(listener)
 
     def place_call(self, request: CallRequest) -> CallHandle:
         """Start ringing the volunteer; the call connects `ring_seconds` later."""
@@ -83,6 +90,8 @@ class SimulatedTelephony:
         with self._lock:
             message = SentText(f"SIMSM{next(self._ids):030d}", to, body)
             self.messages.append(message)
+        for listener in self._text_listeners:
+            listener(message)
         return message.message_id
 
     def advance(self) -> list[CallEvent]:
