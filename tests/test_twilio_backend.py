@@ -8,15 +8,17 @@ settings pick. The pacer is a `CallPacer` on recorded time: nothing sleeps.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from twilio.base.exceptions import TwilioServiceException
 
 from bot.settings import Settings, load_settings
 from bot.telephony import SimulatedTelephony, TwilioTelephony, telephony_for
 from bot.telephony.pacing import CallPacer
-from bot.telephony.twilio_backend import RebasedHttpClient
+from bot.telephony.twilio_backend import RebasedHttpClient, telephony_error
 from handlers.context import CallRequest, TelephonyError, TelephonyFailure
 from storage.clock import FrozenClock
 from tests.fakes.chat_payloads import written_forms
@@ -358,6 +360,45 @@ def test_an_unreachable_twilio_is_an_outage(time_: RecordedTime) -> None:
         assert fake.requests() == []
 
 
+def test_a_twilio_that_never_answers_times_out_as_an_outage(
+    fake_twilio: FakeTwilioAPI, time_: RecordedTime
+) -> None:
+    """A server that accepts the connection and says nothing: the request timeout ends it."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        host, port = silent.getsockname()[:2]
+        telephony = TwilioTelephony(
+            account_sid=ACCOUNT_SID,
+            auth_token=fake_twilio.auth_token,
+            caller_id=CALLER_ID,
+            api_url=f"http://{host}:{port}",
+            public_base_url=PUBLIC,
+            pacer=CallPacer(1.0, monotonic=time_.monotonic, sleep=time_.sleep),
+            timeout=0.05,
+        )
+
+        with pytest.raises(TelephonyError) as raised:
+            telephony.place_call(call_request())
+
+    assert raised.value.failure is TelephonyFailure.OUTAGE
+
+
+def test_a_problem_details_error_is_mapped_by_its_code_too() -> None:
+    """Newer Twilio APIs answer RFC 9457 problem details; the client raises another class."""
+    problem = TwilioServiceException(
+        type_uri="https://www.twilio.com/docs/errors/21610",
+        title="Unsubscribed recipient",
+        status=400,
+        code=21610,
+        detail=f"{VOTER} replied STOP",
+    )
+
+    error = telephony_error(problem)
+
+    assert error.failure is TelephonyFailure.UNSUBSCRIBED
+    assert error.code == 21610
+    assert VOTER not in str(error)
+
+
 def test_wrong_credentials_are_a_telephony_error_that_names_the_settings(
     fake_twilio: FakeTwilioAPI, time_: RecordedTime
 ) -> None:
@@ -481,3 +522,28 @@ def test_the_pacer_follows_twilio_calls_per_second(
 
     assert isinstance(telephony, TwilioTelephony)
     assert telephony.pacer.interval == 0.25
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("", 1),
+        ("a" * 160, 1),
+        ("a" * 161, 2),
+        ("a" * 306, 2),
+        ("a" * 307, 3),
+        ("{" * 80, 1),  # GSM-7 extension characters take two septets
+        ("{" * 81, 2),
+        ("ü" * 160, 1),  # in the GSM-7 basic set
+        ("ł" * 70, 1),  # not GSM-7: UCS-2
+        ("ł" * 71, 2),
+        ("🙂" * 35, 1),  # a surrogate pair is two UCS-2 units
+        ("🙂" * 36, 2),
+    ],
+)
+def test_the_fake_counts_segments_as_twilio_does(
+    fake_twilio: FakeTwilioAPI, time_: RecordedTime, body: str, expected: int
+) -> None:
+    message_id = backend(fake_twilio, time_).send_sms(VOLUNTEER, body)
+
+    assert fake_twilio.resources[message_id]["num_segments"] == str(expected)
