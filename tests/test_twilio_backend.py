@@ -472,6 +472,11 @@ def test_requests_go_to_twilio_api_url_and_never_to_twilio(
             "https://example.org/elsewhere",
             "https://example.org/elsewhere",
         ),
+        (
+            "http://127.0.0.1:9",
+            "https://nottwilio.com/2010-04-01/Calls.json",
+            "https://nottwilio.com/2010-04-01/Calls.json",
+        ),
     ],
 )
 def test_twilio_urls_are_rebased_on_the_api_url(api_url: str, url: str, expected: str) -> None:

@@ -82,7 +82,8 @@ class RebasedHttpClient(TwilioHttpClient):
         if self.api_url == TWILIO_ORIGIN:
             return url
         parts = urlsplit(url)
-        if not (parts.hostname or "").endswith("twilio.com"):
+        host = parts.hostname or ""
+        if host != "twilio.com" and not host.endswith(".twilio.com"):
             return url
         query = f"?{parts.query}" if parts.query else ""
         return f"{self.api_url}{parts.path}{query}"
