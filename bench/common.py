@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
 import os
 import platform
+import socket
 import tempfile
+import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -66,3 +70,34 @@ def write_results(
     }
     target.write_text(json.dumps(document, indent=2) + "\n")
     return target
+
+
+# ---- a server under test, in a process of its own --------------------------------------------
+
+
+def wait_until_up(port: int, process: mp.process.BaseProcess, deadline_s: float = 60) -> None:
+    ends = time.monotonic() + deadline_s
+    while time.monotonic() < ends:
+        if not process.is_alive():
+            raise RuntimeError("the web app exited during start-up")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("the web app did not start")
+
+
+def peak_rss_mb(pid: int | None) -> float | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")), 0)
+    return round(kb / 1024, 1)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

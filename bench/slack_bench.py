@@ -26,7 +26,6 @@ import os
 import platform
 import threading
 import time
-import urllib.request
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,7 +39,8 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import text
 
-from bench.claim_bench import BenchClock, _database, load, percentile
+from bench.claim_bench import BenchClock, load
+from bench.common import free_port, fresh_database, peak_rss_mb, percentile, wait_until_up
 from storage.db import make_engine
 from tests.fakes.slack_api import TEAM_ID, FakeSlackAPI, SlackCall
 from tests.slack_support import BOT_TOKEN, SIGNING_SECRET, signed_headers, state_values
@@ -75,28 +75,6 @@ def serve(url: str, port: int, api_url: str, started: float) -> None:
     app = create_web_app(services, slack=slack_for(settings, services))
     install_log_redaction([BOT_TOKEN, SIGNING_SECRET])
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
-def wait_until_up(port: int, process: mp.process.BaseProcess, deadline_s: float = 60) -> None:
-    ends = time.monotonic() + deadline_s
-    while time.monotonic() < ends:
-        if not process.is_alive():
-            raise RuntimeError("the web app exited during start-up")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("the web app did not start")
-
-
-def peak_rss_mb(pid: int | None) -> float | None:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")), 0)
-    return round(kb / 1024, 1)
 
 
 # ---- Slack's side -----------------------------------------------------------------------------
@@ -411,14 +389,6 @@ def _latency_row(case: str, concurrency: int, values: list[float]) -> dict[str, 
     }
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--voters", type=int, default=1_000_000)
@@ -426,7 +396,7 @@ def main() -> None:
     parser.add_argument("--flows", type=int, default=4, help="flows per volunteer per case")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    url, drop = _database("postgresql")
+    url, drop = fresh_database("postgresql")
     rows: list[dict[str, Any]] = []
     try:
         engine = make_engine(url)
