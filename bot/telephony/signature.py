@@ -8,6 +8,8 @@ balancer the URL this app sees is not the one Twilio called, so the check rebuil
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 from starlette.requests import Request
 from twilio.request_validator import RequestValidator
 
@@ -31,8 +33,9 @@ class TwilioSignatureCheck:
         signature = request.headers.get(SIGNATURE_HEADER)
         if not signature:
             return None
-        form = await request.form()
-        params = {key: str(value) for key, value in form.items()}
+        # Twilio posts application/x-www-form-urlencoded; parsed here, it needs no multipart parser.
+        body = (await request.body()).decode("utf-8", errors="replace")
+        params = dict(parse_qsl(body, keep_blank_values=True))
         if not self._validator.validate(self.public_url(request), params, signature):
             return None
         return params
