@@ -1,10 +1,17 @@
-"""Call: ring the volunteer's phone, then bridge to the voter, through the Telephony port.
+"""Call: ring the volunteer's phone once, then bridge to each voter of the batch from that call.
 
 Before every call: the card must be the volunteer's and open, the number not on the do-not-call
-list, and the voter inside calling hours now (a batch claimed at 20:55 is not called at 21:05).
+list, and the voter inside calling hours now (a batch claimed at 20:55 is not called at 21:05);
+handlers/dialing.py holds those checks, shared with the live session's dials (handlers/voice.py).
 The call attempt is stored first, with the request's key under a unique index, so a retried
-press finds it and never rings twice. The voter's number goes to telephony only, never to chat.
-Progress reported by telephony (`call_status_changed`) updates the attempt and the card.
+press finds it and never rings twice.
+
+A batch is worked in a calling session: the first Call rings the volunteer; while that call is
+live, a Call (or Next) redirects it to dial the chosen voter (`continue_session`), so one press
+is always exactly one voter call. The simulated backend has no volunteer leg: its session is live
+at once, and each press places a call of its own. Telephony's errors become clear chat text and
+state; none is retried, and no voter leaves the card because of one. The voter's number goes to
+telephony only, never to chat.
 """
 
 from __future__ import annotations
@@ -16,19 +23,44 @@ from datetime import timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from handlers.batch import batch_view, own_card
-from handlers.cards import join_names, load_batch, render_batch
-from handlers.context import CallHandle, CallRequest, Context, Services
+from handlers.alerts import alert_organizers
+from handlers.batch import batch_view, own_batch, own_card
+from handlers.cards import join_names, render_batch
+from handlers.context import (
+    CallHandle,
+    CallRequest,
+    Context,
+    Services,
+    TelephonyError,
+    TelephonyFailure,
+)
+from handlers.dialing import (
+    StatusReport,
+    dial_refusal,
+    moves_forward,
+    open_voters,
+    status_rank,
+    uncalled_cards,
+    update_attempt,
+)
 from handlers.refusal import Refusal, int_value
 from handlers.replies import Reply, Tone
 from matching.leases import renew_lease
-from matching.zones import calling_zone_key, key_verdict
 from storage.campaign_config import CampaignConfig
 from storage.db import read_session, session_scope
-from storage.models import BatchCard, BatchItem, CallAttempt, Campaign, DncEntry, Volunteer, Voter
+from storage.models import Batch, CallAttempt, CallSession, Campaign, Volunteer, Voter
 
 log = logging.getLogger(__name__)
-ENDED = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+# A volunteer's phone rings for about a minute; a session still "ringing" long after that lost
+# its status callbacks, and must not block the batch.
+RING_TIMEOUT = timedelta(minutes=2)
+CALLER_ID_TEXT = "Calls are paused: the campaign's caller id is not set up; organizers are told."
+_FAILURE_TEXT = {
+    TelephonyFailure.OUTAGE: "Twilio is not answering; try again in a minute.",
+    TelephonyFailure.RATE_LIMITED: "Twilio is not answering; try again in a minute.",
+    TelephonyFailure.CALLER_ID: CALLER_ID_TEXT,
+}
+NOT_PLACED = "The call could not be placed; try again in a moment."
 
 
 @dataclass(frozen=True)
@@ -37,41 +69,50 @@ class _Start:
     attempt_id: int
     request: CallRequest | None  # None: a retry of a call already placed (or being placed)
     names: str
+    session_id: int | None = None
+    live_call_sid: str | None = None  # the volunteer's live call, to continue instead of ringing
+    campaign_slug: str = ""
 
 
 def call(ctx: Context, value: str) -> Reply:
     """Call the phone on a card: your phone rings first, then the voter's."""
     start = _start(ctx, int_value(value))
-    text = f"Calling: your phone rings first, then we connect you to {start.names}."
+    if start.live_call_sid is not None:
+        text = f"Calling {start.names} on your open line."
+    else:
+        text = f"Calling: your phone rings first, then we connect you to {start.names}."
     tone = Tone.INFO
     if start.request is not None:
-        handle = _place(ctx.services, start)
-        if handle.status == "failed":
-            text, tone = "The call could not be placed; try again in a moment.", Tone.WARNING
+        failure = _place(ctx.services, start)
+        if failure is not None:
+            text, tone = failure, Tone.WARNING
     return render_batch(batch_view(ctx, start.batch_id), text, tone)
 
 
+def next_call(ctx: Context, value: str) -> Reply:
+    """Next: call the batch's next card nobody has called yet, on your open line."""
+    batch_id = int_value(value)
+    with read_session(ctx.services.engine) as session:
+        own_batch(session, ctx, batch_id)
+        earlier = _earlier(session, ctx)
+        cards = uncalled_cards(session, batch_id)
+    if earlier is not None:
+        return call(ctx, "0")  # a retried press: `_start` finds the call it placed
+    if not cards:
+        text = "Everyone on this batch has been called: log the outcomes, or press I'm done."
+        return render_batch(batch_view(ctx, batch_id), text)
+    return call(ctx, str(cards[0].id))
+
+
 def call_status_changed(services: Services, call_sid: str, status: str) -> None:
-    """Telephony's report on a call: store it, and show the volunteer their updated card."""
-    now = services.clock.now()
-    with session_scope(services.engine) as session:
-        attempt = session.exec(
-            select(CallAttempt).where(col(CallAttempt.call_sid) == call_sid)
-        ).first()
-        if attempt is None:
-            return
-        attempt.call_status = status
-        if status in ENDED and attempt.ended_at is None:
-            attempt.ended_at = now
-            attempt.duration_s = int((now - attempt.started_at).total_seconds())
-        session.add(attempt)
-        volunteer_id, batch_id = attempt.volunteer_id, attempt.batch_id
-    if volunteer_id is None or batch_id is None:
-        return
+    """Telephony's report on a call placed on its own (the simulated backend): store it forward
+    only, and show the volunteer their updated card."""
     with read_session(services.engine) as session:
-        view = load_batch(session, batch_id)
-    if view is not None:
-        services.notifier.to_volunteer(volunteer_id, render_batch(view))
+        attempt_id = session.exec(
+            select(CallAttempt.id).where(col(CallAttempt.call_sid) == call_sid)
+        ).first()
+    if attempt_id is not None:
+        update_attempt(services, attempt_id, StatusReport(status))
 
 
 def _start(ctx: Context, card_id: int) -> _Start:
@@ -88,22 +129,25 @@ def _start(ctx: Context, card_id: int) -> _Start:
 
 
 def _start_in(session: Session, ctx: Context, card_id: int) -> _Start:
-    card, batch = own_card(session, ctx, card_id)
     earlier = _earlier(session, ctx)
     if earlier is not None:
         return earlier
+    card, batch = own_card(session, ctx, card_id)
     if card.released_at is not None or batch.closed_at is not None:
         raise Refusal("That card is closed: its outcome is logged, or it went back to the list.")
-    voters = _open_voters(session, card)
+    voters = open_voters(session, card)
     if not voters:
         raise Refusal("Nobody is left to call on that card.")
     campaign = session.get(Campaign, batch.campaign_id)
     volunteer = session.get(Volunteer, batch.volunteer_id)
-    if campaign is None or volunteer is None or not volunteer.phone:
+    ring = (volunteer.sip_address or volunteer.phone) if volunteer else None
+    if campaign is None or volunteer is None or not ring:
         raise Refusal("Add your phone number with `signup` first: calls ring it.")
     config = CampaignConfig.model_validate(campaign.config)
-    _check_callable(session, ctx, card, voters[0], config)
     now = ctx.services.clock.now()
+    reason = dial_refusal(session, card.phone, voters[0], now, config)
+    if reason is not None:
+        raise Refusal(f"Not now: {reason}. Skip this card, or log it later.")
     attempt = CallAttempt(
         campaign_id=batch.campaign_id,
         voter_id=int(voters[0].id or 0),
@@ -115,17 +159,68 @@ def _start_in(session: Session, ctx: Context, card_id: int) -> _Start:
     )
     session.add(attempt)
     session.flush()
+    # Renewing the lease writes the batch row: from here on, presses on this batch take turns.
     lease = timedelta(minutes=config.batch_lease_minutes)
     renew_lease(session.connection(), int(batch.id or 0), now, lease)
+    call_session = _session_for(session, ctx, batch, attempt)
     names = join_names([voter.first_name for voter in voters])
     request = CallRequest(
         attempt_id=int(attempt.id or 0),
-        volunteer_phone=volunteer.phone,
+        volunteer_phone=ring,
         voter_phone=card.phone,
         caller_id=config.caller_id,
         whisper=f"Connecting you to {names}.",
+        session_id=call_session.id,
     )
-    return _Start(int(batch.id or 0), int(attempt.id or 0), request, names)
+    live = call_session.call_sid if call_session.answered_at is not None else None
+    return _Start(
+        int(batch.id or 0),
+        int(attempt.id or 0),
+        request,
+        names,
+        session_id=call_session.id,
+        live_call_sid=live,
+        campaign_slug=campaign.slug,
+    )
+
+
+def _session_for(session: Session, ctx: Context, batch: Batch, attempt: CallAttempt) -> CallSession:
+    """The batch's open calling session the attempt joins, or a new one that will ring."""
+    now = ctx.services.clock.now()
+    call_session = session.exec(
+        select(CallSession)
+        .where(col(CallSession.batch_id) == batch.id, col(CallSession.ended_at).is_(None))
+        .order_by(col(CallSession.id).desc())
+    ).first()
+    if call_session is not None and call_session.answered_at is None:
+        if now - call_session.started_at < RING_TIMEOUT:
+            raise Refusal("Your phone is ringing: answer it, and we dial the voter for you.")
+        call_session.ended_at, call_session.end_reason = now, "no_status"
+        session.add(call_session)
+        call_session = None
+    if call_session is not None and call_session.call_sid and _on_a_call(session, call_session):
+        raise Refusal("You are on a call: finish it (press * to hang up on the voter) first.")
+    if call_session is None:
+        call_session = CallSession(
+            campaign_id=batch.campaign_id,
+            volunteer_id=batch.volunteer_id,
+            batch_id=int(batch.id or 0),
+            started_at=now,
+        )
+        session.add(call_session)
+        session.flush()
+    attempt.session_id = call_session.id
+    call_session.current_attempt_id = attempt.id
+    session.add_all([attempt, call_session])
+    return call_session
+
+
+def _on_a_call(session: Session, call_session: CallSession) -> bool:
+    """Whether the session's current voter leg is still up (a redirect would cut it off)."""
+    if call_session.current_attempt_id is None:
+        return False
+    current = session.get(CallAttempt, call_session.current_attempt_id)
+    return current is not None and 0 < status_rank(current.call_status) < status_rank("completed")
 
 
 def _earlier(session: Session, ctx: Context) -> _Start | None:
@@ -142,45 +237,72 @@ def _earlier(session: Session, ctx: Context) -> _Start | None:
     return _Start(attempt.batch_id, int(attempt.id or 0), None, names)
 
 
-def _open_voters(session: Session, card: BatchCard) -> list[Voter]:
-    return list(
-        session.exec(
-            select(Voter)
-            .join(BatchItem, col(BatchItem.voter_id) == col(Voter.id))
-            .where(col(BatchItem.card_id) == card.id, col(BatchItem.released_at).is_(None))
-            .order_by(col(Voter.id))
-        ).all()
-    )
-
-
-def _check_callable(
-    session: Session, ctx: Context, card: BatchCard, voter: Voter, config: CampaignConfig
-) -> None:
-    """The do-not-call list and calling hours, checked again at the moment of the call."""
-    listed = session.exec(select(DncEntry.id).where(col(DncEntry.phone) == card.phone)).first()
-    if listed is not None:
-        raise Refusal("This number is on the do-not-call list now: skip the card.")
-    key = voter.calling_zone_key
-    if key is None:
-        key = calling_zone_key(voter.phone, voter.state, voter.time_zones, voter.zip)
-    verdict = key_verdict(key, ctx.services.clock.now(), config.calling_hours)
-    if not verdict.ok:
-        raise Refusal(f"Not now: {verdict.reason}. Skip this card, or log it later.")
-
-
-def _place(services: Services, start: _Start) -> CallHandle:
-    """Hand the call to telephony and store its id; a failure is stored as `failed`."""
+def _place(services: Services, start: _Start) -> str | None:
+    """Hand the call to telephony and store what it says; the chat text of a failure, or None."""
     assert start.request is not None
     try:
-        handle = services.telephony.place_call(start.request)
+        if start.live_call_sid is not None:
+            handle = services.telephony.continue_session(start.live_call_sid, start.request)
+        else:
+            handle = services.telephony.place_call(start.request)
+    except TelephonyError as exc:
+        return _failed(services, start, exc.failure, exc.code)
     except Exception as exc:  # the backend's own errors: the volunteer sees "try again"
         # The type only: a backend's message may quote phone numbers, which logs never carry.
         log.warning("placing call attempt %s failed: %s", start.attempt_id, type(exc).__name__)
-        handle = CallHandle(call_sid="", status="failed")
+        return _failed(services, start, TelephonyFailure.OTHER, None)
+    if handle.status == "failed":
+        return _failed(services, start, TelephonyFailure.OTHER, None)
+    _placed(services, start, handle)
+    return None
+
+
+def _placed(services: Services, start: _Start, handle: CallHandle) -> None:
+    """A volunteer leg's sid goes on the session; a call of its own (simulated) on the attempt,
+    and its session counts as live at once."""
+    now = services.clock.now()
+    with session_scope(services.engine) as session:
+        attempt = session.get(CallAttempt, start.attempt_id)
+        call_session = session.get(CallSession, start.session_id) if start.session_id else None
+        if handle.volunteer_leg and call_session is not None:
+            call_session.call_sid = call_session.call_sid or handle.call_sid or None
+            if not moves_forward(handle.status, call_session.status):  # never backwards
+                call_session.status = handle.status
+            session.add(call_session)
+        elif attempt is not None:
+            attempt.call_sid = handle.call_sid or None
+            if moves_forward(attempt.call_status, handle.status):
+                attempt.call_status = handle.status
+            session.add(attempt)
+            if call_session is not None and call_session.answered_at is None:
+                call_session.answered_at, call_session.status = now, "in-progress"
+                session.add(call_session)
+
+
+def _failed(services: Services, start: _Start, failure: TelephonyFailure, code: int | None) -> str:
+    """The call was not placed: the attempt failed with the error code, the voter stays on the
+    card; a session that never rang (or whose call is gone) ends. The text for the volunteer."""
+    now = services.clock.now()
+    keep_session = start.live_call_sid is not None and failure in (
+        TelephonyFailure.OUTAGE,
+        TelephonyFailure.RATE_LIMITED,
+    )
     with session_scope(services.engine) as session:
         attempt = session.get(CallAttempt, start.attempt_id)
         if attempt is not None:
-            attempt.call_sid = handle.call_sid or None
-            attempt.call_status = handle.status
+            attempt.call_status, attempt.error_code = "failed", code
+            attempt.ended_at = now
             session.add(attempt)
-    return handle
+        call_session = session.get(CallSession, start.session_id) if start.session_id else None
+        if call_session is not None and not keep_session and call_session.ended_at is None:
+            call_session.ended_at, call_session.end_reason = now, f"failed:{failure}"[:32]
+            session.add(call_session)
+    if failure is TelephonyFailure.CALLER_ID:
+        alert = (
+            f"Calls for campaign {start.campaign_slug} are paused: Twilio refuses its caller id "
+            f"(error {code}). Use a number the Twilio account owns or has verified."
+        )
+        alert_organizers(services, "telephony.caller_id", alert, target=start.campaign_slug)
+    if failure is TelephonyFailure.INVALID_NUMBER and start.live_call_sid is None:
+        return "Twilio cannot ring your phone; fix it with `signup`."
+    return _FAILURE_TEXT.get(failure, NOT_PLACED)

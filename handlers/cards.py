@@ -19,18 +19,29 @@ from handlers.replies import Button, ButtonStyle, Fact, Reply, Section, Tone
 from handlers.scripts import ScriptVoter, pick_script, render_script, script_context
 from matching.ranking import language_name
 from storage.campaign_config import CampaignConfig
-from storage.models import Batch, BatchCard, BatchItem, CallAttempt, Campaign, Volunteer, Voter
+from storage.models import (
+    Batch,
+    BatchCard,
+    BatchItem,
+    CallAttempt,
+    CallSession,
+    Campaign,
+    Volunteer,
+    Voter,
+)
 
 CLAIM = "pb:batch:claim"
 RELEASE = "pb:batch:release"
 CALL = "pb:card:call"
 SKIP = "pb:card:skip"
 OUTCOME = "pb:card:outcome"
+NEXT = "pb:card:next"  # on the batch while its calling session is live: call the next card
 
 _CALL_STATUS = {
     "queued": "Calling: your phone will ring in a moment",
     "placing": "Calling: your phone will ring in a moment",
-    "ringing": "Calling: your phone is ringing",
+    "initiated": "Calling: dialing",
+    "ringing": "Calling: ringing",
     "in-progress": "Connected: you are on the call",
     "completed": "Call ended: log what happened",
     "busy": "Your phone was busy: try Call again",
@@ -85,6 +96,7 @@ class BatchView:
     volunteer_name: str
     campaign_name: str
     config: CampaignConfig
+    on_the_line: bool = False  # the volunteer's phone is live in a calling session
 
 
 def join_names(names: list[str]) -> str:
@@ -123,6 +135,7 @@ def load_batch(session: Session, batch_id: int) -> BatchView | None:
         volunteer_name=volunteer.name,
         campaign_name=campaign.name,
         config=CampaignConfig.model_validate(campaign.config),
+        on_the_line=_on_the_line(session, batch_id),
     )
 
 
@@ -132,7 +145,10 @@ def render_batch(view: BatchView, text: str | None = None, tone: Tone = Tone.INF
     if text is None:
         text = _summary(view, len(open_cards))
     if view.open and open_cards:
-        buttons = (Button("I'm done", RELEASE, str(view.batch_id), ButtonStyle.DANGER),)
+        done = Button("I'm done", RELEASE, str(view.batch_id), ButtonStyle.DANGER)
+        buttons: tuple[Button, ...] = (done,)
+        if view.on_the_line:
+            buttons = (Button("Next", NEXT, str(view.batch_id), ButtonStyle.PRIMARY), done)
     else:
         buttons = (Button("Get a batch", CLAIM, style=ButtonStyle.PRIMARY),)
     return Reply(
@@ -231,6 +247,19 @@ def _card(card: BatchCard, items: Any, statuses: Mapping[int, str]) -> CardView:
         voters=voters,
         call_status=statuses.get(int(card.id or 0)),
     )
+
+
+def _on_the_line(session: Session, batch_id: int) -> bool:
+    """Whether a calling session of the batch has the volunteer's phone answered and up."""
+    live = session.exec(
+        select(CallSession.id).where(
+            col(CallSession.batch_id) == batch_id,
+            col(CallSession.ended_at).is_(None),
+            col(CallSession.answered_at).is_not(None),
+            col(CallSession.call_sid).is_not(None),
+        )
+    ).first()
+    return live is not None
 
 
 def _open_call_status(session: Session, batch_id: int, items: Any) -> dict[int, str]:

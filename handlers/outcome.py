@@ -22,7 +22,7 @@ from handlers.refusal import Refusal, int_value, signed_up
 from handlers.replies import Form, Input, InputKind, Option, Reply, Tone
 from matching.outcomes import Outcome, OutcomeError, record_outcome
 from matching.ranking import LANGUAGE_NAMES
-from storage.campaign_config import CampaignConfig, ResultAction, ResultCode
+from storage.campaign_config import CampaignConfig, ResultAction, ResultCode, ResultKind
 from storage.db import read_session, session_scope
 from storage.models import BatchCard, BatchItem, CallAttempt, Campaign, Voter
 
@@ -58,16 +58,32 @@ def open_outcome(ctx: Context, value: str) -> Reply:
         card, batch = own_card(session, ctx, card_id)
         config = _config(session, batch.campaign_id)
         voters = [voter for voter in _card_voters(session, card) if voter.result_code is None]
+        status = _open_call_status(session, int(batch.id or 0), voters)
     if not voters:
         raise Refusal("Everyone on that card is logged already.")
     names = join_names([voter.first_name for voter in voters])
-    return Reply(
-        text=f"What happened on the call to {names}?", form=outcome_form(config, voters, card_id)
-    )
+    form = outcome_form(config, voters, card_id, prefilled_result(config, status))
+    return Reply(text=f"What happened on the call to {names}?", form=form)
 
 
-def outcome_form(config: CampaignConfig, voters: list[CardVoter], card_id: int) -> Form:
-    """Who answered (for a household), the result, the language heard, the survey, notes."""
+def prefilled_result(config: CampaignConfig, call_status: str | None) -> str | None:
+    """The result a busy or unanswered call suggests: the campaign's code of that name, else
+    its first plain retry code (busy falls back to no answer); None for other calls."""
+    if call_status not in ("busy", "no-answer"):
+        return None
+    names = ["busy", "no_answer"] if call_status == "busy" else ["no_answer"]
+    for name in names:
+        if config.result_code(name) is not None:
+            return name
+    retry = [c for c in config.result_codes if c.kind is ResultKind.RETRY and c.action is None]
+    return retry[0].code if retry else None
+
+
+def outcome_form(
+    config: CampaignConfig, voters: list[CardVoter], card_id: int, prefill: str | None = None
+) -> Form:
+    """Who answered (for a household), the result (pre-filled after a busy or unanswered call),
+    the language heard, the survey, notes."""
     inputs: list[Input] = []
     if len(voters) > 1:
         inputs.append(
@@ -84,6 +100,7 @@ def outcome_form(config: CampaignConfig, voters: list[CardVoter], card_id: int) 
             "What happened?",
             kind=InputKind.CHOICE,
             options=tuple(Option(code.label, code.code) for code in config.result_codes),
+            initial=prefill,
         )
     )
     if any(code.action is ResultAction.LANGUAGE_BARRIER for code in config.result_codes):
@@ -242,6 +259,21 @@ def _call_to_complete(
         attempt.voter_id = voter_id
         session.add(attempt)
         return attempt.id
+
+
+def _open_call_status(session: Session, batch_id: int, voters: list[CardVoter]) -> str | None:
+    """The status of the latest call to these voters on the batch that has no outcome yet."""
+    if not voters:
+        return None
+    return session.exec(
+        select(CallAttempt.call_status)
+        .where(
+            col(CallAttempt.batch_id) == batch_id,
+            col(CallAttempt.voter_id).in_([voter.voter_id for voter in voters]),
+            col(CallAttempt.result_code).is_(None),
+        )
+        .order_by(col(CallAttempt.id).desc())
+    ).first()
 
 
 def _already_recorded(session: Session, ctx: Context) -> bool:

@@ -86,6 +86,7 @@ ACTIONS: dict[str, Action] = {
     "pb:batch:claim": Action(batch.claim),
     "pb:batch:release": Action(batch.release),
     "pb:card:call": Action(calls.call),
+    "pb:card:next": Action(calls.next_call),
     "pb:card:skip": Action(batch.skip),
     "pb:card:outcome": Action(outcome.open_outcome),
 }

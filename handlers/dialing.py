@@ -1,0 +1,156 @@
+"""What every dial of a voter checks, and how a call's state moves: shared by the chat Call press
+(handlers/calls.py) and the live calling session (handlers/voice.py).
+
+The do-not-call list and calling hours are checked at the moment of each dial, not only at the
+claim: a batch claimed at 20:55 is not called at 21:05, and a number listed meanwhile is never
+dialed. A call's state only moves forward (queued < initiated < ringing < in-progress < ended):
+status reports arrive late, twice, or out of order, and a late "ringing" must never reopen a
+completed call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from handlers.cards import load_batch, render_batch
+from handlers.context import Services
+from handlers.replies import Tone
+from matching.zones import calling_zone_key, key_verdict
+from storage.campaign_config import CampaignConfig
+from storage.db import read_session, session_scope
+from storage.models import BatchCard, BatchItem, CallAttempt, DncEntry, Voter
+
+ENDED = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+_RANK = {"placing": 0, "queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3}
+_ENDED_RANK = 4
+
+
+def status_rank(status: str | None) -> int:
+    """Where a Twilio call status stands in a call's life; unknown statuses rank lowest."""
+    if status in ENDED:
+        return _ENDED_RANK
+    return _RANK.get(status or "", -1)
+
+
+def moves_forward(current: str | None, new: str) -> bool:
+    """Whether `new` is a later state than `current` (an ended call never changes again)."""
+    return status_rank(new) > status_rank(current)
+
+
+def dial_refusal(
+    session: Session, phone: str, voter: Voter, now: datetime, config: CampaignConfig
+) -> str | None:
+    """Why `phone` may not be dialed now (do-not-call list, calling hours), or None. The
+    reason never quotes the number."""
+    listed = session.exec(select(DncEntry.id).where(col(DncEntry.phone) == phone)).first()
+    if listed is not None:
+        return "this number is on the do-not-call list now"
+    key = voter.calling_zone_key
+    if key is None:
+        key = calling_zone_key(voter.phone, voter.state, voter.time_zones, voter.zip)
+    verdict = key_verdict(key, now, config.calling_hours)
+    return None if verdict.ok else verdict.reason
+
+
+def open_voters(session: Session, card: BatchCard) -> list[Voter]:
+    """The card's voters still to be called from it, in id order."""
+    return list(
+        session.exec(
+            select(Voter)
+            .join(BatchItem, col(BatchItem.voter_id) == col(Voter.id))
+            .where(col(BatchItem.card_id) == card.id, col(BatchItem.released_at).is_(None))
+            .order_by(col(Voter.id))
+        ).all()
+    )
+
+
+def called_card_ids(session: Session, batch_id: int) -> set[int]:
+    """Cards of the batch with a call attempt on any of their voters."""
+    rows = session.exec(
+        select(BatchItem.card_id)
+        .join(CallAttempt, col(CallAttempt.voter_id) == col(BatchItem.voter_id))
+        .where(col(BatchItem.batch_id) == batch_id, col(CallAttempt.batch_id) == batch_id)
+    ).all()
+    return set(rows)
+
+
+def uncalled_cards(session: Session, batch_id: int) -> list[BatchCard]:
+    """The batch's open cards nobody has called yet, in batch order."""
+    called = called_card_ids(session, batch_id)
+    cards = session.exec(
+        select(BatchCard)
+        .where(col(BatchCard.batch_id) == batch_id, col(BatchCard.released_at).is_(None))
+        .order_by(col(BatchCard.position), col(BatchCard.id))
+    ).all()
+    return [card for card in cards if card.id not in called]
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """A call's progress as telephony reports it (the voter's leg, or the simulated call)."""
+
+    status: str
+    call_sid: str | None = None
+    duration_s: int | None = None
+    error_code: int | None = None
+
+
+def apply_status(
+    session: Session, attempt: CallAttempt, report: StatusReport, now: datetime
+) -> bool:
+    """Store the report on the attempt, forward only; whether anything changed. Missing facts
+    (the child call's sid, the duration, an error code) are filled in even by a late report."""
+    changed = False
+    if report.call_sid and attempt.call_sid is None:
+        attempt.call_sid, changed = report.call_sid, True
+    if report.error_code is not None and attempt.error_code is None:
+        attempt.error_code, changed = report.error_code, True
+    if moves_forward(attempt.call_status, report.status):
+        attempt.call_status, changed = report.status, True
+        if report.status in ENDED and attempt.ended_at is None:
+            attempt.ended_at = now
+    if attempt.call_status in ENDED and attempt.duration_s is None:
+        attempt.duration_s = _duration(attempt, report)
+        changed = changed or attempt.duration_s is not None
+    if changed:
+        session.add(attempt)
+    return changed
+
+
+def _duration(attempt: CallAttempt, report: StatusReport) -> int | None:
+    """Twilio's count of seconds when it gives one, else start to end as we saw them."""
+    if report.duration_s is not None:
+        return report.duration_s
+    if attempt.ended_at is None:
+        return None
+    return int((attempt.ended_at - attempt.started_at).total_seconds())
+
+
+def update_attempt(services: Services, attempt_id: int, report: StatusReport) -> bool:
+    """Apply a report to one attempt and, when it changed, show the volunteer their card."""
+    with session_scope(services.engine) as session:
+        attempt = session.get(CallAttempt, attempt_id)
+        if attempt is None:
+            return False
+        changed = apply_status(session, attempt, report, services.clock.now())
+        volunteer_id, batch_id = attempt.volunteer_id, attempt.batch_id
+    if changed and volunteer_id is not None and batch_id is not None:
+        show_batch(services, volunteer_id, batch_id)
+    return changed
+
+
+def show_batch(
+    services: Services,
+    volunteer_id: int,
+    batch_id: int,
+    text: str | None = None,
+    tone: Tone = Tone.INFO,
+) -> None:
+    """Replace the volunteer's batch message with the batch as it stands now."""
+    with read_session(services.engine) as session:
+        view = load_batch(session, batch_id)
+    if view is not None:
+        services.notifier.to_volunteer(volunteer_id, render_batch(view, text, tone))
