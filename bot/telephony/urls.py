@@ -37,6 +37,10 @@ class WebhookUrls:
         """`<Gather action>`: the key the volunteer pressed."""
         return self._url(f"{VOICE}/keypad", session=session, attempt=attempt)
 
+    def notice(self, session: int, attempt: int) -> str:
+        """`<Number url>`: said to the voter before the bridge (the recording notice)."""
+        return self._url(f"{VOICE}/notice", session=session, attempt=attempt)
+
     def session_status(self, session: int) -> str:
         """Status callbacks of the volunteer's leg (hanging up ends the session)."""
         return self._url(f"{VOICE}/status", session=session)

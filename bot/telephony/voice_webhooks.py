@@ -1,0 +1,150 @@
+"""Twilio's voice webhooks: the edge of a calling session (the core is handlers/voice.py).
+
+Every request's `X-Twilio-Signature` is checked first (`TwilioSignatureCheck`): a missing or bad
+one gets 403 and changes nothing. The ids come from the query string of the URL Twilio was
+given (`WebhookUrls`, part of what is signed); ids that are not numbers get 400. The core is
+synchronous, so each request's work runs in a worker thread; answers are TwiML.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from bot.telephony.signature import TwilioSignatureCheck
+from bot.telephony.twiml import empty, render
+from bot.telephony.urls import VOICE, WebhookUrls
+from handlers import voice
+from handlers.context import Services
+from handlers.voice import DialResult, LegEvent, Plan
+
+log = logging.getLogger(__name__)
+
+IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
+TWIML = "text/xml"
+SORRY: Plan = (voice.Say("Sorry, something went wrong on our side. Goodbye."), voice.Hangup())
+
+Params = Mapping[str, str]
+Work = Callable[[Request, Params, dict[str, int]], str]
+
+
+def voice_routes(services: Services, check: TwilioSignatureCheck, urls: WebhookUrls) -> list[Route]:
+    """The POST routes under /twilio/voice/."""
+
+    def plan_route(path: str, ids: tuple[str, ...], make: Callable[..., Plan]) -> Route:
+        def work(request: Request, params: Params, found: dict[str, int]) -> str:
+            try:
+                return render(make(request, params, **found), urls)
+            except Exception:
+                log.exception("voice webhook %s failed", path)
+                return render(SORRY, urls)
+
+        return Route(f"{VOICE}/{path}", _endpoint(check, ids, work), methods=["POST"])
+
+    def status_route(path: str, ids: tuple[str, ...], apply: Callable[..., None]) -> Route:
+        def work(request: Request, params: Params, found: dict[str, int]) -> str:
+            apply(request, params, **found)
+            return empty()
+
+        return Route(f"{VOICE}/{path}", _endpoint(check, ids, work), methods=["POST"])
+
+    both = ("session", "attempt")
+    return [
+        plan_route(
+            "answer",
+            both,
+            lambda r, p, session, attempt: voice.volunteer_answered(
+                services, session, attempt, p.get("CallSid", "")
+            ),
+        ),
+        plan_route(
+            "next",
+            both,
+            lambda r, p, session, attempt: voice.session_redirected(services, session, attempt),
+        ),
+        plan_route(
+            "dialed",
+            both,
+            lambda r, p, session, attempt: voice.voter_leg_ended(
+                services, session, attempt, _dial_result(p)
+            ),
+        ),
+        plan_route(
+            "keypad",
+            both,
+            lambda r, p, session, attempt: voice.key_pressed(
+                services, session, attempt, p.get("Digits", "")
+            ),
+        ),
+        plan_route("notice", both, lambda r, p, session, attempt: voice.recording_notice()),
+        status_route(
+            "status",
+            ("session",),
+            lambda r, p, session: voice.volunteer_leg_status(services, session, _leg_event(r, p)),
+        ),
+        status_route(
+            "voter-status",
+            both,
+            lambda r, p, session, attempt: voice.voter_leg_status(
+                services, session, attempt, _leg_event(r, p)
+            ),
+        ),
+    ]
+
+
+def _endpoint(
+    check: TwilioSignatureCheck, ids: tuple[str, ...], work: Work
+) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        params = await check.verified_params(request)
+        if params is None:
+            return PlainTextResponse("invalid Twilio signature", status_code=403)
+        found = _ids(request, ids)
+        if found is None:
+            return PlainTextResponse("bad or missing ids", status_code=400)
+        body = await run_in_threadpool(work, request, params, found)
+        return Response(body, media_type=TWIML)
+
+    return endpoint
+
+
+def _ids(request: Request, names: tuple[str, ...]) -> dict[str, int] | None:
+    """The query's ids as positive integers, or None when one is missing or malformed."""
+    found = {}
+    for name in names:
+        value = request.query_params.get(name, "")
+        if not value.isdigit() or int(value) < 1:
+            return None
+        found[name] = int(value)
+    return found
+
+
+def _leg_event(request: Request, params: Params) -> LegEvent:
+    """A status callback; its key is Twilio's idempotency token, else the call and status."""
+    sid, status = params.get("CallSid", ""), params.get("CallStatus", "")
+    key = request.headers.get(IDEMPOTENCY_HEADER) or f"{sid}:{status}"
+    return LegEvent(
+        key=key[:200],
+        call_sid=sid,
+        status=status,
+        duration_s=_int(params.get("CallDuration")),
+        error_code=_int(params.get("ErrorCode")),
+    )
+
+
+def _dial_result(params: Params) -> DialResult:
+    return DialResult(
+        status=params.get("DialCallStatus", ""),
+        call_sid=params.get("DialCallSid") or None,
+        duration_s=_int(params.get("DialCallDuration")),
+        error_code=_int(params.get("ErrorCode")),
+    )
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
