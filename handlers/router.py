@@ -19,7 +19,17 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from handlers import batch, calls, campaigns, outcome, roles, signup, stats
+from handlers import (
+    batch,
+    calls,
+    campaigns,
+    outcome,
+    roles,
+    signup,
+    sms_review,
+    stats,
+    verification,
+)
 from handlers.context import Context
 from handlers.help import HelpEntry, help_reply, summary_of
 from handlers.refusal import Refusal
@@ -73,10 +83,12 @@ def show_help(ctx: Context, args: list[str]) -> Reply:
 
 COMMANDS: tuple[Command, ...] = (
     Command(("signup",), signup.signup),
+    Command(("verify",), verification.verify, arguments="CODE | resend"),
     Command(("batch",), batch.take_batch),
     Command(("stats",), stats.stats),
     Command(("campaign",), campaigns.show_campaign),
     Command(("campaign", "use"), campaigns.use_campaign, Role.ORGANIZER, "SLUG"),
+    Command(("sms", "review"), sms_review.review_texts, Role.ORGANIZER),
     Command(("role", "grant"), roles.grant, Role.ADMIN, "@someone ROLE"),
     Command(("role", "revoke"), roles.revoke, Role.ADMIN, "@someone ROLE"),
     Command(("help",), show_help),
@@ -89,6 +101,8 @@ ACTIONS: dict[str, Action] = {
     "pb:card:next": Action(calls.next_call),
     "pb:card:skip": Action(batch.skip),
     "pb:card:outcome": Action(outcome.open_outcome),
+    sms_review.REVIEWED: Action(sms_review.mark_reviewed, Role.ORGANIZER),
+    sms_review.OPT_OUT: Action(sms_review.opt_out_sender, Role.ORGANIZER),
 }
 FORMS: dict[str, FormHandler] = {
     signup.SUBMIT: FormHandler(signup.submit_signup),

@@ -1,6 +1,8 @@
-"""Signing up to call: name, phone (its area code matches voters), languages, consent to texts.
+"""Signing up to call: name, phone (its area code matches voters), languages, consent to texts,
+and optionally a SIP address that calls ring instead of the phone (texts still go to the phone).
 
-Running signup again edits the profile. A phone already linked to another volunteer is refused;
+With consent to texts, a new or changed phone gets a code to verify it (handlers/verification.py);
+without, the reply says how to verify later. Running signup again edits the profile. A phone already linked to another volunteer is refused;
 a phone on the imported recruiting list that no chat user has claimed yet is taken over, so a
 recruit who signs up keeps their record.
 """
@@ -28,6 +30,7 @@ from handlers.replies import (
     Section,
     Tone,
 )
+from handlers.verification import HOW_TO_VERIFY_LATER, CodeSent, Sending, send_code
 from matching.phones import InvalidPhone, normalize_phone
 from matching.ranking import LANGUAGE_NAMES, language_name
 from storage.db import read_session, session_scope
@@ -37,6 +40,14 @@ SUBMIT = "pb:signup:submit"
 CONSENT = "yes"
 _YES = frozenset({"yes", "true", "on", "1"})
 _AREA_CODE = re.compile(r"\d{3}")
+# sip:user@host[:port][;transport=udp|tcp|tls]: what Twilio's <Sip> noun dials.
+_SIP = re.compile(
+    r"sip:(?P<user>[A-Za-z0-9._~!$&'()*+,;=%-]{1,64})"
+    r"@(?P<host>(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})"
+    r"(?P<port>:\d{1,5})?(?P<params>;transport=(?:udp|tcp|tls))?",
+    re.IGNORECASE,
+)
+SIP_EXAMPLE = "sip:maria@example.sip.twilio.com"
 PHONE_TAKEN = (
     "This phone is already linked to another volunteer. If it is yours, ask an organizer to"
     " untangle it."
@@ -54,6 +65,7 @@ class Profile:
     area_code: str | None
     languages: list[str]
     sms_consent: bool
+    sip_address: str | None = None
 
 
 def signup(ctx: Context, args: list[str]) -> Reply:
@@ -81,6 +93,14 @@ def signup_form(ctx: Context, volunteer: Volunteer | None) -> Form:
                 "Your phone number",
                 initial=volunteer.phone if volunteer else None,
                 hint="Calls ring this phone first, then connect you to the voter.",
+            ),
+            Input(
+                "sip_address",
+                "SIP address (optional)",
+                required=False,
+                initial=volunteer.sip_address if volunteer else None,
+                hint=f"Calls ring this instead of your phone, like {SIP_EXAMPLE}. Texts still"
+                " go to your phone.",
             ),
             Input(
                 "area_code",
@@ -114,12 +134,13 @@ def submit_signup(ctx: Context, value: str, answers: Answers) -> Reply:
         return Reply(text="Please fix the marked answers.", tone=Tone.WARNING, errors=errors)
     try:
         with session_scope(ctx.services.engine) as session:
-            volunteer, adopted = _save(session, ctx, profile)
+            saved = _save(session, ctx, profile)
     except _PhoneTaken:
         return Reply(text=PHONE_TAKEN, tone=Tone.WARNING, errors={"phone": PHONE_TAKEN})
     except IntegrityError:  # another signup took the phone between our check and commit
         return Reply(text=PHONE_TAKEN, tone=Tone.WARNING, errors={"phone": PHONE_TAKEN})
-    return _saved(volunteer, new=ctx.volunteer_id is None, adopted=adopted)
+    code = _verify_phone(ctx, saved)
+    return _saved(saved, new=ctx.volunteer_id is None, code=code)
 
 
 def validate(answers: Answers, region: str) -> tuple[Profile | None, dict[str, str]]:
@@ -138,17 +159,37 @@ def validate(answers: Answers, region: str) -> tuple[Profile | None, dict[str, s
         else:
             errors["area_code"] = "An area code is three digits, like 512."
     languages = _languages(answers.get("languages"), errors)
+    sip_address = _sip_address(_text(answers, "sip_address"), errors)
     if errors or phone is None:
         return None, errors
     consent = _ticked(answers.get("sms_consent"))
-    return Profile(name, phone, area_code, languages, consent), {}
+    return Profile(name, phone, area_code, languages, consent, sip_address), {}
+
+
+def valid_sip_address(raw: str) -> str | None:
+    """`sip:user@host` with an optional port and transport, the scheme and host lowercased;
+    None when it is not one."""
+    match = _SIP.fullmatch(raw.strip())
+    if match is None or (match["port"] and not 0 < int(match["port"][1:]) < 65536):
+        return None
+    tail = (match["port"] or "") + (match["params"] or "").lower()
+    return f"sip:{match['user']}@{match['host'].lower()}{tail}"
 
 
 class _PhoneTaken(Exception):
     pass
 
 
-def _save(session: Session, ctx: Context, profile: Profile) -> tuple[Volunteer, bool]:
+@dataclass(frozen=True)
+class _Saved:
+    """The stored profile, and what changed that matters to texting."""
+
+    volunteer: Volunteer
+    adopted: bool  # a recruit from the imported list, now linked to this chat user
+    needs_code: bool  # consent given and a phone not yet verified, new or changed or newly agreed
+
+
+def _save(session: Session, ctx: Context, profile: Profile) -> _Saved:
     now = ctx.services.clock.now()
     own = session.get(Volunteer, ctx.volunteer_id) if ctx.volunteer_id else None
     holder = session.exec(select(Volunteer).where(col(Volunteer.phone) == profile.phone)).first()
@@ -158,8 +199,15 @@ def _save(session: Session, ctx: Context, profile: Profile) -> tuple[Volunteer, 
             raise _PhoneTaken
         own, adopted = holder, True
     volunteer = own or Volunteer(name=profile.name, created_at=now, updated_at=now)
+    fresh = volunteer.id is None or adopted
+    new_phone = volunteer.phone != profile.phone
+    newly_agreed = profile.sms_consent and not volunteer.sms_consent
+    if new_phone:  # what we knew about the old phone says nothing about this one
+        volunteer.phone_verified_at = None
+        volunteer.sms_undeliverable = None
     volunteer.name = profile.name
     volunteer.phone = profile.phone
+    volunteer.sip_address = profile.sip_address
     volunteer.area_code = profile.area_code
     volunteer.languages = profile.languages
     volunteer.sms_consent = profile.sms_consent
@@ -167,7 +215,19 @@ def _save(session: Session, ctx: Context, profile: Profile) -> tuple[Volunteer, 
     session.add(volunteer)
     session.flush()
     link_volunteer(session, ctx, int(volunteer.id or 0))
-    return volunteer, adopted
+    needs_code = (
+        profile.sms_consent
+        and volunteer.phone_verified_at is None
+        and (fresh or new_phone or newly_agreed)
+    )
+    return _Saved(volunteer, adopted, needs_code)
+
+
+def _verify_phone(ctx: Context, saved: _Saved) -> CodeSent | None:
+    """Text a code when the save calls for one; what became of it."""
+    if not saved.needs_code:
+        return None
+    return send_code(ctx.services, int(saved.volunteer.id or 0))
 
 
 def _linked(session: Session, volunteer: Volunteer) -> bool:
@@ -179,9 +239,10 @@ def _linked(session: Session, volunteer: Volunteer) -> bool:
     )
 
 
-def _saved(volunteer: Volunteer, *, new: bool, adopted: bool) -> Reply:
+def _saved(saved: _Saved, *, new: bool, code: CodeSent | None) -> Reply:
+    volunteer = saved.volunteer
     first = volunteer.name.split(" ")[0]
-    if adopted:
+    if saved.adopted:
         text = f"Welcome, {first}! We found you on the volunteer list and linked you."
     elif new:
         text = f"You're signed up, {first}!"
@@ -189,16 +250,42 @@ def _saved(volunteer: Volunteer, *, new: bool, adopted: bool) -> Reply:
         text = f"Saved your profile, {first}."
     facts = (
         Fact("Phone", volunteer.phone or ""),
+        *((Fact("Calls ring", volunteer.sip_address),) if volunteer.sip_address else ()),
         Fact("Area code", volunteer.area_code or "none"),
-        Fact("Languages", ", ".join(language_name(code) for code in volunteer.languages)),
-        Fact("Texts", "yes" if volunteer.sms_consent else "no"),
+        Fact("Languages", ", ".join(language_name(lang) for lang in volunteer.languages)),
+        Fact("Texts", _texts_fact(volunteer)),
+        Fact("Phone verified", "yes" if volunteer.phone_verified_at else "not yet"),
     )
+    note = _verification_note(volunteer, code)
     return Reply(
         text=text,
         tone=Tone.SUCCESS,
-        sections=(Section("Your profile", facts=facts),),
+        sections=(Section("Your profile", facts=facts), *((Section(note),) if note else ())),
         buttons=(Button("Get a batch", "pb:batch:claim", style=ButtonStyle.PRIMARY),),
     )
+
+
+def _texts_fact(volunteer: Volunteer) -> str:
+    if not volunteer.sms_consent:
+        return "no"
+    if volunteer.sms_opted_out:
+        return "yes, but you replied STOP: text START to us to get them"
+    return "yes"
+
+
+def _verification_note(volunteer: Volunteer, code: CodeSent | None) -> str:
+    """What the volunteer should do about verifying their phone, if anything."""
+    if volunteer.phone_verified_at is not None:
+        return ""
+    if not volunteer.sms_consent:
+        return HOW_TO_VERIFY_LATER
+    if code is None:
+        return "Verify your phone with `/phonebank verify CODE` (or `/phonebank verify resend`)."
+    if code.outcome is Sending.SENT:
+        return "We texted you a 6-digit code: type `/phonebank verify CODE`."
+    if code.outcome is Sending.TOO_SOON:
+        return "We texted you a code a moment ago: type `/phonebank verify CODE`."
+    return f"We could not text you a code ({code.reason.rstrip('.')}); try `/phonebank verify resend` later."
 
 
 def _volunteer(ctx: Context) -> Volunteer | None:
@@ -221,6 +308,15 @@ def _phone(raw: str, region: str, errors: dict[str, str]) -> tuple[str | None, s
         errors["phone"] = f"That is not a phone number we can ring ({exc.reason})."
         return None, None
     return info.e164, info.area_code
+
+
+def _sip_address(raw: str, errors: dict[str, str]) -> str | None:
+    if not raw.strip():
+        return None
+    address = valid_sip_address(raw)
+    if address is None:
+        errors["sip_address"] = f"A SIP address looks like {SIP_EXAMPLE}."
+    return address
 
 
 def _languages(answer: str | list[str] | None, errors: dict[str, str]) -> list[str]:

@@ -59,6 +59,7 @@ SESSION = [
     "signup",
     "Ana Lopez",
     "(512) 555-0142",
+    "",  # SIP address: none, calls ring the phone
     "",  # area code: the phone's
     "1,2",  # English, Spanish
     "y",

@@ -1,0 +1,236 @@
+"""The one way the core texts a volunteer: verification codes now, shift reminders and
+broadcasts later. Every text passes the same gate first, as Spoke checks opt-outs before every
+outbound message:
+
+- the volunteer said yes to texts (`sms_consent`, ticked at signup);
+- they have not opted out (`sms_opted_out`, or a STOP from their number we recorded before we
+  knew whose it was, see `number_opted_out`);
+- their phone can receive texts (`sms_undeliverable` unset).
+
+What Twilio answers teaches the gate: 21610 (the person texted STOP to our number) marks them
+opted out, 21614/21635 (not a mobile, a landline) and 21211 (no such number) mark the phone
+undeliverable; an outage or rate limit is only reported. The result says why a text was not
+sent. Phone numbers are never logged: volunteers are named by id.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlmodel import Session, col, select
+
+from handlers.context import Services, TelephonyError, TelephonyFailure
+from handlers.sms_segments import split_for_sms
+from storage.db import read_session, session_scope
+from storage.models import AuditLog, SmsInbound, Volunteer
+
+log = logging.getLogger(__name__)
+
+OPT_OUT_WORDS = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+)
+# Twilio's own opt-in keywords: any of them lifts Twilio's block on the number, so ours follows.
+OPT_IN_WORDS = frozenset({"START", "UNSTOP", "YES"})
+
+# Twilio's error codes on a text, as TelephonyError.code or a delivery report's ErrorCode.
+UNDELIVERABLE_REASONS = {
+    21211: "invalid number",
+    21614: "not a mobile number",
+    21635: "landline",
+}
+DELIVERY_FAILURES = {
+    21610: TelephonyFailure.UNSUBSCRIBED,
+    21614: TelephonyFailure.CANNOT_RECEIVE_SMS,
+    21635: TelephonyFailure.CANNOT_RECEIVE_SMS,
+    21211: TelephonyFailure.INVALID_NUMBER,
+}
+
+
+class TextStatus(StrEnum):
+    SENT = "sent"
+    NO_VOLUNTEER = "no_volunteer"
+    NO_PHONE = "no_phone"
+    NO_CONSENT = "no_consent"
+    OPTED_OUT = "opted_out"
+    UNDELIVERABLE = "undeliverable"
+    FAILED = "failed"  # Twilio refused or was unreachable; `failure` says how
+
+
+@dataclass(frozen=True)
+class TextResult:
+    """What became of a text: sent (with the message ids, one per part), or why not."""
+
+    status: TextStatus
+    reason: str = ""
+    message_ids: tuple[str, ...] = ()
+    failure: TelephonyFailure | None = None
+
+    @property
+    def sent(self) -> bool:
+        return self.status is TextStatus.SENT
+
+    @property
+    def retry_later(self) -> bool:
+        """An outage or a rate limit: the same text may go through later."""
+        return self.failure in (TelephonyFailure.OUTAGE, TelephonyFailure.RATE_LIMITED)
+
+
+def text_volunteer(services: Services, volunteer_id: int, body: str, *, purpose: str) -> TextResult:
+    """Text a volunteer `body` (split into one-segment parts when long) if the gate allows."""
+    with read_session(services.engine) as session:
+        volunteer = session.get(Volunteer, volunteer_id)
+        refused = _refusal(session, volunteer)
+        phone = volunteer.phone if volunteer else None
+    if refused is not None:
+        log.info("No %s text to volunteer %s: %s", purpose, volunteer_id, refused.status)
+        return refused
+    assert phone is not None  # the gate refuses a volunteer without one
+    return _send_parts(services, volunteer_id, phone, split_for_sms(body), purpose)
+
+
+def number_opted_out(session: Session, phone: str) -> bool:
+    """Whether the last opt keyword texted from `phone` (known volunteer or not) was an opt-out."""
+    keywords = sorted(OPT_OUT_WORDS | OPT_IN_WORDS)
+    last = session.exec(
+        select(SmsInbound.keyword)
+        .where(col(SmsInbound.from_phone) == phone, col(SmsInbound.keyword).in_(keywords))
+        .order_by(col(SmsInbound.received_at).desc(), col(SmsInbound.id).desc())
+        .limit(1)
+    ).first()
+    return last in OPT_OUT_WORDS
+
+
+def delivery_failed(services: Services, to_phone: str, error_code: int) -> bool:
+    """A delivery report's error for a text to `to_phone`: mark the volunteer as a failed send
+    would. Whether anything changed (a repeated report changes nothing)."""
+    failure = DELIVERY_FAILURES.get(error_code)
+    if failure is None:
+        return False
+    with session_scope(services.engine) as session:
+        volunteer = session.exec(select(Volunteer).where(col(Volunteer.phone) == to_phone)).first()
+        if volunteer is None:
+            return False
+        return _learn(session, services, volunteer, failure, error_code)
+
+
+def set_opted_out(
+    session: Session, services: Services, volunteer: Volunteer, opted_out: bool
+) -> bool:
+    """Record an opt-out or opt-in (audited when it changes anything); whether it did."""
+    if volunteer.sms_opted_out == opted_out:
+        return False
+    volunteer.sms_opted_out = opted_out
+    volunteer.updated_at = services.clock.now()
+    session.add(volunteer)
+    _audit(session, services, volunteer, "sms.opt_out" if opted_out else "sms.opt_in", {})
+    return True
+
+
+def _refusal(session: Session, volunteer: Volunteer | None) -> TextResult | None:
+    """Why the gate stops a text to this volunteer, or None when it may go."""
+    if volunteer is None:
+        return TextResult(TextStatus.NO_VOLUNTEER, "There is no such volunteer.")
+    if not volunteer.phone:
+        return TextResult(TextStatus.NO_PHONE, "No phone number is on file.")
+    if not volunteer.sms_consent:
+        return TextResult(TextStatus.NO_CONSENT, "They have not agreed to texts.")
+    if volunteer.sms_opted_out or number_opted_out(session, volunteer.phone):
+        return TextResult(TextStatus.OPTED_OUT, "They replied STOP to our texts.")
+    if volunteer.sms_undeliverable:
+        reason = f"Their phone cannot receive texts ({volunteer.sms_undeliverable})."
+        return TextResult(TextStatus.UNDELIVERABLE, reason)
+    return None
+
+
+def _send_parts(
+    services: Services, volunteer_id: int, phone: str, parts: list[str], purpose: str
+) -> TextResult:
+    sent: list[str] = []
+    for part in parts:
+        try:
+            sent.append(services.telephony.send_sms(phone, part))
+        except TelephonyError as error:
+            return _failed(services, volunteer_id, error, tuple(sent), purpose)
+    log.info("Texted volunteer %s (%s, %d part(s))", volunteer_id, purpose, len(sent))
+    return TextResult(TextStatus.SENT, message_ids=tuple(sent))
+
+
+def _failed(
+    services: Services,
+    volunteer_id: int,
+    error: TelephonyError,
+    sent: tuple[str, ...],
+    purpose: str,
+) -> TextResult:
+    log.warning(
+        "Text to volunteer %s (%s) failed: %s (%s)",
+        volunteer_id,
+        purpose,
+        error.failure,
+        error.code,
+    )
+    with session_scope(services.engine) as session:
+        volunteer = session.get(Volunteer, volunteer_id)
+        if volunteer is not None:
+            _learn(session, services, volunteer, error.failure, error.code)
+    status = {
+        TelephonyFailure.UNSUBSCRIBED: TextStatus.OPTED_OUT,
+        TelephonyFailure.CANNOT_RECEIVE_SMS: TextStatus.UNDELIVERABLE,
+        TelephonyFailure.INVALID_NUMBER: TextStatus.UNDELIVERABLE,
+    }.get(error.failure, TextStatus.FAILED)
+    return TextResult(status, _failure_text(error), sent, error.failure)
+
+
+def _learn(
+    session: Session,
+    services: Services,
+    volunteer: Volunteer,
+    failure: TelephonyFailure,
+    code: int | None,
+) -> bool:
+    """Mark what a failure says about the volunteer's phone; whether anything changed."""
+    if failure is TelephonyFailure.UNSUBSCRIBED:
+        return set_opted_out(session, services, volunteer, True)
+    if failure is TelephonyFailure.INVALID_NUMBER:
+        reason = UNDELIVERABLE_REASONS[21211]
+    elif failure is TelephonyFailure.CANNOT_RECEIVE_SMS:
+        reason = UNDELIVERABLE_REASONS.get(code or 0, "cannot receive texts")
+    else:
+        return False
+    if volunteer.sms_undeliverable == reason:
+        return False
+    volunteer.sms_undeliverable = reason
+    volunteer.updated_at = services.clock.now()
+    session.add(volunteer)
+    _audit(session, services, volunteer, "sms.undeliverable", {"reason": reason, "code": code})
+    return True
+
+
+def _failure_text(error: TelephonyError) -> str:
+    return {
+        TelephonyFailure.UNSUBSCRIBED: "They replied STOP to our texts.",
+        TelephonyFailure.CANNOT_RECEIVE_SMS: "Their phone cannot receive texts.",
+        TelephonyFailure.INVALID_NUMBER: "Their phone number is not valid.",
+        TelephonyFailure.OUTAGE: "Texting is down at the moment; try again later.",
+        TelephonyFailure.RATE_LIMITED: "Too many texts at once; try again in a minute.",
+    }.get(error.failure, "The text could not be sent.")
+
+
+def _audit(
+    session: Session,
+    services: Services,
+    volunteer: Volunteer,
+    action: str,
+    detail: dict[str, object],
+) -> None:
+    session.add(
+        AuditLog(
+            at=services.clock.now(),
+            actor="phonebank",
+            action=action,
+            target=f"volunteer:{volunteer.id}",
+            detail=detail,
+        )
+    )
