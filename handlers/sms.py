@@ -48,7 +48,7 @@ PROGRAM = "Phonebank"
 
 _AROUND = re.compile(r"^[\W_]+|[\W_]+$")
 _OPT_OUT_WORDING = re.compile(
-    r"\b(?:stop|quit|cease|end|no more|don[’']?t|do not|never)\b.{0,30}"
+    r"\b(?:stop|quit|cease|no more|don[’']?t|do not|never)\b.{0,30}"
     r"\b(?:text|texts|texting|sms|messag\w*|contact\w*|call\w*)\b"
     r"|\bremove me\b|\btake me off\b|\bunsubscribe\b|\bopt(?:ing)?[\s-]?out\b"
     r"|\bleave me alone\b|\bstop\b",

@@ -87,6 +87,8 @@ def test_a_keyword_is_the_whole_text_in_any_case(body: str, keyword: str | None)
         ("no more texts please", True),
         ("See you at 6!", False),
         ("what time is my shift?", False),
+        ("Can we end early? I'll text you after", False),
+        ("Never mind, see you", False),
     ],
 )
 def test_free_text_that_reads_like_an_opt_out(body: str, opt_out: bool) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -15,14 +16,18 @@ from sqlmodel import select
 from starlette.applications import Starlette
 from twilio.request_validator import RequestValidator
 
+from bot.settings import load_settings
 from bot.telephony.signature import SIGNATURE_HEADER, TwilioSignatureCheck
 from bot.telephony.sms_webhook import sms_routes, twiml_reply
+from bot.telephony.twilio_backend import TwilioTelephony
 from bot.web import create_web_app
 from handlers.context import Services
 from handlers.sms import OPTED_IN
+from handlers.texting import TextStatus, text_volunteer
 from storage.clock import FrozenClock
 from storage.db import read_session
 from storage.models import SmsInbound
+from tests.fakes.twilio_api import MESSAGES_CREATE, FakeTwilioAPI
 from tests.scenarios.world import make_services
 from tests.sms_support import add_volunteer, volunteer
 
@@ -220,3 +225,51 @@ def test_a_badly_signed_delivery_report_changes_nothing(
     status, _ = post(client, "/twilio/sms/status", report, **options)  # type: ignore[arg-type]
 
     assert status == 403 and not volunteer(engine, ana).sms_opted_out
+
+
+# --- with the real twilio client against the fake REST API -------------------------------
+
+
+@pytest.fixture
+def fake_twilio() -> Iterator[FakeTwilioAPI]:
+    with FakeTwilioAPI() as fake:
+        yield fake
+
+
+def twilio_services(engine: Engine, clock: FrozenClock, fake: FakeTwilioAPI) -> Services:
+    settings = load_settings(**fake.settings(public_base_url=PUBLIC))
+    return make_services(engine, clock, telephony=TwilioTelephony.from_settings(settings))
+
+
+def test_stop_through_the_webhook_then_no_reminder_reaches_twilio(
+    engine: Engine, clock: FrozenClock, fake_twilio: FakeTwilioAPI
+) -> None:
+    services = twilio_services(engine, clock, fake_twilio)
+    client = WebhookClient(
+        create_web_app(services, routes=sms_routes(services, TwilioSignatureCheck(TOKEN, PUBLIC)))
+    )
+    ana = add_volunteer(engine, clock, phone=ANA)
+    assert text_volunteer(services, ana, "Shift at 6 PM tonight.", purpose="reminder").sent
+
+    assert post(client, "/twilio/sms", text_params("Stop"))[0] == 200
+    reminder = text_volunteer(services, ana, "Shift at 6 PM tomorrow.", purpose="reminder")
+
+    assert reminder.status is TextStatus.OPTED_OUT
+    assert [m.params["Body"] for m in fake_twilio.messages_created()] == ["Shift at 6 PM tonight."]
+
+
+def test_twilio_refusing_an_unsubscribed_number_marks_the_volunteer(
+    engine: Engine, clock: FrozenClock, fake_twilio: FakeTwilioAPI
+) -> None:
+    services = twilio_services(engine, clock, fake_twilio)
+    ana = add_volunteer(engine, clock, phone=ANA)
+    fake_twilio.fail_next(
+        MESSAGES_CREATE, code=21610, message="Attempt to send to unsubscribed recipient"
+    )
+
+    result = text_volunteer(services, ana, "Shift at 6 PM.", purpose="reminder")
+
+    assert result.status is TextStatus.OPTED_OUT and volunteer(engine, ana).sms_opted_out
+    again = text_volunteer(services, ana, "Shift at 6 PM.", purpose="reminder")
+    assert again.status is TextStatus.OPTED_OUT
+    assert len(fake_twilio.requests(MESSAGES_CREATE)) == 1  # the gate kept the second one back
