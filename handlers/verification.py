@@ -22,7 +22,7 @@ from handlers.context import Context, Services
 from handlers.identity import link_volunteer
 from handlers.replies import Reply, Tone, problem
 from handlers.texting import text_volunteer
-from storage.db import read_session, session_scope
+from storage.db import session_scope
 from storage.models import SmsVerification, Volunteer
 
 CODE_DIGITS = 6
@@ -101,7 +101,7 @@ def check_code(ctx: Context, typed: str) -> Reply:
     """Right code: the phone is verified and linked to this chat user. Else say what is wrong."""
     assert ctx.volunteer_id is not None
     code = typed.strip()
-    if not (code.isdigit() and len(code) == CODE_DIGITS):
+    if not (code.isascii() and code.isdigit() and len(code) == CODE_DIGITS):
         return problem("A code is 6 digits, like `/phonebank verify 123456`.")
     now = ctx.services.clock.now()
     with session_scope(ctx.services.engine) as session:
@@ -109,14 +109,14 @@ def check_code(ctx: Context, typed: str) -> Reply:
         volunteer = session.get(Volunteer, ctx.volunteer_id)
         if row is None or volunteer is None:
             return problem(f"There is no code waiting for you; ask for one with {RESEND}.")
+        if row.phone != volunteer.phone:
+            return problem(f"That code was for your old phone number. {_ask_new()}")
         if row.verified_at is not None:
             return Reply(text="Your phone is already verified.", tone=Tone.SUCCESS)
         if row.attempts >= MAX_TRIES:
             return problem(f"Too many wrong tries: that code no longer works. {_ask_new()}")
         if now >= row.expires_at:
             return problem(f"That code has expired. {_ask_new()}")
-        if row.phone != volunteer.phone:
-            return problem(f"That code was for your old phone number. {_ask_new()}")
         if not code_matches(code, row.code_hash):
             row.attempts += 1
             session.add(row)
@@ -159,19 +159,6 @@ def code_matches(code: str, stored: str) -> bool:
     return hmac.compare_digest(_digest(salt, code), digest)
 
 
-def has_open_code(services: Services, volunteer_id: int) -> bool:
-    """Whether a code that still works is waiting for this volunteer."""
-    now = services.clock.now()
-    with read_session(services.engine) as session:
-        row = _latest_code(session, volunteer_id, lock=False)
-        return (
-            row is not None
-            and row.verified_at is None
-            and row.attempts < MAX_TRIES
-            and now < row.expires_at
-        )
-
-
 def _digest(salt: str, code: str) -> str:
     return hashlib.sha256(f"{salt}{code}".encode()).hexdigest()
 
@@ -191,18 +178,15 @@ def _why_not_send(session: Session, volunteer: Volunteer | None, now: datetime) 
     return None
 
 
-def _latest_code(
-    session: Session, volunteer_id: int, *, lock: bool = True
-) -> SmsVerification | None:
+def _latest_code(session: Session, volunteer_id: int) -> SmsVerification | None:
     query = (
         select(SmsVerification)
         .where(col(SmsVerification.volunteer_id) == volunteer_id)
         .order_by(col(SmsVerification.created_at).desc(), col(SmsVerification.id).desc())
         .limit(1)
     )
-    if lock:  # two tries at once must not both count as the fourth
-        query = query.with_for_update()
-    return session.exec(query).first()
+    # Locked: two tries at once must not both count as the fourth.
+    return session.exec(query.with_for_update()).first()
 
 
 def _kill_open_codes(session: Session, volunteer_id: int, now: datetime) -> None:

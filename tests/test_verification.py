@@ -181,6 +181,19 @@ def test_a_code_for_the_old_phone_does_not_verify_the_new_one(
     assert ana_row(engine).phone_verified_at is None
 
 
+def test_a_verified_old_phone_does_not_make_the_new_one_verified(
+    engine: Engine, clock: FrozenClock
+) -> None:
+    services, telephony = sms_services(engine, clock)
+    ana, _ = sign_up(services, AGREED)
+    [code] = codes_texted(telephony)
+    handle_command(ana, f"verify {code}")
+    sign_up(services, ANA | {"phone": "512 555 0199"})  # no consent now: no new code
+
+    assert "old phone number" in handle_command(ana, f"verify {code}").text
+    assert ana_row(engine).phone_verified_at is None
+
+
 def test_a_phone_that_cannot_take_texts_gets_no_code_and_no_waiting(
     engine: Engine, clock: FrozenClock
 ) -> None:
@@ -196,7 +209,13 @@ def test_a_phone_that_cannot_take_texts_gets_no_code_and_no_waiting(
 
 @pytest.mark.parametrize(
     ("typed", "message"),
-    [("verify", "Type the 6-digit code"), ("verify 12ab56", "6 digits"), ("verify 1 2", "Type")],
+    [
+        ("verify", "Type the 6-digit code"),
+        ("verify 12ab56", "6 digits"),
+        ("verify 1234567", "6 digits"),
+        ("verify ١٢٣٤٥٦", "6 digits"),  # digits, but not the ones we send
+        ("verify 1 2", "Type"),
+    ],
 )
 def test_a_malformed_verify_is_explained(
     engine: Engine, clock: FrozenClock, typed: str, message: str
