@@ -285,7 +285,7 @@ def _verification_note(volunteer: Volunteer, code: CodeSent | None) -> str:
         return "We texted you a 6-digit code: type `/phonebank verify CODE`."
     if code.outcome is Sending.TOO_SOON:
         return "We texted you a code a moment ago: type `/phonebank verify CODE`."
-    return f"We could not text you a code ({code.reason.rstrip('.')}); try `/phonebank verify resend` later."
+    return f"We could not text you a code ({code.reason}); try `/phonebank verify resend` later."
 
 
 def _volunteer(ctx: Context) -> Volunteer | None:

@@ -63,9 +63,10 @@ class TextResult:
     """What became of a text: sent (with the message ids, one per part), or why not."""
 
     status: TextStatus
-    reason: str = ""
+    reason: str = ""  # a sentence for organizers and logs
     message_ids: tuple[str, ...] = ()
     failure: TelephonyFailure | None = None
+    undeliverable: str | None = None  # why the phone cannot take texts ("landline")
 
     @property
     def sent(self) -> bool:
@@ -140,7 +141,9 @@ def _refusal(session: Session, volunteer: Volunteer | None) -> TextResult | None
         return TextResult(TextStatus.OPTED_OUT, "They replied STOP to our texts.")
     if volunteer.sms_undeliverable:
         reason = f"Their phone cannot receive texts ({volunteer.sms_undeliverable})."
-        return TextResult(TextStatus.UNDELIVERABLE, reason)
+        return TextResult(
+            TextStatus.UNDELIVERABLE, reason, undeliverable=volunteer.sms_undeliverable
+        )
     return None
 
 
@@ -180,7 +183,17 @@ def _failed(
         TelephonyFailure.CANNOT_RECEIVE_SMS: TextStatus.UNDELIVERABLE,
         TelephonyFailure.INVALID_NUMBER: TextStatus.UNDELIVERABLE,
     }.get(error.failure, TextStatus.FAILED)
-    return TextResult(status, _failure_text(error), sent, error.failure)
+    why = undeliverable_reason(error.failure, error.code)
+    return TextResult(status, _failure_text(error), sent, error.failure, why)
+
+
+def undeliverable_reason(failure: TelephonyFailure, code: int | None) -> str | None:
+    """What `sms_undeliverable` records for a failure; None when it says nothing of the phone."""
+    if failure is TelephonyFailure.INVALID_NUMBER:
+        return UNDELIVERABLE_REASONS[21211]
+    if failure is TelephonyFailure.CANNOT_RECEIVE_SMS:
+        return UNDELIVERABLE_REASONS.get(code or 0, "cannot receive texts")
+    return None
 
 
 def _learn(
@@ -193,13 +206,8 @@ def _learn(
     """Mark what a failure says about the volunteer's phone; whether anything changed."""
     if failure is TelephonyFailure.UNSUBSCRIBED:
         return set_opted_out(session, services, volunteer, True)
-    if failure is TelephonyFailure.INVALID_NUMBER:
-        reason = UNDELIVERABLE_REASONS[21211]
-    elif failure is TelephonyFailure.CANNOT_RECEIVE_SMS:
-        reason = UNDELIVERABLE_REASONS.get(code or 0, "cannot receive texts")
-    else:
-        return False
-    if volunteer.sms_undeliverable == reason:
+    reason = undeliverable_reason(failure, code)
+    if reason is None or volunteer.sms_undeliverable == reason:
         return False
     volunteer.sms_undeliverable = reason
     volunteer.updated_at = services.clock.now()

@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from handlers.context import Context, Services
 from handlers.identity import link_volunteer
 from handlers.replies import Reply, Tone, problem
-from handlers.texting import text_volunteer
+from handlers.texting import TextResult, TextStatus, text_volunteer
 from storage.db import session_scope
 from storage.models import SmsVerification, Volunteer
 
@@ -38,7 +38,7 @@ class Sending(StrEnum):
     NO_CONSENT = "no_consent"
     TOO_SOON = "too_soon"
     ALREADY_VERIFIED = "already_verified"
-    NOT_SENT = "not_sent"  # the texting gate or Twilio refused; `reason` says why
+    NOT_SENT = "not_sent"  # the texting gate or Twilio refused; `reason` says why, to the volunteer
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def send_code(services: Services, volunteer_id: int) -> CodeSent:
     result = text_volunteer(services, volunteer_id, _code_text(code), purpose="verification")
     if not result.sent:
         _forget(services, row_id)  # nothing arrived: it must not count against resending
-        return CodeSent(Sending.NOT_SENT, result.reason)
+        return CodeSent(Sending.NOT_SENT, _why_not_texted(result))
     return CodeSent(Sending.SENT)
 
 
@@ -145,7 +145,7 @@ def code_sent_reply(sent: CodeSent) -> Reply:
         return Reply(text="Your phone is already verified.", tone=Tone.SUCCESS)
     if sent.outcome is Sending.NO_CONSENT:
         return problem(f"You have not agreed to texts, so we sent no code. {HOW_TO_VERIFY_LATER}")
-    return problem(f"We could not text you a code: {sent.reason}")
+    return problem(f"We could not text you a code: {sent.reason}.")
 
 
 def hash_code(code: str) -> str:
@@ -165,7 +165,7 @@ def _digest(salt: str, code: str) -> str:
 
 def _why_not_send(session: Session, volunteer: Volunteer | None, now: datetime) -> CodeSent | None:
     if volunteer is None or not volunteer.phone:
-        return CodeSent(Sending.NOT_SENT, "there is no phone number on your profile.")
+        return CodeSent(Sending.NOT_SENT, "there is no phone number on your profile")
     if not volunteer.sms_consent:
         return CodeSent(Sending.NO_CONSENT)
     if volunteer.phone_verified_at is not None:
@@ -206,6 +206,16 @@ def _forget(services: Services, row_id: int | None) -> None:
         row = session.get(SmsVerification, row_id)
         if row is not None:
             session.delete(row)
+
+
+def _why_not_texted(result: TextResult) -> str:
+    """The texting gate's or Twilio's refusal, told to the volunteer (a clause, no period)."""
+    if result.status is TextStatus.OPTED_OUT:
+        return "you replied STOP to our texts; text START to our number to get them again"
+    if result.status is TextStatus.UNDELIVERABLE:
+        detail = f" ({result.undeliverable})" if result.undeliverable else ""
+        return f"your phone cannot receive texts{detail}"
+    return result.reason.rstrip(".")
 
 
 def _code_text(code: str) -> str:

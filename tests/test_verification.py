@@ -20,6 +20,7 @@ from handlers.identity import context_for
 from handlers.replies import Reply, Tone
 from handlers.router import handle_command, handle_form
 from handlers.signup import valid_sip_address, validate
+from handlers.sms import IncomingText, receive_text
 from storage.clock import FrozenClock
 from storage.db import read_session
 from storage.models import SmsVerification, Volunteer
@@ -205,6 +206,18 @@ def test_a_phone_that_cannot_take_texts_gets_no_code_and_no_waiting(
     assert "could not text you a code" in reply_text(welcome)
     assert verifications(engine) == [] and ana_row(engine).sms_undeliverable == "landline"
     assert "cannot receive texts (landline)" in handle_command(ana, "verify resend").text
+
+
+def test_a_phone_that_texted_stop_gets_no_code_and_is_told_how_to_undo_it(
+    engine: Engine, clock: FrozenClock
+) -> None:
+    services, telephony = sms_services(engine, clock)
+    receive_text(services, IncomingText("SMstop", "+15125550142", "STOP"))
+
+    _, welcome = sign_up(services, AGREED)
+
+    assert "you replied STOP to our texts; text START" in reply_text(welcome)
+    assert telephony.tried == [] and verifications(engine) == []
 
 
 @pytest.mark.parametrize(
