@@ -3,6 +3,9 @@ broadcasts later. Every text passes the same gate first, as Spoke checks opt-out
 outbound message:
 
 - the volunteer said yes to texts (`sms_consent`, ticked at signup);
+- the phone is theirs: verified with a texted code (`phone_verified_at`), so a mistyped number
+  never gets reminders meant for someone else; the code itself is the one text that may go to
+  an unverified phone (purpose `VERIFICATION`);
 - they have not opted out (`sms_opted_out`, or a STOP from their number we recorded before we
   knew whose it was, see `number_opted_out`);
 - their phone can receive texts (`sms_undeliverable` unset).
@@ -28,6 +31,7 @@ from storage.models import AuditLog, SmsInbound, Volunteer
 
 log = logging.getLogger(__name__)
 
+VERIFICATION = "verification"  # the purpose of a code text: the one allowed before verification
 OPT_OUT_WORDS = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 )
@@ -53,6 +57,7 @@ class TextStatus(StrEnum):
     NO_VOLUNTEER = "no_volunteer"
     NO_PHONE = "no_phone"
     NO_CONSENT = "no_consent"
+    UNVERIFIED = "unverified"
     OPTED_OUT = "opted_out"
     UNDELIVERABLE = "undeliverable"
     FAILED = "failed"  # Twilio refused or was unreachable; `failure` says how
@@ -82,7 +87,7 @@ def text_volunteer(services: Services, volunteer_id: int, body: str, *, purpose:
     """Text a volunteer `body` (split into one-segment parts when long) if the gate allows."""
     with read_session(services.engine) as session:
         volunteer = session.get(Volunteer, volunteer_id)
-        refused = _refusal(session, volunteer)
+        refused = _refusal(session, volunteer, purpose)
         phone = volunteer.phone if volunteer else None
     if refused is not None:
         log.info("No %s text to volunteer %s: %s", purpose, volunteer_id, refused.status)
@@ -129,7 +134,7 @@ def set_opted_out(
     return True
 
 
-def _refusal(session: Session, volunteer: Volunteer | None) -> TextResult | None:
+def _refusal(session: Session, volunteer: Volunteer | None, purpose: str) -> TextResult | None:
     """Why the gate stops a text to this volunteer, or None when it may go."""
     if volunteer is None:
         return TextResult(TextStatus.NO_VOLUNTEER, "There is no such volunteer.")
@@ -144,6 +149,8 @@ def _refusal(session: Session, volunteer: Volunteer | None) -> TextResult | None
         return TextResult(
             TextStatus.UNDELIVERABLE, reason, undeliverable=volunteer.sms_undeliverable
         )
+    if volunteer.phone_verified_at is None and purpose != VERIFICATION:
+        return TextResult(TextStatus.UNVERIFIED, "Their phone is not verified yet.")
     return None
 
 

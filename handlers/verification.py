@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from handlers.context import Context, Services
 from handlers.identity import link_volunteer
 from handlers.replies import Reply, Tone, problem
-from handlers.texting import TextResult, TextStatus, text_volunteer
+from handlers.texting import VERIFICATION, TextResult, TextStatus, text_volunteer
 from storage.db import session_scope
 from storage.models import SmsVerification, Volunteer
 
@@ -71,7 +71,7 @@ def send_code(services: Services, volunteer_id: int) -> CodeSent:
         session.add(row)
         session.flush()
         row_id = row.id
-    result = text_volunteer(services, volunteer_id, _code_text(code), purpose="verification")
+    result = text_volunteer(services, volunteer_id, _code_text(code), purpose=VERIFICATION)
     if not result.sent:
         _forget(services, row_id)  # nothing arrived: it must not count against resending
         return CodeSent(Sending.NOT_SENT, _why_not_texted(result))

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from handlers.context import TelephonyFailure
-from handlers.texting import TextStatus, delivery_failed, text_volunteer
+from handlers.texting import VERIFICATION, TextStatus, delivery_failed, text_volunteer
 from storage.clock import FrozenClock
 from storage.db import read_session, session_scope
 from storage.models import AuditLog, SmsInbound
@@ -48,6 +48,7 @@ def test_a_long_text_goes_as_numbered_one_segment_parts(engine: Engine, clock: F
         ({"sms_opted_out": True}, TextStatus.OPTED_OUT, "STOP"),
         ({"sms_undeliverable": "landline"}, TextStatus.UNDELIVERABLE, "landline"),
         ({"phone": None}, TextStatus.NO_PHONE, "No phone"),
+        ({"phone_verified_at": None}, TextStatus.UNVERIFIED, "not verified"),
     ],
 )
 def test_the_gate_says_why_nothing_was_sent(
@@ -60,6 +61,19 @@ def test_the_gate_says_why_nothing_was_sent(
 
     assert (result.status, result.sent) == (status, False) and why in result.reason
     assert telephony.tried == []
+
+
+def test_a_code_may_go_to_an_unverified_phone_and_nothing_else(
+    engine: Engine, clock: FrozenClock
+) -> None:
+    services, telephony = sms_services(engine, clock)
+    ana = add_volunteer(engine, clock, phone_verified_at=None)
+
+    code = text_volunteer(services, ana, "Your code is 123456", purpose=VERIFICATION)
+    reminder = text_volunteer(services, ana, REMINDER, purpose="reminder")
+
+    assert code.sent and reminder.status is TextStatus.UNVERIFIED
+    assert [m.body for m in telephony.messages] == ["Your code is 123456"]
 
 
 def test_an_unknown_volunteer_is_not_texted(engine: Engine, clock: FrozenClock) -> None:
