@@ -259,6 +259,9 @@ def volunteer_leg_status(services: Services, session_id: int, event: LegEvent) -
         people = "voter" if returned == 1 else "voters"
         text = f"Your call ended. {returned} {people} not called went back to the list."
         show_batch(services, volunteer_id, batch_id, text)
+    elif event.error_code == INVALID_NUMBER:
+        text = "Twilio cannot ring your phone; fix it with `signup`."
+        show_batch(services, volunteer_id, batch_id, text, Tone.WARNING)
     else:
         text = f"Your phone did not answer ({event.status}). Press Call to try again."
         show_batch(services, volunteer_id, batch_id, text, Tone.WARNING)

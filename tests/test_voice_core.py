@@ -250,6 +250,18 @@ def test_a_volunteer_who_never_answers_keeps_the_batch_and_is_told(desk: Desk) -
     assert len(desk.telephony.placed) == 2
 
 
+def test_a_phone_twilio_cannot_ring_is_sent_to_signup(desk: Desk) -> None:
+    desk.press("Call", "Maria")
+    session_id, _ = desk.last_ring()
+    failed = LegEvent("k1", "CAvol", "failed", error_code=voice.INVALID_NUMBER)
+
+    voice.volunteer_leg_status(desk.services, session_id, failed)
+
+    told = desk.notifier.to_volunteers[-1][1]
+    assert told.text == "Twilio cannot ring your phone; fix it with `signup`."
+    assert desk.one("SELECT end_reason FROM call_session").end_reason == "failed"
+
+
 def test_hanging_up_returns_the_voters_not_called(desk: Desk) -> None:
     session_id, maria = answered(desk)
     voice.voter_leg_ended(desk.services, session_id, maria, DialResult("completed", "CAv1", 30))
