@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from matching.leases import renew_lease
-from matching.pool import load_config, run_transaction
+from matching.pool import campaign_config, load_config, run_transaction
 from matching.ranking import normalize_language
 from matching.tables import ATTEMPT, BATCH, CARD, DNC, ITEM, VOTER, one_of
 from storage.campaign_config import CampaignConfig, ResultAction, ResultCode, ResultKind
@@ -97,11 +97,12 @@ def _record_all(conn: Connection, outcomes: list[Outcome], now: datetime) -> lis
     ids = [outcome.voter_id for outcome in outcomes]
     if len(set(ids)) != len(ids):
         raise OutcomeError("one outcome per voter at a time")
-    voters = _lock_voters(conn, ids)
+    voters, document = _lock_voters(conn, ids)
     campaign_ids = {voter.campaign_id for voter in voters.values()}
     if len(campaign_ids) != 1:
         raise OutcomeError("outcomes of one campaign at a time")
-    config = load_config(conn, campaign_ids.pop())
+    campaign_id = campaign_ids.pop()
+    config = campaign_config(document) if document else load_config(conn, campaign_id)
     repeats = _repeats(conn, config, outcomes)
     fresh = [outcome for outcome in outcomes if outcome.request_key not in repeats]
     recorded = iter(_record_fresh(conn, config, voters, fresh, now) if fresh else [])
@@ -142,8 +143,9 @@ def _record_fresh(
     codes = [_code(config, outcome) for outcome in outcomes]
     touched = _Touched()
     open_items = _close_items(conn, outcomes, codes, now, touched)
-    _log_attempts(conn, voters, outcomes, codes, now)
-    _update_voters(conn, config, voters, outcomes, codes, open_items, now)
+    attempts = _new_attempts(conn, voters, outcomes, codes, now)
+    changes = _voter_changes(config, voters, outcomes, codes, open_items, now)
+    _write_attempts_and_voters(conn, attempts, changes, now)
     results = []
     for outcome, code in zip(outcomes, codes, strict=True):
         voter = voters[outcome.voter_id]
@@ -171,28 +173,55 @@ def _code(config: CampaignConfig, outcome: Outcome) -> ResultCode:
     return code
 
 
-def _lock_voters(conn: Connection, ids: list[int]) -> dict[int, Any]:
-    """The voters, locked in id order (the lock order of matching/leases.py)."""
-    rows = conn.execute(
-        select(
-            VOTER.c.id,
-            VOTER.c.phone,
-            VOTER.c.campaign_id,
-            VOTER.c.batch_id,
-            VOTER.c.status,
-            VOTER.c.available_at,
-            VOTER.c.language,
-            VOTER.c.language_heard,
-        )
-        .where(one_of(VOTER.c.id, ids, conn.dialect.name))
-        .order_by(VOTER.c.id)
-        .with_for_update()
-    ).all()
+def _lock_voters(conn: Connection, ids: list[int]) -> tuple[dict[int, Any], str | None]:
+    """The voters, locked in id order (the lock order of matching/leases.py); on PostgreSQL also
+    the campaign's configuration (JSON text), in the same round trip."""
+    if conn.dialect.name == "postgresql":
+        rows = conn.execute(_PG_LOCK_VOTERS, {"ids": ids}).all()
+    else:
+        rows = conn.execute(
+            select(*_LOCKED_COLUMNS)
+            .where(one_of(VOTER.c.id, ids, conn.dialect.name))
+            .order_by(VOTER.c.id)
+            .with_for_update()
+        ).all()
     voters = {row.id: row for row in rows}
     missing = set(ids) - set(voters)
     if missing:
         raise OutcomeError(f"no voter {min(missing)}")
-    return voters
+    return voters, rows[0].config if conn.dialect.name == "postgresql" else None
+
+
+_LOCKED_COLUMNS = (
+    VOTER.c.id,
+    VOTER.c.phone,
+    VOTER.c.campaign_id,
+    VOTER.c.batch_id,
+    VOTER.c.status,
+    VOTER.c.available_at,
+    VOTER.c.language,
+    VOTER.c.language_heard,
+)
+# PostgreSQL: the voters locked, their campaign's configuration, and the plan settings of the
+# transaction. Bitmap and sequential scans off (SET LOCAL, until the transaction ends): the
+# batch tables grow by thousands of rows a minute and have no statistics yet, so the planner
+# guessed sequential scans of batch_item, and bitmap scans of its partial index on open items,
+# which never skip that index's dead entries (a plain index scan marks them and skips them
+# after), so both cost more with every batch ever claimed. Every statement here looks up rows
+# by key. JIT off, as in the claim.
+_PG_LOCK_VOTERS = text(
+    """
+    SELECT v.id, v.phone, v.campaign_id, v.batch_id, v.status, v.available_at, v.language,
+           v.language_heard, CAST(c.config AS text) AS config
+      FROM (SELECT set_config('enable_bitmapscan', 'off', true),
+                   set_config('enable_seqscan', 'off', true),
+                   set_config('jit', 'off', true)) AS settings,
+           voter v JOIN campaign c ON c.id = v.campaign_id
+     WHERE v.id = ANY(CAST(:ids AS integer[]))
+     ORDER BY v.id
+       FOR UPDATE OF v
+    """
+)
 
 
 def _close_items(
@@ -203,6 +232,8 @@ def _close_items(
     touched: _Touched,
 ) -> set[int]:
     """Mark each voter's item with its outcome; the voters whose item was still open."""
+    if conn.dialect.name == "postgresql":
+        return _pg_close_items(conn, outcomes, codes, now, touched)
     rows = conn.execute(
         select(ITEM.c.id, ITEM.c.voter_id, ITEM.c.batch_id, ITEM.c.card_id, ITEM.c.released_at)
         .where(one_of(ITEM.c.voter_id, [o.voter_id for o in outcomes], conn.dialect.name))
@@ -232,9 +263,7 @@ def _close_items(
         )
         touched.cards.add(item.card_id)
         touched.batches.add(item.batch_id)
-    if updates and conn.dialect.name == "postgresql":
-        conn.execute(_PG_ITEMS, _as_arrays(updates) | {"now": now})
-    elif updates:
+    if updates:
         conn.execute(
             update(ITEM)
             .where(ITEM.c.id == bindparam("item_id"))
@@ -249,22 +278,72 @@ def _close_items(
     return {voter_id for voter_id, item in latest.items() if item.released_at is None}
 
 
+def _pg_close_items(
+    conn: Connection,
+    outcomes: list[Outcome],
+    codes: list[ResultCode],
+    now: datetime,
+    touched: _Touched,
+) -> set[int]:
+    """`_close_items` in one round trip: `_is_item_of` in SQL, the items marked, and what they
+    were before."""
+    params = {
+        "voter_id": [outcome.voter_id for outcome in outcomes],
+        "batch_id": [outcome.batch_id for outcome in outcomes],
+        "code": [code.code for code in codes],
+        "now": now,
+    }
+    rows = conn.execute(_PG_CLOSE_ITEMS, params).all()
+    touched.cards.update(row.card_id for row in rows)
+    touched.batches.update(row.batch_id for row in rows)
+    return {row.voter_id for row in rows if row.was_open}
+
+
 # PostgreSQL: each per-row statement as one statement over arrays. Executing it once per row
 # costs Python a parameter conversion and a pipeline round per row, which made logging a batch
 # of outcomes cost more than claiming it.
-_PG_ITEMS = text(
+# The item of each outcome (`_is_item_of`): the voter's latest item in the batch named, else
+# the voter's open item. The CTE `m` reads the items as they were before the update.
+_PG_CLOSE_ITEMS = text(
     """
-    UPDATE batch_item AS i
-       SET outcome_at = :now, result_code = u.code, released_at = u.released,
-           release_reason = coalesce(u.reason, i.release_reason)
-      FROM unnest(CAST(:item_id AS integer[]), CAST(:code AS varchar[]),
-                  CAST(:released AS timestamptz[]), CAST(:reason AS varchar[]))
-           AS u(id, code, released, reason)
-     WHERE i.id = u.id
+    WITH m AS (
+        SELECT DISTINCT ON (u.voter_id) i.id, i.voter_id, i.batch_id, i.card_id,
+               i.released_at IS NULL AS was_open, u.code
+          FROM unnest(CAST(:voter_id AS integer[]), CAST(:batch_id AS integer[]),
+                      CAST(:code AS varchar[])) AS u(voter_id, batch_id, code)
+          JOIN batch_item i ON i.voter_id = u.voter_id
+           AND CASE WHEN u.batch_id IS NULL THEN i.released_at IS NULL
+                    ELSE i.batch_id = u.batch_id END
+         ORDER BY u.voter_id, i.id DESC
+    ), marked AS (
+        UPDATE batch_item AS i
+           SET outcome_at = :now, result_code = m.code,
+               released_at = coalesce(i.released_at, :now),
+               release_reason = CASE WHEN m.was_open THEN 'outcome' ELSE i.release_reason END
+          FROM m
+         WHERE i.id = m.id
+    )
+    SELECT voter_id, batch_id, card_id, was_open FROM m
     """
 )
-_PG_ATTEMPTS = text(
+_PG_VOTERS_SQL = """
+    UPDATE voter AS v
+       SET attempts = v.attempts + 1, last_attempt_at = :now, last_result = u.code,
+           status = u.status, available_at = u.available, language = u.language,
+           language_heard = u.heard, batch_id = u.batch
+      FROM unnest(CAST(:v_voter_id AS integer[]), CAST(:v_code AS varchar[]),
+                  CAST(:v_status AS varchar[]), CAST(:v_available AS timestamptz[]),
+                  CAST(:v_language AS varchar[]), CAST(:v_heard AS varchar[]),
+                  CAST(:v_batch AS integer[]))
+           AS u(id, code, status, available, language, heard, batch)
+     WHERE v.id = u.id
+"""
+_PG_VOTERS = text(_PG_VOTERS_SQL)
+# The new call attempts and the voters' update in one round trip (different tables: the two
+# parts cannot see or conflict with each other's rows).
+_PG_ATTEMPTS_AND_VOTERS = text(
     """
+    WITH attempts AS (
     INSERT INTO call_attempt (campaign_id, voter_id, volunteer_id, batch_id, started_at,
                               ended_at, notes, result_code, survey, outcome_key)
     SELECT a.campaign_id, a.voter_id, a.volunteer_id, a.batch_id, :now, :now, a.notes, a.code,
@@ -274,21 +353,8 @@ _PG_ATTEMPTS = text(
                   CAST(:notes AS text[]), CAST(:result_code AS varchar[]),
                   CAST(:survey AS text[]), CAST(:outcome_key AS varchar[]))
            AS a(campaign_id, voter_id, volunteer_id, batch_id, notes, code, survey, outcome_key)
-    """
-)
-_PG_VOTERS = text(
-    """
-    UPDATE voter AS v
-       SET attempts = v.attempts + 1, last_attempt_at = :now, last_result = u.code,
-           status = u.status, available_at = u.available, language = u.language,
-           language_heard = u.heard, batch_id = u.batch
-      FROM unnest(CAST(:voter_id AS integer[]), CAST(:code AS varchar[]),
-                  CAST(:status AS varchar[]), CAST(:available AS timestamptz[]),
-                  CAST(:language AS varchar[]), CAST(:heard AS varchar[]),
-                  CAST(:batch AS integer[]))
-           AS u(id, code, status, available, language, heard, batch)
-     WHERE v.id = u.id
-    """
+    )"""
+    + _PG_VOTERS_SQL
 )
 
 
@@ -306,14 +372,14 @@ def _is_item_of(item: Any, outcome: Outcome) -> bool:
     return item.released_at is None
 
 
-def _log_attempts(
+def _new_attempts(
     conn: Connection,
     voters: dict[int, Any],
     outcomes: list[Outcome],
     codes: list[ResultCode],
     now: datetime,
-) -> None:
-    """Complete the telephony rows that exist; insert a call attempt for the others."""
+) -> list[dict[str, Any]]:
+    """Complete the telephony rows that exist; the call attempts to insert for the others."""
     new = []
     for outcome, code in zip(outcomes, codes, strict=True):
         values: dict[str, Any] = {"result_code": code.code, "survey": outcome.survey}
@@ -340,24 +406,18 @@ def _log_attempts(
                 "outcome_key": outcome.request_key,
             }
         )
-    if new and conn.dialect.name == "postgresql":
-        for row in new:
-            row["survey"] = json.dumps(row["survey"])
-        conn.execute(_PG_ATTEMPTS, _as_arrays(new) | {"now": now})
-    elif new:
-        conn.execute(insert(ATTEMPT), new)
+    return new
 
 
-def _update_voters(
-    conn: Connection,
+def _voter_changes(
     config: CampaignConfig,
     voters: dict[int, Any],
     outcomes: list[Outcome],
     codes: list[ResultCode],
     open_items: set[int],
     now: datetime,
-) -> None:
-    """One statement for all: attempts, last result, and what the result means for the pool."""
+) -> list[dict[str, Any]]:
+    """Per voter: attempts, last result, and what the result means for the pool."""
     gap = timedelta(hours=config.attempts.min_gap_hours)
     rows = []
     for outcome, code in zip(outcomes, codes, strict=True):
@@ -379,9 +439,24 @@ def _update_voters(
         else:
             row["status"] = str(VoterStatus.DONE)
         rows.append(row)
+    return rows
+
+
+def _write_attempts_and_voters(
+    conn: Connection, attempts: list[dict[str, Any]], changes: list[dict[str, Any]], now: datetime
+) -> None:
+    """Insert the new call attempts and update the voters (PostgreSQL: in one statement)."""
     if conn.dialect.name == "postgresql":
-        conn.execute(_PG_VOTERS, _as_arrays(rows) | {"now": now})
+        params = {f"v_{name}": values for name, values in _as_arrays(changes).items()}
+        if not attempts:
+            conn.execute(_PG_VOTERS, params | {"now": now})
+            return
+        for row in attempts:
+            row["survey"] = json.dumps(row["survey"])
+        conn.execute(_PG_ATTEMPTS_AND_VOTERS, params | _as_arrays(attempts) | {"now": now})
         return
+    if attempts:
+        conn.execute(insert(ATTEMPT), attempts)
     conn.execute(
         update(VOTER)
         .where(VOTER.c.id == bindparam("voter_id"))
@@ -395,7 +470,7 @@ def _update_voters(
             language_heard=bindparam("heard"),
             batch_id=bindparam("batch"),
         ),
-        rows,
+        changes,
     )
 
 
@@ -475,6 +550,16 @@ def _no_open_item(correlation: Any) -> Any:
 
 def _settle(conn: Connection, touched: _Touched, now: datetime, lease: timedelta) -> None:
     """Release cards with no open voter left; close finished batches, renew the others' leases."""
+    if conn.dialect.name == "postgresql":
+        if touched.batches:
+            params = {
+                "cards": sorted(touched.cards),
+                "batches": sorted(touched.batches),
+                "now": now,
+                "expires": now + lease,
+            }
+            conn.execute(_PG_SETTLE, params)
+        return
     if touched.cards:
         conn.execute(
             update(CARD)
@@ -495,3 +580,37 @@ def _settle(conn: Connection, touched: _Touched, now: datetime, lease: timedelta
         )
         for batch_id in batches:
             renew_lease(conn, batch_id, now, lease)
+
+
+# PostgreSQL, `_settle` in one round trip. Whether a card or batch still has open items is
+# aggregated over its items (ix_batch_item_card_id, ix_batch_item_batch_id), and no condition
+# here says `released_at IS NULL` or `closed_at IS NULL` outright: without statistics on the
+# batch tables, the planner then preferred walking the partial indexes on open items, cards and
+# batches whole, which grows with every batch in flight. A card or batch that was already
+# released or closed is written back unchanged. The cards go first (the InitPlan that reads
+# `cards` runs before any batch row is touched), the lock order of matching/leases.py.
+_PG_SETTLE = text(
+    """
+    WITH open_cards AS (
+        SELECT card_id, bool_or(released_at IS NULL) AS still_open
+          FROM batch_item WHERE card_id = ANY(CAST(:cards AS integer[])) GROUP BY card_id
+    ), cards AS (
+        UPDATE batch_card AS c SET released_at = coalesce(c.released_at, :now)
+          FROM open_cards o WHERE c.id = o.card_id AND NOT o.still_open
+        RETURNING c.id
+    ), open_batches AS (
+        SELECT batch_id, bool_or(released_at IS NULL) AS still_open
+          FROM batch_item WHERE batch_id = ANY(CAST(:batches AS integer[])) GROUP BY batch_id
+    )
+    UPDATE batch AS b
+       SET last_activity_at = CASE WHEN b.closed_at IS NULL THEN :now ELSE b.last_activity_at END,
+           expires_at = CASE WHEN b.closed_at IS NULL AND o.still_open THEN :expires
+                             ELSE b.expires_at END,
+           closed_at = CASE WHEN b.closed_at IS NULL AND NOT o.still_open THEN :now
+                            ELSE b.closed_at END,
+           close_reason = CASE WHEN b.closed_at IS NULL AND NOT o.still_open THEN 'done'
+                               ELSE b.close_reason END
+      FROM open_batches o
+     WHERE b.id = o.batch_id AND (SELECT count(*) FROM cards) >= 0
+    """
+)

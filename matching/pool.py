@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import defaultdict
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import TypeVar, cast
+from functools import lru_cache
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, bindparam, select, text, update
 from sqlalchemy.exc import DBAPIError
@@ -80,7 +82,22 @@ def load_config(conn: Connection, campaign_id: int) -> CampaignConfig:
     ).scalar_one_or_none()
     if document is None:
         raise LookupError(f"no campaign {campaign_id}")
-    return CampaignConfig.model_validate(document)
+    return campaign_config(document)
+
+
+def campaign_config(document: str | dict[str, Any]) -> CampaignConfig:
+    """The validated configuration of a stored document (its JSON text, or the parsed dict).
+
+    Memoized by the document's text: validating costs about a millisecond, and every claim and
+    every outcome needs it. The model is frozen, so sharing one instance is safe.
+    """
+    key = document if isinstance(document, str) else json.dumps(document, sort_keys=True)
+    return _validated(key)
+
+
+@lru_cache(maxsize=32)
+def _validated(document: str) -> CampaignConfig:
+    return CampaignConfig.model_validate(json.loads(document))
 
 
 # A loose index scan over ix_voter_campaign_zone_key: one probe per distinct key, so a campaign
