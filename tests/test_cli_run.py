@@ -130,16 +130,35 @@ def test_an_app_token_turns_on_socket_mode_for_run_but_not_for_the_web_replicas(
     assert "Slack: on, HTTP mode" in replica.output
 
 
-def test_twilio_credentials_say_real_calls(environment: dict[str, str], served: Served) -> None:
-    twilio = {
-        "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
-        "TWILIO_AUTH_TOKEN": "t" * 32,
-        "TWILIO_CALLER_ID": "(512) 555-0100",
-    }
+TWILIO = {
+    "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+    "TWILIO_AUTH_TOKEN": "t" * 32,
+    "TWILIO_CALLER_ID": "(512) 555-0100",
+    "PUBLIC_BASE_URL": "https://phonebank.example.org",
+}
 
-    result = invoke(environment, "run", **twilio)
+
+@pytest.mark.anyio
+async def test_twilio_credentials_say_real_calls_and_serve_the_webhooks(
+    environment: dict[str, str], served: Served
+) -> None:
+    result = invoke(environment, "web", **TWILIO)
 
     assert "Telephony: Twilio, calling from +15125550100" in result.output
+    assert "https://phonebank.example.org/twilio/sms" in result.output
+    for path in ("/twilio/sms", "/twilio/voice/answer?session=1&attempt=1"):
+        unsigned = await get(served.app, path, method="POST")
+        assert unsigned.status_code == 403, path  # served, and refused without a signature
+
+
+@pytest.mark.anyio
+async def test_without_twilio_there_are_no_twilio_webhooks(
+    environment: dict[str, str], served: Served
+) -> None:
+    result = invoke(environment, "web")
+
+    assert "Telephony: simulated" in result.output
+    assert (await get(served.app, "/twilio/sms", method="POST")).status_code == 404
 
 
 def test_an_unmigrated_database_is_refused_before_serving(

@@ -1,8 +1,8 @@
 """`phonebank run` (everything in one process) and `phonebank web` (the web app alone).
 
 `run` starts the web app under uvicorn with every adapter that has credentials: Slack over
-Socket Mode when SLACK_APP_TOKEN is set (else Slack posts to /slack/events), and the simulated
-telephony's clock when Twilio is not set up. `web` serves only HTTP, for the web replicas
+Socket Mode when SLACK_APP_TOKEN is set (else Slack posts to /slack/events), Twilio's webhooks
+under /twilio/ when Twilio is set up, else the simulated telephony's clock. `web` serves only HTTP, for the web replicas
 behind a load balancer (Slack in HTTP mode). Both say at start-up what is on.
 """
 
@@ -24,6 +24,7 @@ from bot.settings import Settings
 from bot.slack.app import slack_for
 from bot.slack.privacy import install_log_redaction
 from bot.telephony.simulated import SimulatedTelephony
+from bot.telephony.webhooks import twilio_routes
 from bot.web import SLACK_EVENTS_PATH, Background, create_web_app
 from handlers.context import Telephony
 
@@ -87,7 +88,9 @@ def plan_for(current: Settings, db: Engine, *, everything: bool) -> Plan:
     if current.discord_enabled:
         lines.append("Discord: token set, but this version has no Discord adapter yet")
     if current.twilio_enabled:
+        base = current.public_base_url.rstrip("/")
         lines.append(f"Telephony: Twilio, calling from {current.twilio_caller_id}")
+        lines.append(f"  texts in: set the number's messaging webhook to {base}/twilio/sms")
     else:
         lines.append("Telephony: simulated (set TWILIO_* to place real calls)")
         if everything:
@@ -98,7 +101,8 @@ def plan_for(current: Settings, db: Engine, *, everything: bool) -> Plan:
             "slack-manifest.yml and set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (README:",
             '"Connecting Slack"). To try Phonebank in the terminal now: phonebank demo',
         ]
-    app = create_web_app(services, slack=slack, background=background)
+    routes = twilio_routes(current, services)
+    app = create_web_app(services, slack=slack, background=background, routes=routes)
     return Plan(app, lines)
 
 

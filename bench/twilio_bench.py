@@ -1,0 +1,388 @@
+"""Twilio's webhooks under load: TwiML response time through uvicorn on loopback.
+
+    python -m bench.twilio_bench [--voters N] [--concurrency C] [--db postgresql|sqlite]
+
+Loads N voters (default 100,000; bench.claim_bench's loader) into a fresh database and starts
+the web app under uvicorn in a process of its own, as `phonebank web` builds it with Twilio
+configured. C volunteers (default 50) each take a batch and press Call in chat, which rings
+their phone through the real `twilio` client (pointed at the local fake REST API). Then all C
+calling sessions run at once, every webhook signed as Twilio signs it:
+
+    answer (whisper + dial the voter) -> voter leg: initiated, ringing, in-progress, completed
+    -> dialed (the keypad question) -> key "2" (no answer) -> key "#" (the next voter, dialed
+    inside the same call) -> ... until the batch is done -> the volunteer hangs up
+
+Reported per kind of webhook: p50/p95/p99 of the response time (request sent -> TwiML read),
+and a floor: the same requests with a wrong signature (refused before any work). Also counted
+from the rows: outcomes logged twice (must be 0) and calls created at Twilio (one per session:
+later voters are dialed inside the call). Target: p99 under 100 ms at 50 concurrent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import multiprocessing as mp
+import time
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import text
+from sqlmodel import select
+from twilio.request_validator import RequestValidator
+
+from bench.claim_bench import CONFIG, BenchClock, load
+from bench.common import (
+    RESULTS_DIR,
+    free_port,
+    fresh_database,
+    peak_rss_mb,
+    percentile,
+    wait_until_up,
+    write_results,
+)
+from storage.campaign_config import CampaignConfig
+from storage.db import make_engine, session_scope
+from storage.models import Campaign
+from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, CALLER_ID, FakeTwilioAPI
+
+NO_ANSWER_KEY = "2"
+MAX_STEPS = 200  # a session that goes on longer than its batch is a bug: stop it
+# The bench campaign: claim_bench's, with keypad keys on its result codes.
+KEYPAD = {"talked": 1, "not_home": 2, "refused": 3, "wrong_number": 4, "dnc": 5}
+_child_sids = itertools.count(1)
+
+
+# ---- the server, in its own process ----------------------------------------------------------
+
+
+def twilio_settings(url: str, api_url: str, public_base_url: str) -> Any:
+    from bot.settings import load_settings
+
+    return load_settings(
+        database_url=url,
+        twilio_account_sid=ACCOUNT_SID,
+        twilio_auth_token=AUTH_TOKEN,
+        twilio_caller_id=CALLER_ID,
+        twilio_api_url=api_url,
+        public_base_url=public_base_url,
+        twilio_calls_per_second=100,
+    )
+
+
+def serve(url: str, port: int, api_url: str, started: float) -> None:
+    """The web app as `phonebank web` builds it with Twilio set up, on the bench clock."""
+    import uvicorn
+
+    from bot.app import build_services
+    from bot.telephony.webhooks import twilio_routes
+    from bot.web import create_web_app
+
+    settings = twilio_settings(url, api_url, f"http://127.0.0.1:{port}")
+    services = build_services(settings, engine=make_engine(url), clock=BenchClock(started))
+    app = create_web_app(services, routes=twilio_routes(settings, services))
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+# ---- setting up: a batch and a ringing session per volunteer ----------------------------------
+
+
+@dataclass(frozen=True)
+class Session:
+    session_id: int
+    attempt_id: int
+    call_sid: str  # the volunteer's leg
+
+
+def start_sessions(url: str, api_url: str, port: int, count: int, started: float) -> list[Session]:
+    """`count` volunteers take a batch and press Call on its first card, through the core."""
+    from bot.app import build_services
+    from handlers.context import Platform
+    from handlers.identity import context_for, link_volunteer
+    from handlers.router import handle_action, handle_command
+    from storage.db import session_scope
+
+    settings = twilio_settings(url, api_url, f"http://127.0.0.1:{port}")
+    engine = make_engine(url)
+    services = build_services(settings, engine=engine, clock=BenchClock(started))
+    with engine.begin() as conn:
+        volunteers = [row.id for row in conn.execute(text("SELECT id FROM volunteer ORDER BY id"))]
+    for index, volunteer_id in enumerate(volunteers[:count]):
+        user = f"U0TWILIO{index:04d}"
+        with session_scope(engine) as db:
+            link_volunteer(db, context_for(services, Platform.SLACK, "T0BENCH", user), volunteer_id)
+        ctx = context_for(services, Platform.SLACK, "T0BENCH", user, request_key=f"batch-{user}")
+        handle_command(ctx, "batch")
+        card_id = _first_card(engine, volunteer_id)
+        ctx = context_for(services, Platform.SLACK, "T0BENCH", user, request_key=f"call-{user}")
+        handle_action(ctx, "pb:card:call", str(card_id))
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT id, current_attempt_id, call_sid FROM call_session"
+                " WHERE call_sid IS NOT NULL ORDER BY id"
+            )
+        ).all()
+    engine.dispose()
+    return [Session(row.id, row.current_attempt_id, row.call_sid) for row in rows]
+
+
+def _first_card(engine: Any, volunteer_id: int) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text(
+                    "SELECT c.id FROM batch_card c JOIN batch b ON b.id = c.batch_id"
+                    " WHERE b.volunteer_id = :v AND b.closed_at IS NULL ORDER BY c.position LIMIT 1"
+                ),
+                {"v": volunteer_id},
+            ).scalar_one()
+        )
+
+
+def keypad_campaign(url: str) -> None:
+    """Give the bench campaign's result codes their keypad keys."""
+    codes = [code | {"keypad": KEYPAD[code["code"]]} for code in CONFIG["result_codes"]]
+    config = CampaignConfig.model_validate(CONFIG | {"result_codes": codes})
+    engine = make_engine(url)
+    with session_scope(engine) as db:
+        campaign = db.exec(select(Campaign)).one()
+        campaign.config = config.model_dump(mode="json")
+        db.add(campaign)
+    engine.dispose()
+
+
+# ---- Twilio's side: signed webhooks ------------------------------------------------------------
+
+
+@dataclass
+class Timings:
+    ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: int = 0
+    sessions_done: int = 0
+
+
+class Twilio:
+    """Posts webhooks as Twilio does: form-encoded, signed over the public URL and parameters."""
+
+    def __init__(self, http: aiohttp.ClientSession, base: str, timings: Timings) -> None:
+        self.http = http
+        self.base = base
+        self.timings = timings
+        self.validator = RequestValidator(AUTH_TOKEN)
+
+    async def post(
+        self, kind: str, url: str, params: dict[str, str], *, sign: bool = True
+    ) -> ET.Element | None:
+        signature = self.validator.compute_signature(url, params) if sign else "forged"
+        headers = {"X-Twilio-Signature": signature}
+        started = time.perf_counter()
+        async with self.http.post(url, data=params, headers=headers) as response:
+            body = await response.read()
+        self.timings.ms[kind].append((time.perf_counter() - started) * 1000)
+        expected = 200 if sign else 403
+        if response.status != expected:
+            self.timings.errors += 1
+            return None
+        return ET.fromstring(body) if sign and body else None
+
+    async def session(self, session: Session) -> None:
+        """One volunteer's call, from answering to hanging up after the last voter."""
+        common = {"AccountSid": ACCOUNT_SID, "CallSid": session.call_sid, "From": CALLER_ID}
+        query = urlencode({"session": session.session_id, "attempt": session.attempt_id})
+        twiml = await self.post(
+            "answer",
+            f"{self.base}/twilio/voice/answer?{query}",
+            common | {"CallStatus": "in-progress"},
+        )
+        for _ in range(MAX_STEPS):
+            if twiml is None or twiml.find("Hangup") is not None:
+                break
+            dial = twiml.find("Dial")
+            if dial is not None:
+                twiml = await self.voter_call(common, dial)
+            else:  # refused at dial time (say, calling hours): ask for the next one
+                twiml = await self.press(common, twiml, "#")
+        status_url = f"{self.base}/twilio/voice/status?session={session.session_id}"
+        await self.post(
+            "status (volunteer hung up)", status_url, common | {"CallStatus": "completed"}
+        )
+        self.timings.sessions_done += 1
+
+    async def voter_call(self, common: dict[str, str], dial: ET.Element) -> ET.Element | None:
+        """The voter's leg rings and ends unanswered; then "no answer" and "#" on the keypad."""
+        child = f"CA{next(_child_sids):032x}"
+        number = dial.find("Number")
+        if number is None:
+            return None
+        voter_status = number.get("statusCallback", "")
+        for status in ("initiated", "ringing", "in-progress", "completed"):
+            params = common | {"CallSid": child, "ParentCallSid": common["CallSid"]}
+            await self.post("voter status", voter_status, params | {"CallStatus": status})
+        dialed = common | {"DialCallSid": child, "DialCallStatus": "no-answer"}
+        twiml = await self.post(
+            "dialed", dial.get("action", ""), dialed | {"DialCallDuration": "0"}
+        )
+        if twiml is None:
+            return None
+        twiml = await self.press(common, twiml, NO_ANSWER_KEY)
+        return await self.press(common, twiml, "#") if twiml is not None else None
+
+    async def press(self, common: dict[str, str], twiml: ET.Element, key: str) -> ET.Element | None:
+        gather = twiml.find("Gather")
+        if gather is None:
+            return None
+        kind = "keypad #" if key == "#" else "keypad outcome"
+        return await self.post(kind, gather.get("action", ""), common | {"Digits": key})
+
+    async def floor(self, sessions: list[Session]) -> None:
+        """The same answer requests, forged: refused by the signature check alone."""
+        for session in sessions:
+            query = urlencode({"session": session.session_id, "attempt": session.attempt_id})
+            params = {
+                "AccountSid": ACCOUNT_SID,
+                "CallSid": session.call_sid,
+                "CallStatus": "ringing",
+            }
+            await self.post(
+                "floor (forged signature)",
+                f"{self.base}/twilio/voice/answer?{query}",
+                params,
+                sign=False,
+            )
+
+
+async def run_sessions(port: int, sessions: list[Session]) -> tuple[Timings, float]:
+    timings = Timings()
+    connector = aiohttp.TCPConnector(limit=len(sessions) + 5)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=60)
+    ) as http:
+        twilio = Twilio(http, f"http://127.0.0.1:{port}", timings)
+        await asyncio.gather(*(twilio.floor([s]) for s in sessions))
+        started = time.perf_counter()
+        await asyncio.gather(*(twilio.session(s) for s in sessions))
+        seconds = time.perf_counter() - started
+    return timings, seconds
+
+
+# ---- counting from the rows ------------------------------------------------------------------
+
+
+def count_doubles(url: str) -> tuple[int, int]:
+    """(voters with two outcomes logged, outcomes logged): each voter is dialed once here."""
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        doubles = conn.execute(
+            text(
+                "SELECT count(*) FROM (SELECT voter_id FROM call_attempt"
+                " WHERE result_code IS NOT NULL GROUP BY voter_id HAVING count(*) > 1) d"
+            )
+        ).scalar_one()
+        dialed = conn.execute(
+            text("SELECT count(*) FROM call_attempt WHERE result_code IS NOT NULL")
+        ).scalar_one()
+    engine.dispose()
+    return int(doubles), int(dialed)
+
+
+# ---- main ---------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--voters", type=int, default=100_000)
+    parser.add_argument("--concurrency", type=int, default=50, help="calling sessions at once")
+    parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "twilio_bench.json")
+    args = parser.parse_args()
+    url, drop = fresh_database(args.db)
+    try:
+        engine = make_engine(url)
+        load(engine, args.voters)
+        engine.dispose()
+        keypad_campaign(url)
+        rows = run_bench(url, args)
+    finally:
+        drop()
+    params = {
+        "voters": args.voters,
+        "concurrency": args.concurrency,
+        "db": args.db,
+        "flow": ["answer", "voter status x4", "dialed", "key 2", "key #", "... hang up"],
+        "target": "p99 TwiML response < 100 ms at 50 concurrent",
+    }
+    out = write_results("twilio_bench", params, rows, args.out)
+    print_table(rows, out)
+
+
+def run_bench(url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    spawn = mp.get_context("spawn")
+    started = time.time()
+    with FakeTwilioAPI() as fake:
+        port = free_port()
+        server = spawn.Process(target=serve, args=(url, port, fake.base_url, started), daemon=True)
+        server.start()
+        try:
+            wait_until_up(port, server)
+            sessions = start_sessions(url, fake.base_url, port, args.concurrency, started)
+            timings, seconds = asyncio.run(run_sessions(port, sessions))
+            rss = peak_rss_mb(server.pid)
+        finally:
+            server.terminate()
+            server.join(timeout=10)
+        calls_created = len(fake.calls_created())
+    doubles, logged = count_doubles(url)
+    rows = [_row(kind, args, values) for kind, values in timings.ms.items()]
+    for row in rows:
+        row.update(peak_rss_mb=rss, errors=timings.errors)
+    rows.append(
+        {
+            "case": "sessions",
+            "db": args.db,
+            "concurrency": args.concurrency,
+            "n": len(sessions),
+            "done": timings.sessions_done,
+            "outcomes_logged": logged,
+            "per_s": round(logged / seconds, 1) if seconds else None,
+            "double_outcomes": doubles,
+            "calls_created_at_twilio": calls_created,
+        }
+    )
+    return rows
+
+
+def _row(kind: str, args: argparse.Namespace, values: list[float]) -> dict[str, Any]:
+    return {
+        "case": kind,
+        "db": args.db,
+        "concurrency": args.concurrency,
+        "n": len(values),
+        "p50_ms": round(percentile(values, 0.50), 1),
+        "p95_ms": round(percentile(values, 0.95), 1),
+        "p99_ms": round(percentile(values, 0.99), 1),
+    }
+
+
+def print_table(rows: list[dict[str, Any]], out: Path) -> None:
+    columns = ["case", "db", "concurrency", "n", "p50_ms", "p95_ms", "p99_ms", "errors"]
+    columns += ["outcomes_logged", "per_s", "double_outcomes", "calls_created_at_twilio"]
+    table = Table(title="twilio_bench")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "case" else "right")
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    Console(width=160).print(table)
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
