@@ -145,6 +145,33 @@ def test_volunteers_match_by_phone_then_email_and_keep_status(
     assert counts(import_volunteers(engine, path, clock)) == (3, 0, 0, 3, 0)
 
 
+def test_a_new_phone_from_an_import_is_not_verified(
+    engine: Engine, tmp_path: Path, clock: FrozenClock
+) -> None:
+    path = tmp_path / "v.csv"
+    rows = [
+        volunteer_row("Mai Tran", "512-555-0131", "mai@example.org"),
+        volunteer_row("Luz Soto", "512-555-0132", "luz@example.org"),
+    ]
+    import_volunteers(engine, write_csv(path, rows, VOLUNTEER_HEADER), clock)
+    table = Volunteer.__table__  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        conn.execute(
+            update(table).values(phone_verified_at=clock.now(), sms_undeliverable="landline")
+        )
+    rows[1] = volunteer_row("Luz Soto", "512-555-0199", "luz@example.org")  # matched by email
+
+    import_volunteers(engine, write_csv(path, rows, VOLUNTEER_HEADER), clock)
+
+    mai, luz = volunteers(engine)
+    assert (mai["phone_verified_at"], mai["sms_undeliverable"]) == (clock.now(), "landline")
+    assert (luz["phone"], luz["phone_verified_at"], luz["sms_undeliverable"]) == (
+        "+15125550199",
+        None,
+        None,
+    )
+
+
 def test_bad_volunteer_rows_are_rejected(
     engine: Engine, tmp_path: Path, clock: FrozenClock
 ) -> None:

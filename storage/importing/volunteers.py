@@ -183,9 +183,17 @@ def _upsert(conn: Connection, row: VolunteerRow, now: datetime, summary: ImportS
     conn.execute(
         update(VOLUNTEERS)
         .where(VOLUNTEERS.c.id == existing["id"])
-        .values(merged | {"updated_at": now})
+        .values(merged | _new_phone_resets(existing, merged) | {"updated_at": now})
     )
     summary.updated += 1
+
+
+def _new_phone_resets(existing: Any, merged: dict[str, Any]) -> dict[str, Any]:
+    """A different phone is unverified until its owner enters the texted code, and what was
+    learned about the old one (cannot take texts) no longer applies."""
+    if "phone" not in merged or merged["phone"] == existing["phone"]:
+        return {}
+    return {"phone_verified_at": None, "sms_undeliverable": None}
 
 
 def _find(conn: Connection, column: str, value: str | None) -> Any:
