@@ -444,6 +444,8 @@ class SmsInbound(SQLModel, table=True):
     __table_args__ = (
         # Texts that look like an opt-out in words ("please stop texting me"), for review.
         Index("ix_sms_inbound_review", "received_at", **_where("needs_review")),
+        # "Did this number text STOP?", asked before every text we send (handlers/texting.py).
+        Index("ix_sms_inbound_from_phone", "from_phone", "keyword"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

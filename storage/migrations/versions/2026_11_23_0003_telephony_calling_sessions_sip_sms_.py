@@ -47,6 +47,7 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_sms_inbound_volunteer_id"), ["volunteer_id"], unique=False
         )
+        batch_op.create_index("ix_sms_inbound_from_phone", ["from_phone", "keyword"], unique=False)
 
     op.create_table(
         "sms_verification",
@@ -154,6 +155,7 @@ def downgrade() -> None:
 
     op.drop_table("sms_verification")
     with op.batch_alter_table("sms_inbound", schema=None) as batch_op:
+        batch_op.drop_index("ix_sms_inbound_from_phone")
         batch_op.drop_index(batch_op.f("ix_sms_inbound_volunteer_id"))
         batch_op.drop_index(
             "ix_sms_inbound_review",
