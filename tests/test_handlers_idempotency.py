@@ -74,15 +74,16 @@ def test_two_attempts_of_one_request_at_once_make_one_batch(
     if db_kind == "postgresql":
         # Both attempts pass the "already claimed?" check before either inserts its batch, so
         # the unique index, not the check, has to stop the second one. (SQLite claims take turns
-        # under BEGIN IMMEDIATE: the second sees the first's batch.)
+        # under BEGIN IMMEDIATE: the second sees the first's batch.) On PostgreSQL the batch row
+        # goes in with the cards, in `_insert_cards`.
         both_checked = threading.Barrier(2, timeout=30)
-        real_insert_batch = matching.claims._insert_batch
+        real_insert_cards = matching.claims._insert_cards
 
-        def insert_together(*args: Any) -> int:
+        def insert_together(*args: Any) -> Any:
             both_checked.wait()
-            return real_insert_batch(*args)
+            return real_insert_cards(*args)
 
-        monkeypatch.setattr(matching.claims, "_insert_batch", insert_together)
+        monkeypatch.setattr(matching.claims, "_insert_cards", insert_together)
     results: list[ClaimResult] = []
 
     def attempt() -> None:
