@@ -611,6 +611,7 @@ _PG_SETTLE = text(
            close_reason = CASE WHEN b.closed_at IS NULL AND NOT o.still_open THEN 'done'
                                ELSE b.close_reason END
       FROM open_batches o
-     WHERE b.id = o.batch_id AND (SELECT count(*) FROM cards) >= 0
+     WHERE b.id = ANY(CAST(:batches AS integer[])) AND b.id = o.batch_id
+       AND (SELECT count(*) FROM cards) >= 0
     """
 )

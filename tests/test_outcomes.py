@@ -87,6 +87,38 @@ def test_do_not_call_lists_the_phone_and_ends_the_household(
     assert not again.dnc_added  # already listed; recorded all the same
 
 
+def test_phone_ending_outcomes_logged_together_act_as_one_by_one(
+    engine: Engine, clock: FrozenClock
+) -> None:
+    shared, other_phone = "+15125550446", "+15125550447"
+    world = seed(
+        engine,
+        [{"phone": shared}] * 4 + [{"phone": other_phone}, {}],
+    )
+    batch = claim_batch(engine, world.volunteer_ids[0], world.campaign_id, clock=clock)
+    first, second, third, unnamed, elsewhere, untouched = world.voter_ids
+    results = record_outcomes(
+        engine,
+        [
+            Outcome(second, "wrong_number", batch.batch_id),
+            Outcome(first, "dnc", batch.batch_id),
+            Outcome(elsewhere, "dnc", batch.batch_id),
+            Outcome(third, "dnc", batch.batch_id),
+        ],
+        clock=clock,
+    )
+    # Only the first do-not-call on each phone lists it; the household member no outcome named
+    # is ended by the first phone-ending outcome on its phone.
+    assert [r.dnc_added for r in results] == [False, True, True, False]
+    phones = {r.phone for r in rows(engine, "SELECT phone FROM dnc_entry")}
+    assert phones == {shared, other_phone}
+    assert [voter(engine, v).status for v in (first, second, third, elsewhere)] == ["done"] * 4
+    ended = voter(engine, unnamed)
+    assert (ended.status, ended.last_result, ended.batch_id) == ("done", "wrong_number", None)
+    assert voter(engine, untouched).batch_id == batch.batch_id
+    assert voter(engine, untouched).status == "ready"
+
+
 def test_a_wrong_number_ends_everyone_on_it_without_listing_it(
     engine: Engine, clock: FrozenClock
 ) -> None:
