@@ -177,7 +177,7 @@ def _lock_voters(conn: Connection, ids: list[int]) -> tuple[dict[int, Any], str 
     """The voters, locked in id order (the lock order of matching/leases.py); on PostgreSQL also
     the campaign's configuration (JSON text), in the same round trip."""
     if conn.dialect.name == "postgresql":
-        rows = conn.execute(_PG_LOCK_VOTERS, {"ids": ids}).all()
+        rows = conn.execute(_PG_LOCK_VOTERS, {"ids": ids, "first": min(ids)}).all()
     else:
         rows = conn.execute(
             select(*_LOCKED_COLUMNS)
@@ -202,8 +202,8 @@ _LOCKED_COLUMNS = (
     VOTER.c.language,
     VOTER.c.language_heard,
 )
-# PostgreSQL: the voters locked, their campaign's configuration, and the plan settings of the
-# transaction. Bitmap and sequential scans off (SET LOCAL, until the transaction ends): the
+# PostgreSQL: the voters locked, their campaign's configuration (on the first row only), and
+# the plan settings of the transaction. Bitmap and sequential scans off (SET LOCAL, until the transaction ends): the
 # batch tables grow by thousands of rows a minute and have no statistics yet, so the planner
 # guessed sequential scans of batch_item, and bitmap scans of its partial index on open items,
 # which never skip that index's dead entries (a plain index scan marks them and skips them
@@ -212,7 +212,8 @@ _LOCKED_COLUMNS = (
 _PG_LOCK_VOTERS = text(
     """
     SELECT v.id, v.phone, v.campaign_id, v.batch_id, v.status, v.available_at, v.language,
-           v.language_heard, CAST(c.config AS text) AS config
+           v.language_heard,
+           CASE WHEN v.id = :first THEN CAST(c.config AS text) END AS config
       FROM (SELECT set_config('enable_bitmapscan', 'off', true),
                    set_config('enable_seqscan', 'off', true),
                    set_config('jit', 'off', true)) AS settings,
