@@ -83,11 +83,16 @@ def serve(url: str, port: int, api_url: str, started: float) -> None:
     import uvicorn
 
     from bot.app import build_services
+    from bot.later import LaterWork
     from bot.telephony.webhooks import twilio_routes
     from bot.web import create_web_app
 
     settings = twilio_settings(url, api_url, f"http://127.0.0.1:{port}")
-    services = build_services(settings, engine=make_engine(url), clock=BenchClock(started))
+    later = LaterWork()  # card updates after the answer, as `phonebank web` does
+    engine = make_engine(url)
+    services = build_services(
+        settings, engine=engine, clock=BenchClock(started), later=later.submit
+    )
     app = create_web_app(services, routes=twilio_routes(settings, services))
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
@@ -260,16 +265,19 @@ class Twilio:
             )
 
 
-async def run_sessions(port: int, sessions: list[Session]) -> tuple[Timings, float]:
+async def run_sessions(ports: list[int], sessions: list[Session]) -> tuple[Timings, float]:
+    """Every session at once, spread over the servers as a load balancer would (round robin:
+    a session's later webhooks go where its TwiML points, the same server)."""
     timings = Timings()
     connector = aiohttp.TCPConnector(limit=len(sessions) + 5)
     async with aiohttp.ClientSession(
         connector=connector, timeout=aiohttp.ClientTimeout(total=60)
     ) as http:
-        twilio = Twilio(http, f"http://127.0.0.1:{port}", timings)
-        await asyncio.gather(*(twilio.floor([s]) for s in sessions))
+        servers = [Twilio(http, f"http://127.0.0.1:{port}", timings) for port in ports]
+        assigned = [(servers[i % len(servers)], s) for i, s in enumerate(sessions)]
+        await asyncio.gather(*(twilio.floor([s]) for twilio, s in assigned))
         started = time.perf_counter()
-        await asyncio.gather(*(twilio.session(s) for s in sessions))
+        await asyncio.gather(*(twilio.session(s) for twilio, s in assigned))
         seconds = time.perf_counter() - started
     return timings, seconds
 
@@ -302,6 +310,9 @@ def main() -> None:
     parser.add_argument("--voters", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=50, help="calling sessions at once")
     parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument(
+        "--servers", type=int, default=1, help="web processes (replicas behind a load balancer)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "twilio_bench.json")
     args = parser.parse_args()
     url, drop = fresh_database(args.db)
@@ -317,6 +328,7 @@ def main() -> None:
         "voters": args.voters,
         "concurrency": args.concurrency,
         "db": args.db,
+        "servers": args.servers,
         "flow": ["answer", "voter status x4", "dialed", "key 2", "key #", "... hang up"],
         "target": "p99 TwiML response < 100 ms at 50 concurrent",
     }
@@ -328,17 +340,23 @@ def run_bench(url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     spawn = mp.get_context("spawn")
     started = time.time()
     with FakeTwilioAPI() as fake:
-        port = free_port()
-        server = spawn.Process(target=serve, args=(url, port, fake.base_url, started), daemon=True)
-        server.start()
+        ports = [free_port() for _ in range(args.servers)]
+        servers = [
+            spawn.Process(target=serve, args=(url, port, fake.base_url, started), daemon=True)
+            for port in ports
+        ]
+        for server in servers:
+            server.start()
         try:
-            wait_until_up(port, server)
-            sessions = start_sessions(url, fake.base_url, port, args.concurrency, started)
-            timings, seconds = asyncio.run(run_sessions(port, sessions))
-            rss = peak_rss_mb(server.pid)
+            for port, server in zip(ports, servers, strict=True):
+                wait_until_up(port, server)
+            sessions = start_sessions(url, fake.base_url, ports[0], args.concurrency, started)
+            timings, seconds = asyncio.run(run_sessions(ports, sessions))
+            rss = max(peak_rss_mb(server.pid) or 0.0 for server in servers)
         finally:
-            server.terminate()
-            server.join(timeout=10)
+            for server in servers:
+                server.terminate()
+                server.join(timeout=10)
         calls_created = len(fake.calls_created())
     doubles, logged = count_doubles(url)
     rows = [_row(kind, args, values) for kind, values in timings.ms.items()]
@@ -348,6 +366,7 @@ def run_bench(url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         {
             "case": "sessions",
             "db": args.db,
+            "servers": args.servers,
             "concurrency": args.concurrency,
             "n": len(sessions),
             "done": timings.sessions_done,
@@ -364,6 +383,7 @@ def _row(kind: str, args: argparse.Namespace, values: list[float]) -> dict[str, 
     return {
         "case": kind,
         "db": args.db,
+        "servers": args.servers,
         "concurrency": args.concurrency,
         "n": len(values),
         "p50_ms": round(percentile(values, 0.50), 1),
@@ -373,7 +393,7 @@ def _row(kind: str, args: argparse.Namespace, values: list[float]) -> dict[str, 
 
 
 def print_table(rows: list[dict[str, Any]], out: Path) -> None:
-    columns = ["case", "db", "concurrency", "n", "p50_ms", "p95_ms", "p99_ms", "errors"]
+    columns = ["case", "db", "servers", "concurrency", "n", "p50_ms", "p95_ms", "p99_ms", "errors"]
     columns += ["outcomes_logged", "per_s", "double_outcomes", "calls_created_at_twilio"]
     table = Table(title="twilio_bench")
     for column in columns:

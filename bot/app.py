@@ -13,7 +13,7 @@ from bot.settings import Settings
 from bot.telephony import telephony_for
 from bot.telephony.simulated import CallEvent, SimulatedTelephony
 from handlers.calls import call_status_changed
-from handlers.context import Notifier, Platform, Services, Telephony
+from handlers.context import Later, Notifier, Platform, Services, Telephony
 from handlers.replies import Reply
 from storage.clock import Clock, SystemClock
 from storage.db import make_engine
@@ -56,6 +56,7 @@ def build_services(
     clock: Clock | None = None,
     telephony: Telephony | None = None,
     notifier: Notifier | None = None,
+    later: Later | None = None,
 ) -> Services:
     """Services for one process; anything passed in replaces what the settings would pick."""
     clock = clock or SystemClock()
@@ -67,6 +68,7 @@ def build_services(
         notifier=notifier or FanOutNotifier(),
         admins=frozenset(settings.phonebank_admins),
         default_region=settings.phonebank_default_region,
+        later=later,
     )
     if isinstance(telephony, SimulatedTelephony):
         telephony.on_status(lambda event: _report_call(services, event))

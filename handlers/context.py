@@ -6,6 +6,7 @@ composition root, hands in the real or simulated implementations.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -92,6 +93,13 @@ class Notifier(Protocol):
         """Post to a channel."""
 
 
+class Later(Protocol):
+    """Runs work after the current request is answered; newer work under a waiting key
+    replaces the older (bot/later.py)."""
+
+    def __call__(self, key: str, work: Callable[[], None]) -> None: ...
+
+
 @dataclass(frozen=True)
 class Services:
     engine: Engine
@@ -100,6 +108,16 @@ class Services:
     notifier: Notifier
     admins: frozenset[str] = frozenset()  # "platform:user_id" from PHONEBANK_ADMINS
     default_region: str = "US"
+    # Where card updates go when they need not hold up the request (the web servers); None:
+    # done at once, in order (the console and most tests).
+    later: Later | None = None
+
+    def after_request(self, key: str, work: Callable[[], None]) -> None:
+        """`work` after the request is answered when the process can, else now."""
+        if self.later is None:
+            work()
+        else:
+            self.later(key, work)
 
 
 @dataclass(frozen=True)

@@ -149,8 +149,15 @@ def show_batch(
     text: str | None = None,
     tone: Tone = Tone.INFO,
 ) -> None:
-    """Replace the volunteer's batch message with the batch as it stands now."""
-    with read_session(services.engine) as session:
-        view = load_batch(session, batch_id)
-    if view is not None:
-        services.notifier.to_volunteer(volunteer_id, render_batch(view, text, tone))
+    """Replace the volunteer's batch message with the batch as it stands then: after the request
+    where the process allows, and once for several changes that come close together (a card
+    update carrying a message is never merged away)."""
+
+    def update() -> None:
+        with read_session(services.engine) as session:
+            view = load_batch(session, batch_id)
+        if view is not None:
+            services.notifier.to_volunteer(volunteer_id, render_batch(view, text, tone))
+
+    key = f"batch:{batch_id}" if text is None else f"batch:{batch_id}:{id(update)}"
+    services.after_request(key, update)

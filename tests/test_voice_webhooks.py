@@ -6,6 +6,7 @@ databases)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import Any
@@ -273,3 +274,30 @@ def test_recording_off_records_nothing(desk: Desk, twilio: Twilio) -> None:
     assert answer.find("Record") is None
     assert all("record" not in element.attrib for element in answer.iter())
     assert all("url" not in element.attrib for element in answer.iter("Number"))
+
+
+def test_with_a_later_queue_status_callbacks_are_answered_first_and_applied_after(
+    desk: Desk,
+) -> None:
+    queued: list[tuple[str, Any]] = []
+    services = dataclasses.replace(
+        desk.services, later=lambda key, work: queued.append((key, work))
+    )
+    check = TwilioSignatureCheck(TOKEN, BASE)
+    twilio = Twilio(create_web_app(services, routes=voice_routes(services, check, URLS)))
+    desk.press("Call", "Maria")
+    session, attempt = desk.last_ring()
+    twilio.post(URLS.answer(session, attempt), answer_params())
+    queued.clear()  # the card update the answer asked for
+
+    url = URLS.voter_status(session, attempt)
+    response = twilio.post(url, {"CallSid": "CAvoter", "CallStatus": "ringing"})
+
+    assert twiml(response) == ("Response", {}, "", [])
+    assert desk.one("SELECT call_status FROM call_attempt").call_status != "ringing"
+    assert [key for key, _ in queued] == ["twilio:CAvoter:ringing"]
+    _, apply = queued.pop()
+    apply()
+    assert desk.one("SELECT call_status FROM call_attempt").call_status == "ringing"
+    batch_id = desk.one("SELECT batch_id FROM call_session").batch_id
+    assert [key for key, _ in queued] == [f"batch:{batch_id}"]  # the card follows, after that

@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 
 from bot.app import build_services
 from bot.cli.common import console, engine, require_migrated, settings
+from bot.later import LaterWork
 from bot.settings import Settings
 from bot.slack.app import slack_for
 from bot.slack.privacy import install_log_redaction
@@ -72,9 +73,10 @@ def serve(host: str, port: int, *, everything: bool) -> None:
 
 def plan_for(current: Settings, db: Engine, *, everything: bool) -> Plan:
     """The web app with its adapters, and the start-up report."""
-    services = build_services(current, engine=db)
+    later = LaterWork()
+    services = build_services(current, engine=db, later=later.submit)
     slack = slack_for(current, services)
-    background: list[Background] = []
+    background: list[Background] = [lambda: finish_at_shutdown(later)]
     lines: list[str] = []
     if slack is None:
         lines.append("Slack: off (set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET)")
@@ -115,6 +117,14 @@ async def tick_simulated_calls(
     while True:
         await asyncio.to_thread(telephony.advance)
         await asyncio.sleep(every_s)
+
+
+async def finish_at_shutdown(later: LaterWork, timeout_s: float = 10.0) -> None:
+    """Live as long as the app; when it stops, let queued card updates finish first."""
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await asyncio.to_thread(later.close, timeout_s)
 
 
 def secrets_of(current: Settings) -> list[str]:

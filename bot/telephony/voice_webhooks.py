@@ -47,8 +47,12 @@ def voice_routes(services: Services, check: TwilioSignatureCheck, urls: WebhookU
         return Route(f"{VOICE}/{path}", _endpoint(check, ids, work), methods=["POST"])
 
     def status_route(path: str, ids: tuple[str, ...], apply: Callable[..., None]) -> Route:
+        # Twilio only needs the 200: the report is applied after answering (at once where the
+        # process has no `later`). Each report is keyed, applied once, and forward only, and the
+        # `<Dial action>` webhook carries the leg's final state again, synchronously.
         def work(request: Request, params: Params, found: dict[str, int]) -> str:
-            apply(request, params, **found)
+            event = _leg_event(request, params)
+            services.after_request(f"twilio:{event.key}", lambda: apply(event, params, **found))
             return empty()
 
         return Route(f"{VOICE}/{path}", _endpoint(check, ids, work), methods=["POST"])
@@ -85,13 +89,13 @@ def voice_routes(services: Services, check: TwilioSignatureCheck, urls: WebhookU
         status_route(
             "status",
             ("session",),
-            lambda r, p, session: voice.volunteer_leg_status(services, session, _leg_event(r, p)),
+            lambda event, p, session: voice.volunteer_leg_status(services, session, event),
         ),
         status_route(
             "voter-status",
             both,
-            lambda r, p, session, attempt: voice.voter_leg_status(
-                services, session, attempt, _leg_event(r, p)
+            lambda event, p, session, attempt: voice.voter_leg_status(
+                services, session, attempt, event
             ),
         ),
     ]
