@@ -11,12 +11,11 @@ import re
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from handlers.context import Context, Platform, Services
 from storage.clock import Clock
-from storage.db import read_session, session_scope
+from storage.db import insert_ignoring_duplicates, read_session, session_scope
 from storage.models import AuditLog, ChatIdentity, Role
 
 CONSOLE_WORKSPACE = "local"
@@ -237,19 +236,19 @@ def _create_identity(
     engine: Engine, clock: Clock, platform: str, workspace: str, user_id: str
 ) -> KnownUser:
     """Insert the identity unless a concurrent first request already did; the stored row."""
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     table = ChatIdentity.__table__  # type: ignore[attr-defined]
     with session_scope(engine) as session:
         session.execute(
-            dialect.insert(table)
-            .values(
+            insert_ignoring_duplicates(
+                table,
+                engine.dialect.name,
+                ["platform", "workspace", "user_id"],
                 platform=platform,
                 workspace=workspace,
                 user_id=user_id,
                 roles=[],
                 created_at=clock.now(),
             )
-            .on_conflict_do_nothing(index_elements=["platform", "workspace", "user_id"])
         )
         identity = _identity(session, platform, workspace, user_id)
         if identity is None:  # pragma: no cover - the insert or a concurrent one made it

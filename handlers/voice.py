@@ -38,7 +38,7 @@ from handlers.replies import Tone
 from matching.leases import release_batch, release_card, renew_lease
 from matching.outcomes import Outcome, OutcomeError, record_outcome
 from storage.campaign_config import CampaignConfig, ResultAction, ResultCode
-from storage.db import read_session, session_scope
+from storage.db import insert_ignoring_duplicates, read_session, session_scope
 from storage.models import (
     Batch,
     BatchCard,
@@ -51,6 +51,7 @@ from storage.models import (
 )
 
 log = logging.getLogger(__name__)
+PROCESSED_EVENT = ProcessedEvent.__table__  # type: ignore[attr-defined]
 
 INVALID_NUMBER = 21211  # Twilio: the voter's number cannot be called
 NEXT_KEY = "#"
@@ -579,13 +580,20 @@ def _cancel_undialed(db: Session, call_session: CallSession) -> None:
 
 
 def _first_time(db: Session, key: str, services: Services) -> bool:
-    """Record the callback's key; False when it was applied before."""
-    seen = db.exec(select(ProcessedEvent.id).where(col(ProcessedEvent.key) == key)).first()
-    if seen is not None:
-        return False
-    db.add(ProcessedEvent(key=key, source=EVENT_SOURCE, created_at=services.clock.now()))
-    db.flush()
-    return True
+    """Record the callback's key; False when it was applied before (or alongside, by another
+    worker: the unique key decides)."""
+    recorded = db.execute(
+        insert_ignoring_duplicates(
+            PROCESSED_EVENT,
+            db.get_bind().dialect.name,
+            ["key"],
+            key=key,
+            source=EVENT_SOURCE,
+            created_at=services.clock.now(),
+            result={},
+        ).returning(PROCESSED_EVENT.c.id)
+    ).first()
+    return recorded is not None
 
 
 def _config(db: Session, campaign_id: int) -> CampaignConfig:

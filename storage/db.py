@@ -12,9 +12,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Table, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.dml import Insert
 from sqlmodel import Session, SQLModel, create_engine
 
 import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -93,3 +95,16 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def insert_ignoring_duplicates(
+    table: Table, dialect_name: str, conflict_columns: list[str], **values: Any
+) -> Insert:
+    """`INSERT ... ON CONFLICT (conflict_columns) DO NOTHING`, on either database: one round
+    trip where "select, then insert if missing" takes two and still races."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return (
+        dialect.insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=conflict_columns)
+    )
