@@ -46,7 +46,7 @@ from handlers.dialing import (
 from handlers.refusal import Refusal, int_value
 from handlers.replies import Reply, Tone
 from matching.leases import renew_lease
-from storage.campaign_config import CampaignConfig
+from matching.pool import campaign_config
 from storage.db import read_session, session_scope
 from storage.models import Batch, CallAttempt, CallSession, Campaign, Volunteer, Voter
 
@@ -143,7 +143,7 @@ def _start_in(session: Session, ctx: Context, card_id: int) -> _Start:
     ring = (volunteer.sip_address or volunteer.phone) if volunteer else None
     if campaign is None or volunteer is None or not ring:
         raise Refusal("Add your phone number with `signup` first: calls ring it.")
-    config = CampaignConfig.model_validate(campaign.config)
+    config = campaign_config(campaign.config)
     now = ctx.services.clock.now()
     reason = dial_refusal(session, card.phone, voters[0], now, config)
     if reason is not None:

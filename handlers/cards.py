@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from handlers.masking import mask_phone
 from handlers.replies import Button, ButtonStyle, Fact, Reply, Section, Tone
 from handlers.scripts import ScriptVoter, pick_script, render_script, script_context
+from matching.pool import campaign_config
 from matching.ranking import language_name
 from storage.campaign_config import CampaignConfig
 from storage.models import (
@@ -134,7 +135,7 @@ def load_batch(session: Session, batch_id: int) -> BatchView | None:
         cards=tuple(_card(card, items, statuses) for card in cards),
         volunteer_name=volunteer.name,
         campaign_name=campaign.name,
-        config=CampaignConfig.model_validate(campaign.config),
+        config=campaign_config(campaign.config),
         on_the_line=_on_the_line(session, batch_id),
     )
 

@@ -21,6 +21,7 @@ from handlers.context import Context
 from handlers.refusal import Refusal, int_value, signed_up
 from handlers.replies import Form, Input, InputKind, Option, Reply, Tone
 from matching.outcomes import Outcome, OutcomeError, record_outcome
+from matching.pool import campaign_config
 from matching.ranking import LANGUAGE_NAMES
 from storage.campaign_config import CampaignConfig, ResultAction, ResultCode, ResultKind
 from storage.db import read_session, session_scope
@@ -301,7 +302,7 @@ def _config(session: Session, campaign_id: int) -> CampaignConfig:
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise Refusal("That batch's campaign no longer exists.")
-    return CampaignConfig.model_validate(campaign.config)
+    return campaign_config(campaign.config)
 
 
 def _label(config: CampaignConfig, code: str) -> str:

@@ -37,6 +37,7 @@ from handlers.dialing import (
 from handlers.replies import Tone
 from matching.leases import release_batch, release_card, renew_lease
 from matching.outcomes import Outcome, OutcomeError, record_outcome
+from matching.pool import campaign_config
 from storage.campaign_config import CampaignConfig, ResultAction, ResultCode
 from storage.db import insert_ignoring_duplicates, read_session, session_scope
 from storage.models import (
@@ -183,6 +184,7 @@ def voter_leg_ended(
     """The voter's leg ended: store how, then ask for the outcome on the keypad."""
     status = _DIAL_STATUS.get(result.status, result.status)
     report = StatusReport(status, result.call_sid, result.duration_s, result.error_code)
+    wrong_number = result.error_code == INVALID_NUMBER
     with session_scope(services.engine) as db:
         found = _session_attempt(db, session_id, attempt_id)
         if found is None:
@@ -190,31 +192,33 @@ def voter_leg_ended(
         call_session, attempt = found
         apply_status(db, attempt, report, services.clock.now())
         batch_id, volunteer_id = call_session.batch_id, call_session.volunteer_id
-    if result.error_code == INVALID_NUMBER:
+        plan = None if wrong_number else _question(db, call_session, attempt)
+    if plan is None:  # the wrong-number outcome is logged first, and then said
         _record_wrong_number(services, attempt_id)
+        plan = _outcome_question(services, session_id, attempt_id)
     show_batch(services, volunteer_id, batch_id)
-    return _outcome_question(services, session_id, attempt_id)
+    return plan
 
 
 def key_pressed(services: Services, session_id: int, attempt_id: int, digits: str) -> Plan:
     """A key after a call: an outcome (once), '#' for the next voter, nothing: ask again."""
+    key = digits.strip()[:1]
+    if key == NEXT_KEY:
+        return next_voter(services, session_id, attempt_id)
     with read_session(services.engine) as db:
         found = _session_attempt(db, session_id, attempt_id)
         if found is None:
             return UNKNOWN_CALL
         call_session, attempt = found
-        ended = call_session.ended_at is not None
-        dialed = _was_dialed(attempt)
-    if ended:
-        return (Hangup(),)
-    key = digits.strip()[:1]
-    if key == NEXT_KEY:
-        return next_voter(services, session_id, attempt_id)
-    if not key:
-        return _outcome_question(services, session_id, attempt_id, again=True)
-    if not dialed:
-        return (Say("That voter was not called."), *_next_only(session_id, attempt_id))
-    return _log_key(services, session_id, attempt_id, key)
+        if call_session.ended_at is not None:
+            return (Hangup(),)
+        if not key:
+            return _question(db, call_session, attempt, again=True)
+        if not _was_dialed(attempt):
+            return (Say("That voter was not called."), *_next_only(session_id, attempt_id))
+        config = _config(db, attempt.campaign_id)
+        logged = _logged_code(db, attempt)
+    return _log_key(services, config, attempt, logged, key)
 
 
 def next_voter(services: Services, session_id: int, after_attempt_id: int) -> Plan:
@@ -326,7 +330,7 @@ def _dial_plan(
     campaign = db.get(Campaign, attempt.campaign_id)
     if voter is None or card is None or campaign is None:
         return _refuse(db, services, attempt, "that card is closed", session_id)
-    config = CampaignConfig.model_validate(campaign.config)
+    config = campaign_config(campaign.config)
     now = services.clock.now()
     reason = dial_refusal(db, card.phone, voter, now, config)
     if reason is not None:
@@ -408,11 +412,16 @@ def _question(
     db: Session, call_session: CallSession, attempt: CallAttempt, *, again: bool = False
 ) -> Plan:
     """How did it go: the campaign's keypad keys, or log it in chat; '#' for the next voter."""
-    session_id, attempt_id = int(call_session.id or 0), int(attempt.id or 0)
     if not _was_dialed(attempt):
-        return _next_only(session_id, attempt_id)
+        return _next_only(int(call_session.id or 0), int(attempt.id or 0))
     config = _config(db, attempt.campaign_id)
-    logged = _logged_code(db, attempt)
+    return _question_plan(config, attempt, _logged_code(db, attempt), again=again)
+
+
+def _question_plan(
+    config: CampaignConfig, attempt: CallAttempt, logged: str | None, *, again: bool
+) -> Plan:
+    session_id, attempt_id = int(attempt.session_id or 0), int(attempt.id or 0)
     if logged is not None:
         label = _label(config, logged)
         prompt = f"Logged: {label}. Press # for the next voter, or hang up."
@@ -434,26 +443,24 @@ def keypad_codes(config: CampaignConfig) -> list[ResultCode]:
     return sorted(codes, key=lambda code: code.keypad or 0)
 
 
-def _log_key(services: Services, session_id: int, attempt_id: int, key: str) -> Plan:
-    with read_session(services.engine) as db:
-        found = _session_attempt(db, session_id, attempt_id)
-        if found is None:
-            return UNKNOWN_CALL
-        _, attempt = found
-        config = _config(db, attempt.campaign_id)
-        logged = _logged_code(db, attempt)
+def _log_key(
+    services: Services, config: CampaignConfig, attempt: CallAttempt, logged: str | None, key: str
+) -> Plan:
+    """Log the keyed outcome unless one is logged already; say so, then ask what next."""
     code = next((c for c in keypad_codes(config) if str(c.keypad) == key), None)
     if logged is not None:
         said = Say(f"Already logged: {_label(config, logged)}.")
     elif code is None:
         said = Say(f"Key {key} does not log an outcome here.")
     else:
-        said = Say(_record_key(services, attempt, code))
-    return (said, *_outcome_question(services, session_id, attempt_id, again=True))
+        text, recorded = _record_key(services, attempt, code)
+        said, logged = Say(text), code.code if recorded else None
+    return (said, *_question_plan(config, attempt, logged, again=True))
 
 
-def _record_key(services: Services, attempt: CallAttempt, code: ResultCode) -> str:
-    """Record the keyed outcome once (a repeated webhook finds its key); what to say."""
+def _record_key(services: Services, attempt: CallAttempt, code: ResultCode) -> tuple[str, bool]:
+    """Record the keyed outcome once (a repeated webhook finds its key); what to say, and
+    whether it is recorded."""
     outcome = Outcome(
         voter_id=attempt.voter_id,
         result_code=code.code,
@@ -466,11 +473,11 @@ def _record_key(services: Services, attempt: CallAttempt, code: ResultCode) -> s
         record_outcome(services.engine, outcome, clock=services.clock)
     except OutcomeError:
         log.warning("keypad outcome for attempt %s was refused", attempt.id)
-        return "That cannot be logged from the keypad; log it in chat."
+        return "That cannot be logged from the keypad; log it in chat.", False
     if attempt.volunteer_id is not None and attempt.batch_id is not None:
         text = f"Logged from your keypad: {code.label}."
         show_batch(services, attempt.volunteer_id, attempt.batch_id, text, Tone.SUCCESS)
-    return f"Logged {code.label}."
+    return f"Logged {code.label}.", True
 
 
 def _record_wrong_number(services: Services, attempt_id: int) -> None:
@@ -600,7 +607,7 @@ def _config(db: Session, campaign_id: int) -> CampaignConfig:
     campaign = db.get(Campaign, campaign_id)
     if campaign is None:
         raise LookupError(f"campaign {campaign_id} is gone")
-    return CampaignConfig.model_validate(campaign.config)
+    return campaign_config(campaign.config)
 
 
 def _label(config: CampaignConfig, code: str) -> str:
