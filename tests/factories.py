@@ -143,7 +143,9 @@ def make_voter(
         "dedupe_key": f"id:{external_id}" if external_id else f"name:voter {n}",
         "first_name": f"First{n}",
         "last_name": f"Last{n}",
-        "phone": f"+1512555{n % 10000:04d}",
+        # 555-3000 and up: never a phone the chat tests sign volunteers up with (555-01nn) or the
+        # scenarios' voters (555-02nn), whose numbers the chat payload scan looks for.
+        "phone": f"+1512555{3000 + n % 7000:04d}",
         "area_code": "512",
         "phone_region": "US",
         "state": "TX",
