@@ -21,6 +21,7 @@ from sqlmodel import SQLModel
 from storage.clock import FrozenClock
 from storage.db import create_schema, make_engine, normalize_url
 from tests.fakes import chat_payloads
+from tests.fakes.slack_api import FakeSlackAPI
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "PHONEBANK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -116,6 +117,19 @@ def _truncate_all(engine: Engine) -> None:
         # forever; fail the teardown instead, naming the cause.
         conn.execute(text("SET LOCAL lock_timeout = '10s'"))
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests run on asyncio, as the app does."""
+    return "asyncio"
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlackAPI]:
+    """The local fake of Slack's Web API (tests/fakes/slack_api.py), recording every call."""
+    with FakeSlackAPI() as fake:
+        yield fake
 
 
 @pytest.fixture

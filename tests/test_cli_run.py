@@ -75,11 +75,6 @@ async def get(asgi_app: Any, path: str, method: str = "GET") -> httpx.Response:
         return await http.request(method, path)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def test_without_credentials_run_says_how_to_connect_and_points_to_the_demo(
     environment: dict[str, str], served: Served
 ) -> None:

@@ -40,22 +40,11 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def redacted_logs() -> Iterator[None]:
     """Log redaction as `phonebank run` installs it."""
     undo = install_log_redaction([BOT_TOKEN, SIGNING_SECRET])
     yield
     undo()
-
-
-@pytest.fixture
-def fake_slack() -> Iterator[FakeSlackAPI]:
-    with FakeSlackAPI() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -61,17 +61,6 @@ def test_a_long_status_is_cut_to_the_tabs_100_blocks() -> None:
     assert len(view["blocks"]) == 100
     assert view["blocks"][-1]["elements"][0]["text"] == "_…more in /phonebank stats_"
     assert block_kit_problems({"view": view}) == []
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def fake_slack() -> Iterator[FakeSlackAPI]:
-    with FakeSlackAPI() as fake:
-        yield fake
 
 
 @pytest.fixture

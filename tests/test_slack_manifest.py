@@ -3,7 +3,6 @@ of the Web API methods Phonebank calls in a whole conversation."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,17 +31,6 @@ METHOD_SCOPES: dict[str, str | None] = {
     "views.publish": None,
     "response_url": None,  # not a Web API method: the interaction's own URL
 }
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def fake_slack() -> Iterator[FakeSlackAPI]:
-    with FakeSlackAPI() as fake:
-        yield fake
 
 
 def manifest() -> dict[str, Any]:

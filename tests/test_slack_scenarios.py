@@ -4,8 +4,6 @@ client at the local fake, on both databases. The same list runs on the console
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import Engine
 
@@ -14,12 +12,6 @@ from tests.fakes.slack_api import FakeSlackAPI
 from tests.scenarios.conversations import SCENARIOS, Scenario
 from tests.scenarios.slack_driver import SlackSurface
 from tests.scenarios.world import World, phones_in
-
-
-@pytest.fixture
-def fake_slack() -> Iterator[FakeSlackAPI]:
-    with FakeSlackAPI() as fake:
-        yield fake
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)

@@ -26,11 +26,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def socket() -> Iterator[FakeSocketMode]:
     with FakeSocketMode() as fake:
         yield fake

@@ -6,7 +6,7 @@ Slack Web API. A volunteer signs up with consent, gets a code by text and verifi
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import Engine
@@ -23,17 +23,6 @@ from tests.slack_support import SlackWorkspace, open_workspace
 pytestmark = pytest.mark.anyio
 
 SAM = "slack:U0SAM"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def fake_slack() -> Iterator[FakeSlackAPI]:
-    with FakeSlackAPI() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -47,17 +47,6 @@ MARIA, DAVE, EVE = "+15125550201", "+15125550202", "+15125550203"
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def fake_slack() -> Iterator[FakeSlackAPI]:
-    with FakeSlackAPI() as fake:
-        yield fake
-
-
-@pytest.fixture
 def fake_twilio() -> Iterator[FakeTwilioAPI]:
     with FakeTwilioAPI() as fake:
         yield fake
