@@ -142,29 +142,19 @@ class DialResult:
 
 def volunteer_answered(services: Services, session_id: int, attempt_id: int, call_sid: str) -> Plan:
     """The volunteer picked up: the session is live; whisper, then dial the voter."""
-    with session_scope(services.engine) as db:
-        found = _session_attempt(db, session_id, attempt_id)
-        if found is None:
-            return UNKNOWN_CALL
-        call_session, attempt = found
-        if call_session.ended_at is not None:
-            return (Hangup(),)
-        now = services.clock.now()
-        if call_session.call_sid is None and call_sid:
-            call_session.call_sid = call_sid
-        if call_session.answered_at is None:
-            call_session.answered_at = now
-        if moves_forward(call_session.status, "in-progress"):
-            call_session.status = "in-progress"
-        db.add(call_session)
-        plan = _dial_plan(db, services, call_session, attempt)
-        batch_id, volunteer_id = call_session.batch_id, call_session.volunteer_id
-    show_batch(services, volunteer_id, batch_id)
-    return plan
+    return _dial_in_session(services, session_id, attempt_id, answered_by=call_sid)
 
 
 def session_redirected(services: Services, session_id: int, attempt_id: int) -> Plan:
     """A chat Call or Next redirected the live call here: dial that voter."""
+    return _dial_in_session(services, session_id, attempt_id)
+
+
+def _dial_in_session(
+    services: Services, session_id: int, attempt_id: int, *, answered_by: str | None = None
+) -> Plan:
+    """Dial the attempt's voter from the session's live call; `answered_by`: the volunteer's
+    leg just picked up (the first dial of the session)."""
     with session_scope(services.engine) as db:
         found = _session_attempt(db, session_id, attempt_id)
         if found is None:
@@ -172,10 +162,24 @@ def session_redirected(services: Services, session_id: int, attempt_id: int) -> 
         call_session, attempt = found
         if call_session.ended_at is not None:
             return (Hangup(),)
+        if answered_by is not None:
+            _mark_answered(db, services, call_session, answered_by)
         plan = _dial_plan(db, services, call_session, attempt)
         batch_id, volunteer_id = call_session.batch_id, call_session.volunteer_id
     show_batch(services, volunteer_id, batch_id)
     return plan
+
+
+def _mark_answered(
+    db: Session, services: Services, call_session: CallSession, call_sid: str
+) -> None:
+    if call_session.call_sid is None and call_sid:
+        call_session.call_sid = call_sid
+    if call_session.answered_at is None:
+        call_session.answered_at = services.clock.now()
+    if moves_forward(call_session.status, "in-progress"):
+        call_session.status = "in-progress"
+    db.add(call_session)
 
 
 def voter_leg_ended(
