@@ -5,7 +5,9 @@ in the audit log, so nothing depends on someone being online.
 
 from __future__ import annotations
 
-from sqlmodel import select
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, select
 
 from handlers.context import Platform, Services
 from handlers.replies import Reply, Tone
@@ -15,12 +17,25 @@ from storage.models import AuditLog, ChatIdentity, Role
 _WHO = frozenset({Role.ORGANIZER, Role.ADMIN})
 
 
-def alert_organizers(services: Services, action: str, text: str, target: str | None = None) -> int:
-    """Message every organizer and admin; record it as `action`. How many were messaged."""
+def alert_organizers(
+    services: Services,
+    action: str,
+    text: str,
+    target: str | None = None,
+    *,
+    quiet_for: timedelta | None = None,
+) -> int:
+    """Message every organizer and admin; record it as `action`. How many were messaged.
+
+    With `quiet_for`, the same alert (action and target) is sent at most once in that time:
+    a caller id Twilio refuses fails every Call press until someone fixes it."""
+    now = services.clock.now()
     with session_scope(services.engine) as session:
+        if quiet_for is not None and _alerted_since(session, action, target, now - quiet_for):
+            return 0
         session.add(
             AuditLog(
-                at=services.clock.now(),
+                at=now,
                 actor="phonebank",
                 action=action,
                 target=target,
@@ -32,6 +47,17 @@ def alert_organizers(services: Services, action: str, text: str, target: str | N
     for platform, user_id in recipients:
         services.notifier.to_channel(platform, user_id, reply)
     return len(recipients)
+
+
+def _alerted_since(session: Session, action: str, target: str | None, since: datetime) -> bool:
+    found = session.exec(
+        select(AuditLog.id).where(
+            col(AuditLog.action) == action,
+            col(AuditLog.target) == target,
+            col(AuditLog.at) >= since,
+        )
+    ).first()
+    return found is not None
 
 
 def organizer_addresses(services: Services) -> list[tuple[Platform, str]]:

@@ -61,6 +61,7 @@ _FAILURE_TEXT = {
     TelephonyFailure.CALLER_ID: CALLER_ID_TEXT,
 }
 NOT_PLACED = "The call could not be placed; try again in a moment."
+CALLER_ID_ALERT_QUIET = timedelta(hours=1)  # every Call press fails the same way until fixed
 
 
 @dataclass(frozen=True)
@@ -302,7 +303,13 @@ def _failed(services: Services, start: _Start, failure: TelephonyFailure, code: 
             f"Calls for campaign {start.campaign_slug} are paused: Twilio refuses its caller id "
             f"(error {code}). Use a number the Twilio account owns or has verified."
         )
-        alert_organizers(services, "telephony.caller_id", alert, target=start.campaign_slug)
+        alert_organizers(
+            services,
+            "telephony.caller_id",
+            alert,
+            target=start.campaign_slug,
+            quiet_for=CALLER_ID_ALERT_QUIET,
+        )
     if failure is TelephonyFailure.INVALID_NUMBER and start.live_call_sid is None:
         return "Twilio cannot ring your phone; fix it with `signup`."
     return _FAILURE_TEXT.get(failure, NOT_PLACED)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
@@ -43,3 +45,18 @@ def test_nobody_to_tell_still_leaves_the_audit_row(engine: Engine, clock: Frozen
         "+1512",
         {"text": "A text needs a look."},
     )
+
+
+def test_a_quiet_period_keeps_the_same_alert_from_repeating(
+    engine: Engine, clock: FrozenClock
+) -> None:
+    services = make_services(engine, clock, admins=frozenset({"slack:UADMIN"}))
+    quiet = timedelta(hours=1)
+
+    first = alert_organizers(services, "telephony.caller_id", "Paused.", "demo", quiet_for=quiet)
+    again = alert_organizers(services, "telephony.caller_id", "Paused.", "demo", quiet_for=quiet)
+    other = alert_organizers(services, "telephony.caller_id", "Paused.", "gotv", quiet_for=quiet)
+    clock.advance(timedelta(hours=1, seconds=1))
+    later = alert_organizers(services, "telephony.caller_id", "Paused.", "demo", quiet_for=quiet)
+
+    assert (first, again, other, later) == (1, 0, 1, 1)
