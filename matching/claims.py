@@ -30,13 +30,12 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    String,
     bindparam,
     insert,
-    literal_column,
     select,
     text,
     true,
-    union_all,
     update,
 )
 from sqlalchemy.dialects import sqlite
@@ -154,7 +153,10 @@ def _claim_with_resolving(
         except _LostEveryPhone:
             return ClaimResult(ClaimStatus.BUSY, message=BUSY_MESSAGE)
         except _ZoneKeysMissing:
-            resolve_zone_keys(engine, campaign_id)
+            if not resolve_zone_keys(engine, campaign_id):
+                # Another claim is resolving them. Wait for it to commit: claiming among the
+                # keys resolved so far (none, at first) would answer "nothing left".
+                resolve_zone_keys(engine, campaign_id, wait=True)
     # Still voters without a key after a few rounds (a huge fresh import): claim among the rest.
     return run_transaction(
         engine,
@@ -234,8 +236,11 @@ def _claim(
     if not keys:
         return ClaimResult(ClaimStatus.EMPTY, message="nobody is inside calling hours right now")
     rules = pool_rules(campaign_id, config, now, keys)
-    picked = _pick(conn, rules, profile, size or config.batch_size)
-    households = _households(conn, rules, profile, list(picked))
+    if conn.dialect.name == "postgresql":
+        households = _pg_pick_households(conn, rules, profile, size or config.batch_size)
+    else:
+        picked = _pick(conn, rules, profile, size or config.batch_size)
+        households = _households(conn, rules, profile, list(picked))
     if not households:
         return _nothing_claimed(conn, rules, profile)
     batch = _NewBatch(
@@ -382,7 +387,8 @@ def _step_query(dialect: str, tier_column: str | None, with_taken: bool) -> Any:
 def _pick(
     conn: Connection, rules: PoolRules, profile: CallerProfile, size: int
 ) -> dict[str, VoterRow]:
-    """Lock up to `size` phones' first voters, walking the matching steps in order."""
+    """Lock up to `size` phones' first voters, walking the matching steps in order (SQLite;
+    PostgreSQL runs the same steps server-side, `_pg_pick_households`)."""
     picked: dict[str, VoterRow] = {}
     taken: list[int] = []
     dialect = conn.dialect.name
@@ -425,35 +431,60 @@ def _household_query(dialect: str, locking: bool) -> Any:
 def _households(
     conn: Connection, rules: PoolRules, profile: CallerProfile, phones: list[str]
 ) -> dict[str, list[VoterRow]]:
-    """Every eligible voter on each phone, locked; phones part-held by another claim dropped."""
+    """Every eligible voter on each phone, locked (SQLite: claims take turns, so no other
+    claim holds any of them)."""
     if not phones:
         return {}
-    dialect = conn.dialect.name
     params = pool_params(rules) | {"phones": phones, "languages": list(profile.languages)}
     members: dict[str, list[VoterRow]] = {phone: [] for phone in phones}
-    if dialect != "postgresql":  # SQLite claims take turns: nothing is locked by another one
-        for row in conn.execute(_household_query(dialect, True), params):
-            members[row.phone].append(row)
-        return {phone: rows for phone, rows in members.items() if rows}
+    for row in conn.execute(_household_query(conn.dialect.name, True), params):
+        members[row.phone].append(row)
+    return {phone: rows for phone, rows in members.items() if rows}
+
+
+def _pg_pick_households(
+    conn: Connection, rules: PoolRules, profile: CallerProfile, size: int
+) -> dict[str, list[VoterRow]]:
+    """`_pick` and `_households` in one round trip (storage/claim_function.py): phone -> its
+    eligible voters this claim locked, in matching order. A phone some of whose eligible voters
+    another claim in flight holds is dropped, so a household is never split."""
+    steps = list(_steps(profile, rules.callable_keys))
+    params = {
+        "campaign": rules.campaign_id,
+        "keys": list(rules.callable_keys),
+        "max_attempts": rules.max_attempts,
+        "now": rules.now,
+        "size": size,
+        "languages": list(profile.languages),
+        "step_languages": [language for language, _, _ in steps],
+        "step_columns": [column for _, column, _ in steps],
+        "step_values": [value for _, _, value in steps],
+    }
+    picked: list[str] = []
+    members: dict[str, list[VoterRow]] = {}
     held_elsewhere: set[str] = set()
-    for row in conn.execute(_pg_household_query(), params):
-        if row.mine:
-            members[row.phone].append(row)
+    for row in conn.execute(_PG_PICK, params):
+        if row.part == "pick":
+            picked.append(row.phone)
+        elif row.part == "member":
+            members.setdefault(row.phone, []).append(row)
         else:  # eligible, and locked by a claim in flight
             held_elsewhere.add(row.phone)
-    return {phone: rows for phone, rows in members.items() if rows and phone not in held_elsewhere}
+    return {
+        phone: members[phone]
+        for phone in picked
+        if phone in members and phone not in held_elsewhere
+    }
 
 
-@lru_cache(maxsize=1)
-def _pg_household_query() -> Any:
-    """PostgreSQL, one round trip: the household voters this claim could lock (`mine`), then
-    the ids of the eligible ones it could not (another claim in flight holds them)."""
-    locked = _household_query("postgresql", True).cte("locked")
-    others = select(literal_column("false").label("mine"), *_VOTER_COLUMNS).where(
-        *_household_conditions("postgresql"),
-        VOTER.c.id.not_in(select(locked.c.id).scalar_subquery()),
-    )
-    return union_all(select(literal_column("true").label("mine"), *locked.c), others)
+_PG_PICK = text(
+    """
+    SELECT * FROM phonebank_claim_pick(
+        :campaign, CAST(:keys AS varchar[]), :max_attempts, :now, :size,
+        CAST(:languages AS varchar[]), CAST(:step_languages AS varchar[]),
+        CAST(:step_columns AS varchar[]), CAST(:step_values AS varchar[]))
+    """
+).columns(*(column.label(column.name) for column in _VOTER_COLUMNS), part=String)
 
 
 @lru_cache(maxsize=4)

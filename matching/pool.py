@@ -122,13 +122,16 @@ def distinct_zone_keys(conn: Connection, campaign_id: int) -> list[str]:
     return list(conn.execute(_DISTINCT_KEYS, {"campaign_id": campaign_id}).scalars())
 
 
-def resolve_zone_keys(engine: Engine, campaign_id: int, limit: int = RESOLVE_CHUNK) -> int:
+def resolve_zone_keys(
+    engine: Engine, campaign_id: int, limit: int = RESOLVE_CHUNK, *, wait: bool = False
+) -> int:
     """Fill `calling_zone_key` for up to `limit` voters that lack it; how many were filled.
 
     The importer leaves the key empty (None); the claim calls this first, so new voters become
-    claimable without a separate step. Rows another transaction is resolving are skipped.
+    claimable without a separate step. Rows another transaction is resolving are skipped, or,
+    with `wait`, waited for (and then left alone, resolved).
     """
-    return run_transaction(engine, lambda conn: _resolve_some(conn, campaign_id, limit))
+    return run_transaction(engine, lambda conn: _resolve_some(conn, campaign_id, limit, wait))
 
 
 def resolve_all_zone_keys(engine: Engine, campaign_id: int) -> int:
@@ -143,13 +146,13 @@ def resolve_all_zone_keys(engine: Engine, campaign_id: int) -> int:
     return total
 
 
-def _resolve_some(conn: Connection, campaign_id: int, limit: int) -> int:
+def _resolve_some(conn: Connection, campaign_id: int, limit: int, wait: bool = False) -> int:
     # Served by ix_voter_zone_unresolved (partial: only unresolved voters are in it).
     rows = conn.execute(
         select(VOTER.c.id, VOTER.c.phone, VOTER.c.state, VOTER.c.time_zones, VOTER.c.zip)
         .where(VOTER.c.campaign_id == campaign_id, VOTER.c.calling_zone_key.is_(None))
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=not wait)
     ).all()
     by_key: dict[str, list[int]] = defaultdict(list)
     for row in rows:

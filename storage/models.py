@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Column, Index, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+import storage.claim_function  # noqa: F401  (creates the claim function with the tables)
 from storage.types import JSONDocument, UTCDateTime
 
 

@@ -10,14 +10,16 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import URL
 
 from matching.claims import ClaimResult, ClaimStatus, claim_batch
 from matching.leases import release_batch
 from matching.outcomes import Outcome, record_outcomes
 from matching.pool import resolve_all_zone_keys, resolve_zone_keys
 from matching.ranking import VoterPlace, caller_profile, may_call, rank_key
+from storage import migrate
 from storage.clock import FrozenClock
-from storage.db import session_scope
+from storage.db import make_engine, session_scope
 from storage.models import DncEntry
 from tests.matching_support import (
     matching_config,
@@ -76,6 +78,19 @@ def test_a_claim_fills_the_batch_in_matching_order_with_reasons(
     ]
     assert voter(engine, ny).batch_id is None
     assert {voter(engine, v).batch_id for v in voter_ids(result)} == {result.batch_id}
+
+
+def test_a_claim_on_a_migrated_database(empty_db_url: URL, clock: FrozenClock) -> None:
+    # PostgreSQL claims call phonebank_claim_pick, which migration 0004 creates (the other
+    # tests build their schema from the models, which create it with the tables).
+    migrate.upgrade(empty_db_url)
+    engine = make_engine(empty_db_url)
+    try:
+        world = seed(engine, [austin(1), {}, new_york(1)])
+        result = claim_batch(engine, world.volunteer_ids[0], world.campaign_id, 2, clock=clock)
+        assert voter_ids(result) == world.voter_ids[:2]
+    finally:
+        engine.dispose()
 
 
 def test_the_default_size_is_the_campaigns_batch_size(engine: Engine, clock: FrozenClock) -> None:
