@@ -1,6 +1,7 @@
 """Twilio's webhooks under load: TwiML response time through uvicorn on loopback.
 
     python -m bench.twilio_bench [--voters N] [--concurrency C] [--db postgresql|sqlite]
+                                 [--servers S] [--think-ms T]
 
 Loads N voters (default 100,000; bench.claim_bench's loader) into a fresh database and starts
 the web app under uvicorn in a process of its own, as `phonebank web` builds it with Twilio
@@ -16,6 +17,11 @@ Reported per kind of webhook: p50/p95/p99 of the response time (request sent -> 
 and a floor: the same requests with a wrong signature (refused before any work). Also counted
 from the rows: outcomes logged twice (must be 0) and calls created at Twilio (one per session:
 later voters are dialed inside the call). Target: p99 under 100 ms at 50 concurrent.
+
+By default each session sends its next webhook as soon as the last is answered: 50 requests
+always in flight, the saturation case, where the response time is mostly the queue. With
+`--think-ms T` each session pauses T ms before each webhook, as a real call does (a real
+session sends a webhook every few seconds), which measures the response time at a given load.
 """
 
 from __future__ import annotations
@@ -179,15 +185,20 @@ class Timings:
 class Twilio:
     """Posts webhooks as Twilio does: form-encoded, signed over the public URL and parameters."""
 
-    def __init__(self, http: aiohttp.ClientSession, base: str, timings: Timings) -> None:
+    def __init__(
+        self, http: aiohttp.ClientSession, base: str, timings: Timings, think_s: float = 0.0
+    ) -> None:
         self.http = http
         self.base = base
         self.timings = timings
+        self.think_s = think_s
         self.validator = RequestValidator(AUTH_TOKEN)
 
     async def post(
         self, kind: str, url: str, params: dict[str, str], *, sign: bool = True
     ) -> ET.Element | None:
+        if self.think_s and sign:  # the time a real call spends between two webhooks
+            await asyncio.sleep(self.think_s)
         signature = self.validator.compute_signature(url, params) if sign else "forged"
         headers = {"X-Twilio-Signature": signature}
         started = time.perf_counter()
@@ -266,7 +277,9 @@ class Twilio:
             )
 
 
-async def run_sessions(ports: list[int], sessions: list[Session]) -> tuple[Timings, float]:
+async def run_sessions(
+    ports: list[int], sessions: list[Session], think_s: float = 0.0
+) -> tuple[Timings, float]:
     """Every session at once, spread over the servers as a load balancer would (round robin:
     a session's later webhooks go where its TwiML points, the same server)."""
     timings = Timings()
@@ -274,7 +287,7 @@ async def run_sessions(ports: list[int], sessions: list[Session]) -> tuple[Timin
     async with aiohttp.ClientSession(
         connector=connector, timeout=aiohttp.ClientTimeout(total=60)
     ) as http:
-        servers = [Twilio(http, f"http://127.0.0.1:{port}", timings) for port in ports]
+        servers = [Twilio(http, f"http://127.0.0.1:{port}", timings, think_s) for port in ports]
         assigned = [(servers[i % len(servers)], s) for i, s in enumerate(sessions)]
         await asyncio.gather(*(twilio.floor([s]) for twilio, s in assigned))
         started = time.perf_counter()
@@ -305,6 +318,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50, help="calling sessions at once")
     parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument(
+        "--think-ms",
+        type=float,
+        default=0.0,
+        help="pause before each webhook of a session (0: back to back, the saturation case)",
+    )
+    parser.add_argument(
         "--servers", type=int, default=1, help="web processes (replicas behind a load balancer)"
     )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "twilio_bench.json")
@@ -323,6 +342,7 @@ def main() -> None:
         "concurrency": args.concurrency,
         "db": args.db,
         "servers": args.servers,
+        "think_ms": args.think_ms,
         "flow": ["answer", "voter status x4", "dialed", "key 2", "key #", "... hang up"],
         "target": "p99 TwiML response < 100 ms at 50 concurrent",
     }
@@ -345,7 +365,7 @@ def run_bench(url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
             for port, server in zip(ports, servers, strict=True):
                 wait_until_up(port, server)
             sessions = start_sessions(url, fake.base_url, ports[0], args.concurrency, started)
-            timings, seconds = asyncio.run(run_sessions(ports, sessions))
+            timings, seconds = asyncio.run(run_sessions(ports, sessions, args.think_ms / 1000))
             rss = max(peak_rss_mb(server.pid) or 0.0 for server in servers)
         finally:
             for server in servers:
@@ -378,6 +398,7 @@ def _row(kind: str, args: argparse.Namespace, values: list[float]) -> dict[str, 
         "case": kind,
         "db": args.db,
         "servers": args.servers,
+        "think_ms": args.think_ms,
         "concurrency": args.concurrency,
         "n": len(values),
         "p50_ms": round(percentile(values, 0.50), 1),
@@ -387,7 +408,18 @@ def _row(kind: str, args: argparse.Namespace, values: list[float]) -> dict[str, 
 
 
 def print_table(rows: list[dict[str, Any]], out: Path) -> None:
-    columns = ["case", "db", "servers", "concurrency", "n", "p50_ms", "p95_ms", "p99_ms", "errors"]
+    columns = [
+        "case",
+        "db",
+        "servers",
+        "think_ms",
+        "concurrency",
+        "n",
+        "p50_ms",
+        "p95_ms",
+        "p99_ms",
+        "errors",
+    ]
     columns += ["outcomes_logged", "per_s", "double_outcomes", "calls_created_at_twilio"]
     table = Table(title="twilio_bench")
     for column in columns:
