@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import String, cast
 from sqlmodel import Session, col, select
 
 from handlers.masking import mask_phone
@@ -36,6 +37,8 @@ RELEASE = "pb:batch:release"
 CALL = "pb:card:call"
 SKIP = "pb:card:skip"
 OUTCOME = "pb:card:outcome"
+SURVEY = "pb:card:survey"  # survey answers for a call logged from the keypad (handlers/survey.py)
+KEYPAD_PREFIX = "twilio:keypad:"  # the outcome key of a result logged from the keypad
 NEXT = "pb:card:next"  # on the batch while its calling session is live: call the next card
 
 _CALL_STATUS = {
@@ -65,6 +68,7 @@ class VoterOnCard:
     open: bool  # still to be called from this card
     result_code: str | None
     script_voter: ScriptVoter
+    survey_attempt: int | None = None  # logged from the keypad: its call awaits survey answers
 
 
 @dataclass(frozen=True)
@@ -127,15 +131,17 @@ def load_batch(session: Session, batch_id: int) -> BatchView | None:
         .order_by(col(BatchItem.voter_id))
     ).all()
     statuses = _open_call_status(session, batch_id, items)
+    config = campaign_config(campaign.config)
+    surveys = _awaiting_survey(session, batch_id, config)
     return BatchView(
         batch_id=batch_id,
         volunteer_id=batch.volunteer_id,
         campaign_id=batch.campaign_id,
         open=batch.closed_at is None,
-        cards=tuple(_card(card, items, statuses) for card in cards),
+        cards=tuple(_card(card, items, statuses, surveys) for card in cards),
         volunteer_name=volunteer.name,
         campaign_name=campaign.name,
-        config=campaign_config(campaign.config),
+        config=config,
         on_the_line=_on_the_line(session, batch_id),
     )
 
@@ -170,13 +176,19 @@ def card_section(view: BatchView, card: CardView) -> Section:
         Fact("Why you", card.reason or "next on the list"),
         Fact("Status", card_status(view.config, card)),
     ]
+    surveys = tuple(
+        Button(f"Survey: {voter.first_name or 'voter'}", SURVEY, str(voter.survey_attempt))
+        for voter in card.voters
+        if voter.survey_attempt is not None
+    )
     if not (card.open and view.open):
-        return Section(card.names, facts=tuple(facts))
+        return Section(card.names, facts=tuple(facts), buttons=surveys)
     script = _script(view, card)
     buttons = (
         Button("Call", CALL, str(card.card_id), ButtonStyle.PRIMARY),
         Button("Skip", SKIP, str(card.card_id)),
         Button("Log outcome", OUTCOME, str(card.card_id)),
+        *surveys,
     )
     return Section(f"{card.names}\n\n{script}", facts=tuple(facts), buttons=buttons)
 
@@ -216,7 +228,9 @@ def _label(config: CampaignConfig, code: str | None) -> str:
     return known.label if known else (code or "")
 
 
-def _card(card: BatchCard, items: Any, statuses: Mapping[int, str]) -> CardView:
+def _card(
+    card: BatchCard, items: Any, statuses: Mapping[int, str], surveys: Mapping[int, int]
+) -> CardView:
     voters = tuple(
         VoterOnCard(
             voter_id=int(voter.id or 0),
@@ -233,6 +247,7 @@ def _card(card: BatchCard, items: Any, statuses: Mapping[int, str]) -> CardView:
                 external_id=voter.external_id,
                 attributes=voter.attributes,
             ),
+            survey_attempt=surveys.get(int(voter.id or 0)),
         )
         for item, voter in items
         if item.card_id == card.id
@@ -248,6 +263,22 @@ def _card(card: BatchCard, items: Any, statuses: Mapping[int, str]) -> CardView:
         voters=voters,
         call_status=statuses.get(int(card.id or 0)),
     )
+
+
+def _awaiting_survey(session: Session, batch_id: int, config: CampaignConfig) -> dict[int, int]:
+    """Voter id -> the attempt whose keypad result asks for a survey that has no answers yet."""
+    with_survey = [code.code for code in config.result_codes if code.survey]
+    if not with_survey or not config.survey:
+        return {}
+    rows = session.exec(
+        select(CallAttempt.voter_id, CallAttempt.id).where(
+            col(CallAttempt.batch_id) == batch_id,
+            col(CallAttempt.result_code).in_(with_survey),
+            col(CallAttempt.outcome_key).like(KEYPAD_PREFIX + "%"),
+            cast(CallAttempt.survey, String) == "{}",  # type: ignore[arg-type]
+        )
+    ).all()
+    return {voter_id: int(attempt_id or 0) for voter_id, attempt_id in rows}
 
 
 def _on_the_line(session: Session, batch_id: int) -> bool:

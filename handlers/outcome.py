@@ -115,22 +115,28 @@ def outcome_form(
                 hint="Only for a language barrier: someone who speaks it will call back.",
             )
         )
-    with_survey = _labels([code for code in config.result_codes if code.survey])
-    for question in config.survey:
-        inputs.append(
-            Input(
-                SURVEY_PREFIX + question.id,
-                question.question,
-                kind=InputKind.CHOICE,
-                options=tuple(Option(choice, choice) for choice in question.choices),
-                required=False,
-                hint=f"Only with {with_survey}." if with_survey else None,
-            )
-        )
+    inputs.extend(survey_inputs(config))
     inputs.append(Input("notes", "Notes", kind=InputKind.LONG_TEXT, required=False))
     return Form(
         title="Log the call", submit_action=SUBMIT, inputs=tuple(inputs), value=str(card_id)
     )
+
+
+def survey_inputs(config: CampaignConfig, *, required: bool = False) -> list[Input]:
+    """The campaign's survey questions as form inputs (`required`: the required questions are,
+    as when the result is known to be one that asks them)."""
+    with_survey = _labels([code for code in config.result_codes if code.survey])
+    return [
+        Input(
+            SURVEY_PREFIX + question.id,
+            question.question,
+            kind=InputKind.CHOICE,
+            options=tuple(Option(choice, choice) for choice in question.choices),
+            required=required and question.required,
+            hint=f"Only with {with_survey}." if with_survey and not required else None,
+        )
+        for question in config.survey
+    ]
 
 
 def submit_outcome(ctx: Context, value: str, answers: Answers) -> Reply:
@@ -178,12 +184,12 @@ def validate_outcome(
     """The outcome, or the problems by input id (invalid combinations say why)."""
     errors: dict[str, str] = {}
     voter_id = _voter(answers, voters, errors)
-    code = config.result_code(_answer(answers, "result"))
+    code = config.result_code(answer_of(answers, "result"))
     if code is None:
         errors["result"] = "Pick what happened on the call."
     heard = _language_heard(answers, code, errors)
-    survey = _survey(config, answers, code, errors)
-    notes = _answer(answers, "notes").strip()
+    survey = survey_answers(config, answers, code, errors)
+    notes = answer_of(answers, "notes").strip()
     if len(notes) > NOTES_LIMIT:
         errors["notes"] = f"Notes hold at most {NOTES_LIMIT} characters."
     if errors or code is None or voter_id is None:
@@ -193,9 +199,9 @@ def validate_outcome(
 
 def _voter(answers: Answers, voters: list[CardVoter], errors: dict[str, str]) -> int | None:
     waiting = [voter for voter in voters if voter.result_code is None] or voters
-    if len(waiting) == 1 and not _answer(answers, "voter"):
+    if len(waiting) == 1 and not answer_of(answers, "voter"):
         return waiting[0].voter_id
-    chosen = _answer(answers, "voter")
+    chosen = answer_of(answers, "voter")
     match = next((v.voter_id for v in voters if str(v.voter_id) == chosen), None)
     if match is None:
         errors["voter"] = "Pick who you talked to, from this card."
@@ -205,7 +211,7 @@ def _voter(answers: Answers, voters: list[CardVoter], errors: dict[str, str]) ->
 def _language_heard(
     answers: Answers, code: ResultCode | None, errors: dict[str, str]
 ) -> str | None:
-    heard = _answer(answers, "language_heard").strip().lower() or None
+    heard = answer_of(answers, "language_heard").strip().lower() or None
     barrier = code is not None and code.action is ResultAction.LANGUAGE_BARRIER
     if barrier and heard is None:
         errors["language_heard"] = "Which language did you hear? Someone who speaks it will call."
@@ -218,14 +224,14 @@ def _language_heard(
     return heard
 
 
-def _survey(
+def survey_answers(
     config: CampaignConfig, answers: Answers, code: ResultCode | None, errors: dict[str, str]
 ) -> dict[str, Any]:
     survey: dict[str, Any] = {}
     with_survey = _labels([c for c in config.result_codes if c.survey]) or "a conversation"
     for question in config.survey:
         key = SURVEY_PREFIX + question.id
-        answer = _answer(answers, key).strip()
+        answer = answer_of(answers, key).strip()
         if not answer:
             if code is not None and code.survey and question.required:
                 errors[key] = f"Required with {code.label}."
@@ -314,7 +320,7 @@ def _labels(codes: list[ResultCode]) -> str:
     return " or ".join(code.label for code in codes)
 
 
-def _answer(answers: Answers, key: str) -> str:
+def answer_of(answers: Answers, key: str) -> str:
     value = answers.get(key)
     if isinstance(value, list):
         return value[0] if value else ""

@@ -23,11 +23,13 @@ from handlers import (
     batch,
     calls,
     campaigns,
+    cards,
     outcome,
     roles,
     signup,
     sms_review,
     stats,
+    survey,
     verification,
 )
 from handlers.context import Context
@@ -101,12 +103,14 @@ ACTIONS: dict[str, Action] = {
     "pb:card:next": Action(calls.next_call),
     "pb:card:skip": Action(batch.skip),
     "pb:card:outcome": Action(outcome.open_outcome),
+    cards.SURVEY: Action(survey.open_survey),
     sms_review.REVIEWED: Action(sms_review.mark_reviewed, Role.ORGANIZER),
     sms_review.OPT_OUT: Action(sms_review.opt_out_sender, Role.ORGANIZER),
 }
 FORMS: dict[str, FormHandler] = {
     signup.SUBMIT: FormHandler(signup.submit_signup),
     outcome.SUBMIT: FormHandler(outcome.submit_outcome),
+    survey.SUBMIT: FormHandler(survey.submit_survey),
 }
 
 

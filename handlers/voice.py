@@ -427,8 +427,13 @@ def _question_plan(
 ) -> Plan:
     session_id, attempt_id = int(attempt.session_id or 0), int(attempt.id or 0)
     if logged is not None:
-        label = _label(config, logged)
-        prompt = f"Logged: {label}. Press # for the next voter, or hang up."
+        code = config.result_code(logged)
+        survey = (
+            " Add the survey answers in chat." if code and code.survey and config.survey else ""
+        )
+        prompt = (
+            f"Logged: {_label(config, logged)}.{survey} Press # for the next voter, or hang up."
+        )
         return _gather(prompt, session_id, attempt_id)
     keys = ", ".join(f"{code.keypad} for {code.label}" for code in keypad_codes(config))
     lead = "" if again else _LEAD.get(attempt.call_status or "", "The call ended.") + " "
