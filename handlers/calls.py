@@ -37,6 +37,7 @@ from handlers.context import (
 from handlers.dialing import (
     StatusReport,
     dial_refusal,
+    first_time,
     moves_forward,
     open_voters,
     status_rank,
@@ -48,7 +49,16 @@ from handlers.replies import Reply, Tone
 from matching.leases import renew_lease
 from matching.pool import campaign_config
 from storage.db import read_session, session_scope
-from storage.models import Batch, CallAttempt, CallSession, Campaign, Volunteer, Voter
+from storage.models import (
+    Batch,
+    BatchCard,
+    CallAttempt,
+    CallSession,
+    Campaign,
+    ProcessedEvent,
+    Volunteer,
+    Voter,
+)
 
 log = logging.getLogger(__name__)
 # A volunteer's phone rings for about a minute; a session still "ringing" long after that lost
@@ -103,6 +113,34 @@ def next_call(ctx: Context, value: str) -> Reply:
         text = "Everyone on this batch has been called: log the outcomes, or press I'm done."
         return render_batch(batch_view(ctx, batch_id), text)
     return call(ctx, str(cards[0].id))
+
+
+def leave_voicemail(ctx: Context, value: str) -> Reply:
+    """Drop voicemail: leave the campaign's recorded message on the machine that answered."""
+    card_id = int_value(value)
+    services = ctx.services
+    with session_scope(services.engine) as session:
+        card, batch = own_card(session, ctx, card_id)
+        campaign = session.get(Campaign, batch.campaign_id)
+        url = campaign_config(campaign.config).voicemail_url if campaign else None
+        if url is None:
+            raise Refusal("This campaign has no recorded voicemail to leave.")
+        attempt = _voter_on_the_line(session, card)
+        if attempt is None or attempt.call_sid is None:
+            raise Refusal("Nobody is on the line on that card: drop it while the machine answers.")
+        key = f"voicemail:{attempt.id}"
+        first = first_time(session, key, "chat:voicemail", services.clock.now())
+        batch_id, leg = int(batch.id or 0), attempt.call_sid
+    text = "Leaving your campaign's voicemail; log the call when it ends."
+    if not first:
+        text = "The voicemail is being left already."
+    else:
+        try:
+            services.telephony.drop_voicemail(leg, url)
+        except TelephonyError:
+            _forget_event(services, key)  # not left: the button may be pressed again
+            text = "The voicemail could not be played; the call goes on."
+    return render_batch(batch_view(ctx, batch_id), text)
 
 
 def call_status_changed(services: Services, call_sid: str, status: str) -> None:
@@ -222,6 +260,27 @@ def _on_a_call(session: Session, call_session: CallSession) -> bool:
         return False
     current = session.get(CallAttempt, call_session.current_attempt_id)
     return current is not None and 0 < status_rank(current.call_status) < status_rank("completed")
+
+
+def _voter_on_the_line(session: Session, card: BatchCard) -> CallAttempt | None:
+    """The card's call whose voter's leg is up now (answered, by a person or a machine)."""
+    voter_ids = [int(voter.id or 0) for voter in open_voters(session, card)]
+    return session.exec(
+        select(CallAttempt)
+        .where(
+            col(CallAttempt.batch_id) == card.batch_id,
+            col(CallAttempt.voter_id).in_(voter_ids),
+            col(CallAttempt.call_status) == "in-progress",
+            col(CallAttempt.result_code).is_(None),
+        )
+        .order_by(col(CallAttempt.id).desc())
+    ).first()
+
+
+def _forget_event(services: Services, key: str) -> None:
+    with session_scope(services.engine) as session:
+        for event in session.exec(select(ProcessedEvent).where(col(ProcessedEvent.key) == key)):
+            session.delete(event)
 
 
 def _earlier(session: Session, ctx: Context) -> _Start | None:

@@ -39,6 +39,7 @@ SKIP = "pb:card:skip"
 OUTCOME = "pb:card:outcome"
 SURVEY = "pb:card:survey"  # survey answers for a call logged from the keypad (handlers/survey.py)
 KEYPAD_PREFIX = "twilio:keypad:"  # the outcome key of a result logged from the keypad
+VOICEMAIL = "pb:card:voicemail"  # leave the campaign's recorded message on the machine
 NEXT = "pb:card:next"  # on the batch while its calling session is live: call the next card
 
 _CALL_STATUS = {
@@ -190,6 +191,8 @@ def card_section(view: BatchView, card: CardView) -> Section:
         Button("Log outcome", OUTCOME, str(card.card_id)),
         *surveys,
     )
+    if view.on_the_line and view.config.voicemail_url and card.call_status == "in-progress":
+        buttons = (*buttons, Button("Drop voicemail", VOICEMAIL, str(card.card_id)))
     return Section(f"{card.names}\n\n{script}", facts=tuple(facts), buttons=buttons)
 
 

@@ -78,6 +78,9 @@ class Telephony(Protocol):
     def continue_session(self, session_call_sid: str, request: CallRequest) -> CallHandle:
         """Dial the next voter from the volunteer's live call (no new ring of the volunteer)."""
 
+    def drop_voicemail(self, voter_call_sid: str, recording_url: str) -> None:
+        """Play the recording on the voter's leg and hang it up; the volunteer's call goes on."""
+
     def send_sms(self, to: str, body: str) -> str:
         """Send a text to a volunteer who consented; returns the message id. Raises
         `TelephonyError`."""

@@ -20,12 +20,13 @@ from handlers.context import Services
 from handlers.replies import Tone
 from matching.zones import calling_zone_key, key_verdict
 from storage.campaign_config import CampaignConfig
-from storage.db import read_session, session_scope
-from storage.models import BatchCard, BatchItem, CallAttempt, DncEntry, Voter
+from storage.db import insert_ignoring_duplicates, read_session, session_scope
+from storage.models import BatchCard, BatchItem, CallAttempt, DncEntry, ProcessedEvent, Voter
 
 ENDED = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 _RANK = {"placing": 0, "queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3}
 _ENDED_RANK = 4
+PROCESSED_EVENT = ProcessedEvent.__table__  # type: ignore[attr-defined]
 
 
 def status_rank(status: str | None) -> int:
@@ -127,6 +128,23 @@ def _duration(attempt: CallAttempt, report: StatusReport) -> int | None:
     if attempt.ended_at is None:
         return None
     return int((attempt.ended_at - attempt.started_at).total_seconds())
+
+
+def first_time(session: Session, key: str, source: str, now: datetime) -> bool:
+    """Record an event's key (`ProcessedEvent`); False when it was recorded before, or alongside
+    by another worker: the unique key decides, in one round trip."""
+    recorded = session.execute(
+        insert_ignoring_duplicates(
+            PROCESSED_EVENT,
+            session.get_bind().dialect.name,
+            ["key"],
+            key=key,
+            source=source,
+            created_at=now,
+            result={},
+        ).returning(PROCESSED_EVENT.c.id)
+    ).first()
+    return recorded is not None
 
 
 def update_attempt(services: Services, attempt_id: int, report: StatusReport) -> bool:

@@ -104,6 +104,7 @@ ACTIONS: dict[str, Action] = {
     "pb:card:skip": Action(batch.skip),
     "pb:card:outcome": Action(outcome.open_outcome),
     cards.SURVEY: Action(survey.open_survey),
+    cards.VOICEMAIL: Action(calls.leave_voicemail),
     sms_review.REVIEWED: Action(sms_review.mark_reviewed, Role.ORGANIZER),
     sms_review.OPT_OUT: Action(sms_review.opt_out_sender, Role.ORGANIZER),
 }

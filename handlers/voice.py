@@ -28,6 +28,7 @@ from handlers.dialing import (
     StatusReport,
     apply_status,
     dial_refusal,
+    first_time,
     moves_forward,
     open_voters,
     show_batch,
@@ -39,7 +40,7 @@ from matching.leases import release_batch, release_card, renew_lease
 from matching.outcomes import Outcome, OutcomeError, record_outcome
 from matching.pool import campaign_config
 from storage.campaign_config import CampaignConfig, ResultAction, ResultCode
-from storage.db import insert_ignoring_duplicates, read_session, session_scope
+from storage.db import read_session, session_scope
 from storage.models import (
     Batch,
     BatchCard,
@@ -47,12 +48,10 @@ from storage.models import (
     CallAttempt,
     CallSession,
     Campaign,
-    ProcessedEvent,
     Voter,
 )
 
 log = logging.getLogger(__name__)
-PROCESSED_EVENT = ProcessedEvent.__table__  # type: ignore[attr-defined]
 
 INVALID_NUMBER = 21211  # Twilio: the voter's number cannot be called
 NEXT_KEY = "#"
@@ -251,7 +250,7 @@ def volunteer_leg_status(services: Services, session_id: int, event: LegEvent) -
     answered ends it too, and the volunteer is told in chat (the batch stays theirs)."""
     try:
         with session_scope(services.engine) as db:
-            if not _first_time(db, event.key, services):
+            if not first_time(db, event.key, EVENT_SOURCE, services.clock.now()):
                 return
             call_session = db.get(CallSession, session_id)
             if call_session is None or not _advance_session(db, services, call_session, event):
@@ -281,7 +280,7 @@ def voter_leg_status(services: Services, session_id: int, attempt_id: int, event
     report = StatusReport(event.status, event.call_sid, event.duration_s, event.error_code)
     try:
         with session_scope(services.engine) as db:
-            if not _first_time(db, event.key, services):
+            if not first_time(db, event.key, EVENT_SOURCE, services.clock.now()):
                 return
             found = _session_attempt(db, session_id, attempt_id)
             if found is None:
@@ -339,7 +338,7 @@ def _dial_plan(
     reason = dial_refusal(db, card.phone, voter, now, config)
     if reason is not None:
         return _refuse(db, services, attempt, reason, session_id)
-    if not _first_time(db, f"twilio:dial:{attempt_id}", services):
+    if not first_time(db, f"twilio:dial:{attempt_id}", EVENT_SOURCE, now):
         # This attempt's voter was dialed before (Twilio asked twice): one press, one call.
         return _question(db, call_session, attempt, again=True)
     call_session.current_attempt_id = attempt_id
@@ -593,23 +592,6 @@ def _cancel_undialed(db: Session, call_session: CallSession) -> None:
         attempt.call_status = "canceled"
         attempt.ended_at = attempt.ended_at or call_session.ended_at
         db.add(attempt)
-
-
-def _first_time(db: Session, key: str, services: Services) -> bool:
-    """Record the callback's key; False when it was applied before (or alongside, by another
-    worker: the unique key decides)."""
-    recorded = db.execute(
-        insert_ignoring_duplicates(
-            PROCESSED_EVENT,
-            db.get_bind().dialect.name,
-            ["key"],
-            key=key,
-            source=EVENT_SOURCE,
-            created_at=services.clock.now(),
-            result={},
-        ).returning(PROCESSED_EVENT.c.id)
-    ).first()
-    return recorded is not None
 
 
 def _config(db: Session, campaign_id: int) -> CampaignConfig:

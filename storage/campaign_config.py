@@ -37,6 +37,7 @@ from storage.yaml_lines import ConfigProblem, LineMap, Path, dotted, line_of, pa
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 CLOSED_WORDS = ("closed", "none", "off", "")
+_HTTPS_LINK = re.compile(r"^https://[^\s/:]+\.[^\s/:]+(:\d+)?(/\S*)?$")
 _WINDOW = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
@@ -212,6 +213,9 @@ class CampaignConfig(_Strict):
     goals: tuple[GoalConfig, ...] = ()
     manual_dialing: bool = False  # show volunteers the voter's full number to dial themselves
     recording: bool = False  # off by default: all-party consent states (REFERENCE.md)
+    # A recorded message (mp3 or wav, https) a volunteer may leave on a voter's answering
+    # machine with one click; None: no voicemail drop. Nothing else is ever played to a voter.
+    voicemail_url: str | None = None
 
     @field_validator("caller_id", mode="before")
     @classmethod
@@ -228,6 +232,15 @@ class CampaignConfig(_Strict):
         if not phonenumbers.is_valid_number(number):
             raise ValueError(f"{value!r} is not a valid phone number")
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    @field_validator("voicemail_url")
+    @classmethod
+    def _voicemail_is_an_https_link(cls, value: str | None) -> str | None:
+        if value is not None and not _HTTPS_LINK.match(value):
+            raise ValueError(
+                f"{value!r} is not an https:// link to the recording (Twilio fetches it)"
+            )
+        return value
 
     @field_validator("time_zone")
     @classmethod

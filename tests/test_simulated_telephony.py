@@ -38,3 +38,18 @@ def test_continuing_a_session_rings_the_next_voter(clock: FrozenClock) -> None:
     assert following.call_sid != handle.call_sid
     assert telephony.calls[following.call_sid].request.attempt_id == 2
     assert following.status == "ringing"
+
+
+def test_a_dropped_voicemail_ends_the_simulated_call(clock: FrozenClock) -> None:
+    telephony = SimulatedTelephony(clock)
+    ended: list[str] = []
+    telephony.on_status(lambda event: ended.append(event.status))
+    handle = telephony.place_call(
+        CallRequest(1, "+15125550142", "+15125550100", "+12025550142", "Hi", session_id=7)
+    )
+
+    telephony.drop_voicemail(handle.call_sid, "https://example.org/vm.mp3")
+    telephony.drop_voicemail("SIM-unknown", "https://example.org/vm.mp3")  # nothing to end
+
+    assert telephony.calls[handle.call_sid].status == "completed"
+    assert ended == ["completed"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -199,6 +200,23 @@ def test_redirecting_a_call_that_ended_is_an_error_not_a_new_call(
     assert raised.value.failure is TelephonyFailure.OTHER
     assert raised.value.code == 21220
     assert len(fake_twilio.calls_created()) == 1
+
+
+def test_a_voicemail_drop_plays_the_recording_on_the_voters_leg_and_hangs_it_up(
+    fake_twilio: FakeTwilioAPI, time_: RecordedTime
+) -> None:
+    telephony = backend(fake_twilio, time_)
+    voter_leg = telephony.place_call(call_request()).call_sid  # any live call the fake knows
+
+    telephony.drop_voicemail(voter_leg, "https://example.org/vm.mp3")
+
+    [update] = fake_twilio.calls_updated(voter_leg)
+    twiml = ET.fromstring(update.params["Twiml"])
+    assert [(verb.tag, (verb.text or "").strip()) for verb in twiml] == [
+        ("Play", "https://example.org/vm.mp3"),
+        ("Hangup", ""),
+    ]
+    assert set(update.params) == {"Twiml"}
 
 
 # --- texts ------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ class LegTelephony:
     placed: list[CallRequest] = field(default_factory=list)
     continued: list[tuple[str, CallRequest]] = field(default_factory=list)
     texts: list[tuple[str, str]] = field(default_factory=list)
+    voicemails: list[tuple[str, str]] = field(default_factory=list)  # (voter leg sid, recording)
     fail_with: TelephonyError | None = None
 
     def place_call(self, request: CallRequest) -> CallHandle:
@@ -35,6 +36,10 @@ class LegTelephony:
         self._maybe_fail()
         self.continued.append((session_call_sid, request))
         return CallHandle(session_call_sid, "in-progress", volunteer_leg=True)
+
+    def drop_voicemail(self, voter_call_sid: str, recording_url: str) -> None:
+        self._maybe_fail()
+        self.voicemails.append((voter_call_sid, recording_url))
 
     def send_sms(self, to: str, body: str) -> str:
         self.texts.append((to, body))
@@ -70,6 +75,10 @@ class Desk:
             self.batch = handle_action(ctx, action_id, value)
             return self.batch
         raise AssertionError(f"no {label!r} near {near!r}")
+
+    def press_action(self, action_id: str, value: str) -> Reply:
+        """Send an action as if its button were pressed (it may not be on the card)."""
+        return handle_action(self.ana, action_id, value)
 
     def last_ring(self) -> tuple[int, int]:
         """(session id, attempt id) of the latest ring: the answer webhook's ids."""

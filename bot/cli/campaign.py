@@ -243,6 +243,7 @@ def _settings_table(campaign: Campaign, config: CampaignConfig) -> Table:
         ),
         "manual dialing": "on" if config.manual_dialing else "off",
         "recording": "on" if config.recording else "off",
+        "voicemail drop": config.voicemail_url or "off",
         "updated": f"{campaign.updated_at:%Y-%m-%d %H:%M} UTC",
     }
     for name, value in rows.items():

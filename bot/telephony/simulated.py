@@ -85,6 +85,11 @@ class SimulatedTelephony:
         """No volunteer leg is simulated: the next voter's call simply starts ringing."""
         return self.place_call(request)
 
+    def drop_voicemail(self, voter_call_sid: str, recording_url: str) -> None:
+        """The message "plays" and the voter's call ends."""
+        if voter_call_sid in self.calls:
+            self.hang_up(voter_call_sid)
+
     def send_sms(self, to: str, body: str) -> str:
         """Keep the text in `messages`; its id."""
         with self._lock:

@@ -30,6 +30,7 @@ from twilio.base.exceptions import (
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
+from twilio.twiml.voice_response import VoiceResponse
 
 from bot.settings import Settings
 from bot.telephony.pacing import CallPacer, process_pacer
@@ -151,6 +152,15 @@ class TwilioTelephony:
                 url=self.urls.next(session, request.attempt_id), method="POST"
             )
         return CallHandle(call_sid=session_call_sid, status="in-progress", volunteer_leg=True)
+
+    def drop_voicemail(self, voter_call_sid: str, recording_url: str) -> None:
+        """Take the voter's leg out of the bridge to play the recording, then hang it up. The
+        volunteer's `<Dial>` ends with it, and their call goes on to the keypad question."""
+        twiml = VoiceResponse()
+        twiml.play(recording_url)
+        twiml.hangup()
+        with _mapped_errors("drop a voicemail"):
+            self.client.calls(voter_call_sid).update(twiml=str(twiml))
 
     def send_sms(self, to: str, body: str) -> str:
         """Text `to` from the caller id; delivery reports go to the SMS status webhook."""
