@@ -20,8 +20,9 @@ later voters are dialed inside the call). Target: p99 under 100 ms at 50 concurr
 
 By default each session sends its next webhook as soon as the last is answered: 50 requests
 always in flight, the saturation case, where the response time is mostly the queue. With
-`--think-ms T` each session pauses T ms before each webhook, as a real call does (a real
-session sends a webhook every few seconds), which measures the response time at a given load.
+`--think-ms T` each session pauses 0.5 T to 1.5 T (at random) before each webhook, as a real
+call does (a real session sends a webhook every few seconds), which measures the response time
+at a given load.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import argparse
 import asyncio
 import itertools
 import multiprocessing as mp
+import random
 import time
 import xml.etree.ElementTree as ET
 from collections import defaultdict
@@ -192,13 +194,15 @@ class Twilio:
         self.base = base
         self.timings = timings
         self.think_s = think_s
+        self.jitter = random.Random(7)
         self.validator = RequestValidator(AUTH_TOKEN)
 
     async def post(
         self, kind: str, url: str, params: dict[str, str], *, sign: bool = True
     ) -> ET.Element | None:
         if self.think_s and sign:  # the time a real call spends between two webhooks
-            await asyncio.sleep(self.think_s)
+            # Jittered, so that the sessions do not move in lockstep and arrive in bursts.
+            await asyncio.sleep(self.think_s * self.jitter.uniform(0.5, 1.5))
         signature = self.validator.compute_signature(url, params) if sign else "forged"
         headers = {"X-Twilio-Signature": signature}
         started = time.perf_counter()
