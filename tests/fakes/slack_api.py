@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.fakes import chat_payloads
+from tests.fakes.local_server import origin_of, serve_in_thread, stop_server
 
 TEAM_ID = "T0PHONEBK"
 BOT_USER_ID = "U0BOT"
@@ -59,17 +60,11 @@ class FakeSlackAPI:
         class Handler(_Handler):
             api = fake
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        self._server = server
-        # A short poll interval: shutdown() returns within 10 ms instead of half a second.
-        threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
+        self._server = serve_in_thread(Handler)
         return self
 
     def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
+        stop_server(self._server)
 
     def __enter__(self) -> FakeSlackAPI:
         return self.start()
@@ -79,9 +74,7 @@ class FakeSlackAPI:
 
     @property
     def origin(self) -> str:
-        assert self._server, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return origin_of(self._server)
 
     @property
     def base_url(self) -> str:

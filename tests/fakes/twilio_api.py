@@ -25,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.fakes.local_server import origin_of, serve_in_thread, stop_server
+
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "fa4e70ken0fa4e70ken0fa4e70ken00"
 CALLER_ID = "+15125550100"
@@ -103,17 +105,11 @@ class FakeTwilioAPI:
         class Handler(_Handler):
             api = fake
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        self._server = server
-        # A short poll interval: shutdown() returns within 10 ms instead of half a second.
-        threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
+        self._server = serve_in_thread(Handler)
         return self
 
     def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
+        stop_server(self._server)
 
     def __enter__(self) -> FakeTwilioAPI:
         return self.start()
@@ -124,9 +120,7 @@ class FakeTwilioAPI:
     @property
     def base_url(self) -> str:
         """What `TWILIO_API_URL` is set to."""
-        assert self._server, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return origin_of(self._server)
 
     def settings(self, **overrides: Any) -> dict[str, Any]:
         """Keyword arguments for `bot.settings.load_settings` that point Twilio at this fake."""
