@@ -22,6 +22,8 @@ from storage.clock import FrozenClock
 from storage.db import create_schema, make_engine, normalize_url
 from tests.fakes import chat_payloads
 from tests.fakes.slack_api import FakeSlackAPI
+from tests.fakes.time import FakeTime
+from tests.fakes.twilio_api import FakeTwilioAPI
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "PHONEBANK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -130,6 +132,19 @@ def fake_slack() -> Iterator[FakeSlackAPI]:
     """The local fake of Slack's Web API (tests/fakes/slack_api.py), recording every call."""
     with FakeSlackAPI() as fake:
         yield fake
+
+
+@pytest.fixture
+def fake_twilio() -> Iterator[FakeTwilioAPI]:
+    """The local fake of Twilio's REST API (tests/fakes/twilio_api.py), recording every request."""
+    with FakeTwilioAPI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    """Recorded time for pacers: moves only when slept on."""
+    return FakeTime()
 
 
 @pytest.fixture

@@ -15,26 +15,7 @@ from storage.db import session_scope
 from storage.models import ChatIdentity
 from tests.factories import make_volunteer
 from tests.fakes.slack_api import FakeSlackAPI
-
-
-class FakeTime:
-    """monotonic() and sleep() that only move when slept on."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-@pytest.fixture
-def fake_time() -> FakeTime:
-    return FakeTime()
+from tests.fakes.time import FakeTime
 
 
 def notifier(fake: FakeSlackAPI, time: FakeTime, engine: Engine | None = None) -> SlackNotifier:

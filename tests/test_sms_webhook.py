@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -228,12 +227,6 @@ def test_a_badly_signed_delivery_report_changes_nothing(
 
 
 # --- with the real twilio client against the fake REST API -------------------------------
-
-
-@pytest.fixture
-def fake_twilio() -> Iterator[FakeTwilioAPI]:
-    with FakeTwilioAPI() as fake:
-        yield fake
 
 
 def twilio_services(engine: Engine, clock: FrozenClock, fake: FakeTwilioAPI) -> Services:

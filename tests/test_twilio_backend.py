@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import socket
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -23,6 +22,7 @@ from bot.telephony.twilio_backend import RebasedHttpClient, telephony_error
 from handlers.context import CallRequest, TelephonyError, TelephonyFailure
 from storage.clock import FrozenClock
 from tests.fakes.chat_payloads import written_forms
+from tests.fakes.time import FakeTime
 from tests.fakes.twilio_api import (
     ACCOUNT_SID,
     CALLER_ID,
@@ -39,38 +39,12 @@ VOTER = "+12025550143"
 SIP_VOLUNTEER = "sip:maria@volunteers.sip.twilio.com"
 
 
-class RecordedTime:
-    """monotonic() and sleep() for the pacer: time moves only when slept on."""
-
-    def __init__(self) -> None:
-        self.now = 50.0
-        self.slept: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-@pytest.fixture
-def fake_twilio() -> Iterator[FakeTwilioAPI]:
-    with FakeTwilioAPI() as fake:
-        yield fake
-
-
-@pytest.fixture
-def time_() -> RecordedTime:
-    return RecordedTime()
-
-
 def settings_for(fake: FakeTwilioAPI, **overrides: object) -> Settings:
     return load_settings(**fake.settings(public_base_url=PUBLIC, **overrides))
 
 
-def backend(fake: FakeTwilioAPI, time_: RecordedTime, **overrides: object) -> TwilioTelephony:
-    pacer = CallPacer(1.0, monotonic=time_.monotonic, sleep=time_.sleep)
+def backend(fake: FakeTwilioAPI, fake_time: FakeTime, **overrides: object) -> TwilioTelephony:
+    pacer = CallPacer(1.0, monotonic=fake_time.monotonic, sleep=fake_time.sleep)
     return TwilioTelephony.from_settings(settings_for(fake, **overrides), pacer=pacer)
 
 
@@ -95,9 +69,9 @@ def query_of(url: str) -> dict[str, list[str]]:
 
 
 def test_placing_a_call_rings_the_volunteer_with_the_session_webhooks(
-    fake_twilio: FakeTwilioAPI, time_: RecordedTime
+    fake_twilio: FakeTwilioAPI, fake_time: FakeTime
 ) -> None:
-    handle = backend(fake_twilio, time_).place_call(call_request(attempt_id=7, session_id=3))
+    handle = backend(fake_twilio, fake_time).place_call(call_request(attempt_id=7, session_id=3))
 
     [created] = fake_twilio.calls_created()
     assert created.path == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json"
@@ -118,9 +92,9 @@ def test_placing_a_call_rings_the_volunteer_with_the_session_webhooks(
 
 
 def test_the_voter_number_is_never_sent_when_the_volunteer_is_rung(
-    fake_twilio: FakeTwilioAPI, time_: RecordedTime
+    fake_twilio: FakeTwilioAPI, fake_time: FakeTime
 ) -> None:
-    backend(fake_twilio, time_).place_call(call_request())
+    backend(fake_twilio, fake_time).place_call(call_request())
 
     [created] = fake_twilio.calls_created()
     sent = " ".join(str(value) for value in created.params.values())
@@ -128,9 +102,9 @@ def test_the_voter_number_is_never_sent_when_the_volunteer_is_rung(
 
 
 def test_a_sip_volunteer_is_dialed_at_the_sip_address(
-    fake_twilio: FakeTwilioAPI, time_: RecordedTime
+    fake_twilio: FakeTwilioAPI, fake_time: FakeTime
 ) -> None:
-    backend(fake_twilio, time_).place_call(call_request(volunteer=SIP_VOLUNTEER))
+    backend(fake_twilio, fake_time).place_call(call_request(volunteer=SIP_VOLUNTEER))
 
     [created] = fake_twilio.calls_created()
     assert created.params["To"] == SIP_VOLUNTEER
@@ -138,9 +112,9 @@ def test_a_sip_volunteer_is_dialed_at_the_sip_address(
 
 
 def test_a_call_without_a_session_is_refused_before_twilio_is_asked(
-    fake_twilio: FakeTwilioAPI, time_: RecordedTime
+    fake_twilio: FakeTwilioAPI, fake_time: FakeTime
 ) -> None:
-    telephony = backend(fake_twilio, time_)
+    telephony = backend(fake_twilio, fake_time)
 
     with pytest.raises(ValueError, match="session"):
         telephony.place_call(call_request(session_id=None))
@@ -150,21 +124,21 @@ def test_a_call_without_a_session_is_refused_before_twilio_is_asked(
 
 
 def test_calls_are_paced_and_the_first_does_not_wait(
-    fake_twilio: FakeTwilioAPI, time_: RecordedTime
+    fake_twilio: FakeTwilioAPI, fake_time: FakeTime
 ) -> None:
-    telephony = backend(fake_twilio, time_)
+    telephony = backend(fake_twilio, fake_time)
 
     for attempt in (1, 2, 3):
         telephony.place_call(call_request(attempt_id=attempt))
 
     assert len(fake_twilio.calls_created()) == 3
-    assert time_.slept == [1.0, 1.0]
+    assert fake_time.slept == [1.0, 1.0]
 
 
 def test_continuing_a_session_redirects_the_live_call_without_pacing(
-    fake_twilio: FakeTwilioAPI, time_: RecordedTime
+    fake_twilio: FakeTwilioAPI, fake_time: FakeTime
 ) -> None:
-    telephony = backend(fake_twilio, time_)
+    telephony = backend(fake_twilio, fake_time)
     first = telephony.place_call(call_request(attempt_id=7, session_id=3))
 
     handles = [
@@ -184,13 +158,13 @@ def test_continuing_a_session_redirects_the_live_call_without_pacing(
         (first.call_sid, "in-progress", True)
     }
     assert len(fake_twilio.calls_created()) == 1
-    assert time_.slept == []
+    assert fake_time.slept == []
 
 
 def test_redirecting_a_call_that_ended_is_an_error_not_a_new_call(
-    fake_twilio: FakeTwilioAPI, time_: RecordedTime
+    fake_twilio: FakeTwilioAPI, fake_time: FakeTime
 ) -> None:
-    telephony = backend(fake_twilio, time_)
+    telephony = backend(fake_twilio, fake_time)
     first = telephony.place_call(call_request())
     fake_twilio.set_call_status(first.call_sid, "completed")
 
@@ -203,9 +177,9 @@ def test_redirecting_a_call_that_ended_is_an_error_not_a_new_call(
 
 
 def test_a_voicemail_drop_plays_the_recording_on_the_voters_leg_and_hangs_it_up(
-    fake_twilio: FakeTwilioAPI, time_: RecordedTime
+    fake_twilio: FakeTwilioAPI, fake_time: FakeTime
 ) -> None:
-    telephony = backend(fake_twilio, time_)
+    telephony = backend(fake_twilio, fake_time)
     voter_leg = telephony.place_call(call_request()).call_sid  # any live call the fake knows
 
     telephony.drop_voicemail(voter_leg, "https://example.org/vm.mp3")
@@ -223,9 +197,9 @@ def test_a_voicemail_drop_plays_the_recording_on_the_voters_leg_and_hangs_it_up(
 
 
 def test_a_text_goes_from_the_caller_id_with_a_status_callback(
-    fake_twilio: FakeTwilioAPI, time_: RecordedTime
+    fake_twilio: FakeTwilioAPI, fake_time: FakeTime
 ) -> None:
-    message_id = backend(fake_twilio, time_).send_sms(VOLUNTEER, "Your code is 123456")
+    message_id = backend(fake_twilio, fake_time).send_sms(VOLUNTEER, "Your code is 123456")
 
     [sent] = fake_twilio.messages_created()
     assert sent.path == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
@@ -237,20 +211,20 @@ def test_a_text_goes_from_the_caller_id_with_a_status_callback(
     }
     assert message_id == sent.sid
     assert message_id.startswith("SM") and len(message_id) == 34
-    assert time_.slept == []
+    assert fake_time.slept == []
 
 
 def test_texts_are_not_held_back_by_the_call_pacer(
-    fake_twilio: FakeTwilioAPI, time_: RecordedTime
+    fake_twilio: FakeTwilioAPI, fake_time: FakeTime
 ) -> None:
-    telephony = backend(fake_twilio, time_)
+    telephony = backend(fake_twilio, fake_time)
     telephony.place_call(call_request())
 
     for n in range(3):
         telephony.send_sms(VOLUNTEER, f"Reminder {n}")
 
     assert len(fake_twilio.messages_created()) == 3
-    assert time_.slept == []
+    assert fake_time.slept == []
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -275,7 +249,7 @@ ERROR_CODES = [
 @pytest.mark.parametrize(("status", "code", "failure"), ERROR_CODES)
 def test_twilio_errors_on_a_call_become_telephony_failures(
     fake_twilio: FakeTwilioAPI,
-    time_: RecordedTime,
+    fake_time: FakeTime,
     status: int,
     code: int | None,
     failure: TelephonyFailure,
@@ -283,7 +257,7 @@ def test_twilio_errors_on_a_call_become_telephony_failures(
     fake_twilio.fail_next(CALLS_CREATE, status=status, code=code, message="Twilio says no")
 
     with pytest.raises(TelephonyError) as raised:
-        backend(fake_twilio, time_).place_call(call_request())
+        backend(fake_twilio, fake_time).place_call(call_request())
 
     assert raised.value.failure is failure
     assert raised.value.code == code
@@ -294,7 +268,7 @@ def test_twilio_errors_on_a_call_become_telephony_failures(
 @pytest.mark.parametrize(("status", "code", "failure"), ERROR_CODES)
 def test_twilio_errors_on_a_text_become_telephony_failures(
     fake_twilio: FakeTwilioAPI,
-    time_: RecordedTime,
+    fake_time: FakeTime,
     status: int,
     code: int | None,
     failure: TelephonyFailure,
@@ -302,16 +276,16 @@ def test_twilio_errors_on_a_text_become_telephony_failures(
     fake_twilio.fail_next(MESSAGES_CREATE, status=status, code=code, message="Twilio says no")
 
     with pytest.raises(TelephonyError) as raised:
-        backend(fake_twilio, time_).send_sms(VOLUNTEER, "Shift at 6")
+        backend(fake_twilio, fake_time).send_sms(VOLUNTEER, "Shift at 6")
 
     assert raised.value.failure is failure
     assert fake_twilio.messages_created() == []
 
 
 def test_an_error_on_a_redirect_becomes_a_telephony_failure(
-    fake_twilio: FakeTwilioAPI, time_: RecordedTime
+    fake_twilio: FakeTwilioAPI, fake_time: FakeTime
 ) -> None:
-    telephony = backend(fake_twilio, time_)
+    telephony = backend(fake_twilio, fake_time)
     first = telephony.place_call(call_request())
     fake_twilio.fail_next(CALLS_UPDATE, status=429, code=20429, message="Too Many Requests")
 
@@ -323,7 +297,7 @@ def test_an_error_on_a_redirect_becomes_a_telephony_failure(
 
 
 def test_an_invalid_number_error_quotes_no_phone_number_in_message_or_log(
-    fake_twilio: FakeTwilioAPI, time_: RecordedTime, caplog: pytest.LogCaptureFixture
+    fake_twilio: FakeTwilioAPI, fake_time: FakeTime, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake_twilio.fail_next(
         MESSAGES_CREATE,
@@ -334,7 +308,7 @@ def test_an_invalid_number_error_quotes_no_phone_number_in_message_or_log(
     caplog.set_level(logging.DEBUG)
 
     with pytest.raises(TelephonyError) as raised:
-        backend(fake_twilio, time_).send_sms(VOTER, "hello")
+        backend(fake_twilio, fake_time).send_sms(VOTER, "hello")
 
     assert raised.value.failure is TelephonyFailure.INVALID_NUMBER
     said = " ".join([str(raised.value), *(r.getMessage() for r in caplog.records)])
@@ -342,18 +316,18 @@ def test_an_invalid_number_error_quotes_no_phone_number_in_message_or_log(
     assert raised.value.__cause__ is None and raised.value.__suppress_context__
 
 
-def test_errors_are_not_retried(fake_twilio: FakeTwilioAPI, time_: RecordedTime) -> None:
+def test_errors_are_not_retried(fake_twilio: FakeTwilioAPI, fake_time: FakeTime) -> None:
     fake_twilio.outage(CALLS_CREATE, times=5)
 
     with pytest.raises(TelephonyError):
-        backend(fake_twilio, time_).place_call(call_request())
+        backend(fake_twilio, fake_time).place_call(call_request())
 
     assert len(fake_twilio.requests(CALLS_CREATE)) == 1
 
 
-def test_a_twilio_outage_is_an_outage(fake_twilio: FakeTwilioAPI, time_: RecordedTime) -> None:
+def test_a_twilio_outage_is_an_outage(fake_twilio: FakeTwilioAPI, fake_time: FakeTime) -> None:
     fake_twilio.outage(CALLS_CREATE)
-    telephony = backend(fake_twilio, time_)
+    telephony = backend(fake_twilio, fake_time)
 
     with pytest.raises(TelephonyError) as raised:
         telephony.place_call(call_request())
@@ -362,9 +336,9 @@ def test_a_twilio_outage_is_an_outage(fake_twilio: FakeTwilioAPI, time_: Recorde
     assert telephony.place_call(call_request()).call_sid  # the next try goes through
 
 
-def test_an_unreachable_twilio_is_an_outage(time_: RecordedTime) -> None:
+def test_an_unreachable_twilio_is_an_outage(fake_time: FakeTime) -> None:
     with FakeTwilioAPI() as fake:
-        telephony = backend(fake, time_, twilio_api_url=closed_origin())
+        telephony = backend(fake, fake_time, twilio_api_url=closed_origin())
 
         for attempt in (
             lambda: telephony.place_call(call_request()),
@@ -379,7 +353,7 @@ def test_an_unreachable_twilio_is_an_outage(time_: RecordedTime) -> None:
 
 
 def test_a_twilio_that_never_answers_times_out_as_an_outage(
-    fake_twilio: FakeTwilioAPI, time_: RecordedTime
+    fake_twilio: FakeTwilioAPI, fake_time: FakeTime
 ) -> None:
     """A server that accepts the connection and says nothing: the request timeout ends it."""
     with socket.create_server(("127.0.0.1", 0)) as silent:
@@ -390,7 +364,7 @@ def test_a_twilio_that_never_answers_times_out_as_an_outage(
             caller_id=CALLER_ID,
             api_url=f"http://{host}:{port}",
             public_base_url=PUBLIC,
-            pacer=CallPacer(1.0, monotonic=time_.monotonic, sleep=time_.sleep),
+            pacer=CallPacer(1.0, monotonic=fake_time.monotonic, sleep=fake_time.sleep),
             timeout=0.05,
         )
 
@@ -418,10 +392,10 @@ def test_a_problem_details_error_is_mapped_by_its_code_too() -> None:
 
 
 def test_wrong_credentials_are_a_telephony_error_that_names_the_settings(
-    fake_twilio: FakeTwilioAPI, time_: RecordedTime
+    fake_twilio: FakeTwilioAPI, fake_time: FakeTime
 ) -> None:
     """Twilio answers 401 with code 20003: OTHER (not retryable), code kept for the caller."""
-    telephony = backend(fake_twilio, time_, twilio_auth_token="not-the-token")
+    telephony = backend(fake_twilio, fake_time, twilio_auth_token="not-the-token")
 
     with pytest.raises(TelephonyError) as raised:
         telephony.place_call(call_request())
@@ -453,9 +427,9 @@ def test_the_fake_answers_wrong_credentials_as_twilio_does(fake_twilio: FakeTwil
 
 
 def test_requests_go_to_twilio_api_url_and_never_to_twilio(
-    fake_twilio: FakeTwilioAPI, time_: RecordedTime
+    fake_twilio: FakeTwilioAPI, fake_time: FakeTime
 ) -> None:
-    telephony = backend(fake_twilio, time_)
+    telephony = backend(fake_twilio, fake_time)
     client = telephony.client.http_client
     assert isinstance(client, RebasedHttpClient)
 
@@ -501,8 +475,8 @@ def test_twilio_urls_are_rebased_on_the_api_url(api_url: str, url: str, expected
     assert RebasedHttpClient(api_url).rebase(url) == expected
 
 
-def test_the_client_has_a_request_timeout(fake_twilio: FakeTwilioAPI, time_: RecordedTime) -> None:
-    timeout = backend(fake_twilio, time_).client.http_client.timeout
+def test_the_client_has_a_request_timeout(fake_twilio: FakeTwilioAPI, fake_time: FakeTime) -> None:
+    timeout = backend(fake_twilio, fake_time).client.http_client.timeout
 
     assert timeout is not None and 0 < timeout <= 30
 
@@ -565,8 +539,8 @@ def test_the_pacer_follows_twilio_calls_per_second(
     ],
 )
 def test_the_fake_counts_segments_as_twilio_does(
-    fake_twilio: FakeTwilioAPI, time_: RecordedTime, body: str, expected: int
+    fake_twilio: FakeTwilioAPI, fake_time: FakeTime, body: str, expected: int
 ) -> None:
-    message_id = backend(fake_twilio, time_).send_sms(VOLUNTEER, body)
+    message_id = backend(fake_twilio, fake_time).send_sms(VOLUNTEER, body)
 
     assert fake_twilio.resources[message_id]["num_segments"] == str(expected)

@@ -12,7 +12,7 @@ back to the list. No voter's number reaches Slack.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,12 +44,6 @@ BASE = "https://phonebank.example.org"
 URLS = WebhookUrls(BASE)
 VOLUNTEER = "+17375550142"
 MARIA, DAVE, EVE = "+15125550201", "+15125550202", "+15125550203"
-
-
-@pytest.fixture
-def fake_twilio() -> Iterator[FakeTwilioAPI]:
-    with FakeTwilioAPI() as fake:
-        yield fake
 
 
 @dataclass

@@ -5,7 +5,6 @@ the SIP address on the signup form (both databases)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -242,12 +241,6 @@ def test_verify_before_signing_up_says_to_sign_up(engine: Engine, clock: FrozenC
     services = make_services(engine, clock)
     stranger = context_for(services, Platform.SLACK, "T1", "U9")
     assert "Sign up first" in handle_command(stranger, "verify 123456").text
-
-
-@pytest.fixture
-def fake_twilio() -> Iterator[FakeTwilioAPI]:
-    with FakeTwilioAPI() as fake:
-        yield fake
 
 
 def test_the_code_goes_through_the_real_twilio_client(
