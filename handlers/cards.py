@@ -8,29 +8,23 @@ action on a card answers with the batch re-rendered: the platforms replace it in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, cast
-from sqlmodel import Session, col, select
+from sqlalchemy import Select, String, bindparam, cast, select
+from sqlmodel import Session
 
 from handlers.masking import mask_phone
 from handlers.replies import Button, ButtonStyle, Fact, Reply, Section, Tone
 from handlers.scripts import ScriptVoter, pick_script, render_script, script_context
 from matching.pool import campaign_config
 from matching.ranking import language_name
+from matching.tables import ATTEMPT, BATCH, CAMPAIGN, CARD, ITEM, VOLUNTEER, VOTER
 from storage.campaign_config import CampaignConfig
-from storage.models import (
-    Batch,
-    BatchCard,
-    BatchItem,
-    CallAttempt,
-    CallSession,
-    Campaign,
-    Volunteer,
-    Voter,
-)
+from storage.models import CallSession
+
+SESSION = CallSession.__table__  # type: ignore[attr-defined]
 
 CLAIM = "pb:batch:claim"
 RELEASE = "pb:batch:release"
@@ -112,38 +106,29 @@ def join_names(names: list[str]) -> str:
 
 
 def load_batch(session: Session, batch_id: int) -> BatchView | None:
-    """Everything the batch message shows, read in a handful of queries."""
-    batch = session.get(Batch, batch_id)
-    if batch is None:
+    """Everything the batch message shows, in four Core queries (this runs after every change
+    of a call's state, so it skips the ORM's object loading)."""
+    conn = session.connection()
+    head = conn.execute(_BATCH_HEAD, {"batch_id": batch_id}).first()
+    if head is None:
         return None
-    campaign = session.get(Campaign, batch.campaign_id)
-    volunteer = session.get(Volunteer, batch.volunteer_id)
-    if campaign is None or volunteer is None:
-        return None
-    cards = session.exec(
-        select(BatchCard)
-        .where(col(BatchCard.batch_id) == batch_id)
-        .order_by(col(BatchCard.position))
-    ).all()
-    items = session.exec(
-        select(BatchItem, Voter)
-        .join(Voter, col(Voter.id) == col(BatchItem.voter_id))
-        .where(col(BatchItem.batch_id) == batch_id)
-        .order_by(col(BatchItem.voter_id))
-    ).all()
-    statuses = _open_call_status(session, batch_id, items)
-    config = campaign_config(campaign.config)
-    surveys = _awaiting_survey(session, batch_id, config)
+    cards = conn.execute(_CARDS, {"batch_id": batch_id}).all()
+    items = conn.execute(_ITEMS, {"batch_id": batch_id}).all()
+    attempts = conn.execute(_ATTEMPTS, {"batch_id": batch_id}).all()
+    config = campaign_config(head.config)
+    card_of = {item.voter_id: item.card_id for item in items}
+    statuses = _open_call_status(attempts, card_of)
+    surveys = _awaiting_survey(attempts, config)
     return BatchView(
         batch_id=batch_id,
-        volunteer_id=batch.volunteer_id,
-        campaign_id=batch.campaign_id,
-        open=batch.closed_at is None,
+        volunteer_id=head.volunteer_id,
+        campaign_id=head.campaign_id,
+        open=head.closed_at is None,
         cards=tuple(_card(card, items, statuses, surveys) for card in cards),
-        volunteer_name=volunteer.name,
-        campaign_name=campaign.name,
+        volunteer_name=head.volunteer_name,
+        campaign_name=head.campaign_name,
         config=config,
-        on_the_line=_on_the_line(session, batch_id),
+        on_the_line=bool(head.on_the_line),
     )
 
 
@@ -232,81 +217,131 @@ def _label(config: CampaignConfig, code: str | None) -> str:
 
 
 def _card(
-    card: BatchCard, items: Any, statuses: Mapping[int, str], surveys: Mapping[int, int]
+    card: Any,
+    items: Sequence[Any],
+    statuses: Mapping[int, str],
+    surveys: Mapping[int, int],
 ) -> CardView:
+    mine = [item for item in items if item.card_id == card.id]
     voters = tuple(
         VoterOnCard(
-            voter_id=int(voter.id or 0),
-            first_name=voter.first_name,
-            language=voter.language,
+            voter_id=item.voter_id,
+            first_name=item.first_name,
+            language=item.language,
             open=item.released_at is None,
             result_code=item.result_code,
             script_voter=ScriptVoter(
-                first_name=voter.first_name,
-                last_name=voter.last_name,
-                language=voter.language,
-                state=voter.state,
-                zip=voter.zip,
-                external_id=voter.external_id,
-                attributes=voter.attributes,
+                first_name=item.first_name,
+                last_name=item.last_name,
+                language=item.language,
+                state=item.state,
+                zip=item.zip,
+                external_id=item.external_id,
+                attributes=item.attributes,
             ),
-            survey_attempt=surveys.get(int(voter.id or 0)),
+            survey_attempt=surveys.get(item.voter_id),
         )
-        for item, voter in items
-        if item.card_id == card.id
+        for item in mine
     )
-    reasons = {item.release_reason for item, _ in items if item.card_id == card.id}
+    reasons = {item.release_reason for item in mine}
     reason = next((r for r in ("skipped", "expired", "released") if r in reasons), None)
     return CardView(
-        card_id=int(card.id or 0),
+        card_id=card.id,
         phone=card.phone,
         reason=card.match_reason,
         open=card.released_at is None,
         release_reason=reason,
         voters=voters,
-        call_status=statuses.get(int(card.id or 0)),
+        call_status=statuses.get(card.id),
     )
 
 
-def _awaiting_survey(session: Session, batch_id: int, config: CampaignConfig) -> dict[int, int]:
+def _awaiting_survey(attempts: Sequence[Any], config: CampaignConfig) -> dict[int, int]:
     """Voter id -> the attempt whose keypad result asks for a survey that has no answers yet."""
-    with_survey = [code.code for code in config.result_codes if code.survey]
+    with_survey = {code.code for code in config.result_codes if code.survey}
     if not with_survey or not config.survey:
         return {}
-    rows = session.exec(
-        select(CallAttempt.voter_id, CallAttempt.id).where(
-            col(CallAttempt.batch_id) == batch_id,
-            col(CallAttempt.result_code).in_(with_survey),
-            col(CallAttempt.outcome_key).like(KEYPAD_PREFIX + "%"),
-            cast(CallAttempt.survey, String) == "{}",  # type: ignore[arg-type]
-        )
-    ).all()
-    return {voter_id: int(attempt_id or 0) for voter_id, attempt_id in rows}
+    return {
+        attempt.voter_id: attempt.id
+        for attempt in attempts
+        if attempt.result_code in with_survey
+        and (attempt.outcome_key or "").startswith(KEYPAD_PREFIX)
+        and attempt.survey == {}
+    }
 
 
-def _on_the_line(session: Session, batch_id: int) -> bool:
-    """Whether a calling session of the batch has the volunteer's phone answered and up."""
-    live = session.exec(
-        select(CallSession.id).where(
-            col(CallSession.batch_id) == batch_id,
-            col(CallSession.ended_at).is_(None),
-            col(CallSession.answered_at).is_not(None),
-            col(CallSession.call_sid).is_not(None),
-        )
-    ).first()
-    return live is not None
-
-
-def _open_call_status(session: Session, batch_id: int, items: Any) -> dict[int, str]:
-    """Card id -> status of its latest call that has no outcome yet."""
-    card_of = {item.voter_id: item.card_id for item, _ in items}
-    attempts = session.exec(
-        select(CallAttempt)
-        .where(col(CallAttempt.batch_id) == batch_id, col(CallAttempt.result_code).is_(None))
-        .order_by(col(CallAttempt.id))
-    ).all()
+def _open_call_status(attempts: Sequence[Any], card_of: Mapping[int, int]) -> dict[int, str]:
+    """Card id -> status of its latest call that has no outcome yet (`attempts` in id order)."""
     return {
         card_of[attempt.voter_id]: attempt.call_status or "queued"
         for attempt in attempts
-        if attempt.voter_id in card_of
+        if attempt.result_code is None and attempt.voter_id in card_of
     }
+
+
+def _batch_head() -> Select[Any]:
+    """The batch, its campaign's name and configuration (as text: the memo's key), the
+    volunteer's name, and whether a calling session has the volunteer's phone up."""
+    live = (
+        select(SESSION.c.id)
+        .where(
+            SESSION.c.batch_id == BATCH.c.id,
+            SESSION.c.ended_at.is_(None),
+            SESSION.c.answered_at.is_not(None),
+            SESSION.c.call_sid.is_not(None),
+        )
+        .exists()
+    )
+    return (
+        select(
+            BATCH.c.volunteer_id,
+            BATCH.c.campaign_id,
+            BATCH.c.closed_at,
+            CAMPAIGN.c.name.label("campaign_name"),
+            cast(CAMPAIGN.c.config, String).label("config"),
+            VOLUNTEER.c.name.label("volunteer_name"),
+            live.label("on_the_line"),
+        )
+        .join(CAMPAIGN, CAMPAIGN.c.id == BATCH.c.campaign_id)
+        .join(VOLUNTEER, VOLUNTEER.c.id == BATCH.c.volunteer_id)
+        .where(BATCH.c.id == bindparam("batch_id"))
+    )
+
+
+_BATCH_HEAD = _batch_head()
+_CARDS = (
+    select(CARD.c.id, CARD.c.phone, CARD.c.match_reason, CARD.c.released_at)
+    .where(CARD.c.batch_id == bindparam("batch_id"))
+    .order_by(CARD.c.position)
+)
+_ITEMS = (
+    select(
+        ITEM.c.card_id,
+        ITEM.c.voter_id,
+        ITEM.c.released_at,
+        ITEM.c.release_reason,
+        ITEM.c.result_code,
+        VOTER.c.first_name,
+        VOTER.c.last_name,
+        VOTER.c.language,
+        VOTER.c.state,
+        VOTER.c.zip,
+        VOTER.c.external_id,
+        VOTER.c.attributes,
+    )
+    .join(VOTER, VOTER.c.id == ITEM.c.voter_id)
+    .where(ITEM.c.batch_id == bindparam("batch_id"))
+    .order_by(ITEM.c.voter_id)
+)
+_ATTEMPTS = (
+    select(
+        ATTEMPT.c.id,
+        ATTEMPT.c.voter_id,
+        ATTEMPT.c.call_status,
+        ATTEMPT.c.result_code,
+        ATTEMPT.c.outcome_key,
+        ATTEMPT.c.survey,
+    )
+    .where(ATTEMPT.c.batch_id == bindparam("batch_id"))
+    .order_by(ATTEMPT.c.id)
+)
