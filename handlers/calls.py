@@ -129,7 +129,7 @@ def leave_voicemail(ctx: Context, value: str) -> Reply:
         if attempt is None or attempt.call_sid is None:
             raise Refusal("Nobody is on the line on that card: drop it while the machine answers.")
         key = f"voicemail:{attempt.id}"
-        first = first_time(session, key, "chat:voicemail", services.clock.now())
+        first = first_time(session.connection(), key, "chat:voicemail", services.clock.now())
         batch_id, leg = int(batch.id or 0), attempt.call_sid
     text = "Leaving your campaign's voicemail; log the call when it ends."
     if not first:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Protocol
 
+from sqlalchemy import Connection
 from sqlmodel import Session, col, select
 
 from handlers.cards import load_batch, render_batch
@@ -27,6 +29,7 @@ ENDED = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 _RANK = {"placing": 0, "queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3}
 _ENDED_RANK = 4
 PROCESSED_EVENT = ProcessedEvent.__table__  # type: ignore[attr-defined]
+DNC_REFUSAL = "this number is on the do-not-call list now"
 
 
 def status_rank(status: str | None) -> int:
@@ -41,14 +44,27 @@ def moves_forward(current: str | None, new: str) -> bool:
     return status_rank(new) > status_rank(current)
 
 
+class ZonedVoter(Protocol):
+    """What the calling-hours check reads of a voter (a `Voter`, or a row with those columns)."""
+
+    phone: str
+    state: str | None
+    zip: str | None
+    time_zones: str
+    calling_zone_key: str | None
+
+
 def dial_refusal(
-    session: Session, phone: str, voter: Voter, now: datetime, config: CampaignConfig
+    session: Session, phone: str, voter: ZonedVoter, now: datetime, config: CampaignConfig
 ) -> str | None:
     """Why `phone` may not be dialed now (do-not-call list, calling hours), or None. The
     reason never quotes the number."""
     listed = session.exec(select(DncEntry.id).where(col(DncEntry.phone) == phone)).first()
-    if listed is not None:
-        return "this number is on the do-not-call list now"
+    return DNC_REFUSAL if listed is not None else hours_refusal(voter, now, config)
+
+
+def hours_refusal(voter: ZonedVoter, now: datetime, config: CampaignConfig) -> str | None:
+    """Why the voter may not be called at `now` under the campaign's calling hours, or None."""
     key = voter.calling_zone_key
     if key is None:
         key = calling_zone_key(voter.phone, voter.state, voter.time_zones, voter.zip)
@@ -99,44 +115,71 @@ class StatusReport:
     error_code: int | None = None
 
 
+class AttemptState(Protocol):
+    """What a status report is applied to: a `CallAttempt`, or a row with those columns."""
+
+    @property
+    def call_sid(self) -> str | None: ...
+    @property
+    def error_code(self) -> int | None: ...
+    @property
+    def call_status(self) -> str | None: ...
+    @property
+    def started_at(self) -> datetime: ...
+    @property
+    def ended_at(self) -> datetime | None: ...
+    @property
+    def duration_s(self) -> int | None: ...
+
+
+def status_changes(attempt: AttemptState, report: StatusReport, now: datetime) -> dict[str, Any]:
+    """The attempt's columns the report changes, forward only. Missing facts (the child call's
+    sid, the duration, an error code) are filled in even by a late report."""
+    changes: dict[str, Any] = {}
+    if report.call_sid and attempt.call_sid is None:
+        changes["call_sid"] = report.call_sid
+    if report.error_code is not None and attempt.error_code is None:
+        changes["error_code"] = report.error_code
+    status, ended_at = attempt.call_status, attempt.ended_at
+    if moves_forward(status, report.status):
+        status = changes["call_status"] = report.status
+        if status in ENDED and ended_at is None:
+            ended_at = changes["ended_at"] = now
+    if status in ENDED and attempt.duration_s is None:
+        duration = _duration(attempt.started_at, ended_at, report)
+        if duration is not None:
+            changes["duration_s"] = duration
+    return changes
+
+
 def apply_status(
     session: Session, attempt: CallAttempt, report: StatusReport, now: datetime
 ) -> bool:
-    """Store the report on the attempt, forward only; whether anything changed. Missing facts
-    (the child call's sid, the duration, an error code) are filled in even by a late report."""
-    changed = False
-    if report.call_sid and attempt.call_sid is None:
-        attempt.call_sid, changed = report.call_sid, True
-    if report.error_code is not None and attempt.error_code is None:
-        attempt.error_code, changed = report.error_code, True
-    if moves_forward(attempt.call_status, report.status):
-        attempt.call_status, changed = report.status, True
-        if report.status in ENDED and attempt.ended_at is None:
-            attempt.ended_at = now
-    if attempt.call_status in ENDED and attempt.duration_s is None:
-        attempt.duration_s = _duration(attempt, report)
-        changed = changed or attempt.duration_s is not None
-    if changed:
+    """Store the report on the attempt, forward only; whether anything changed."""
+    changes = status_changes(attempt, report, now)
+    for name, value in changes.items():
+        setattr(attempt, name, value)
+    if changes:
         session.add(attempt)
-    return changed
+    return bool(changes)
 
 
-def _duration(attempt: CallAttempt, report: StatusReport) -> int | None:
+def _duration(started_at: datetime, ended_at: datetime | None, report: StatusReport) -> int | None:
     """Twilio's count of seconds when it gives one, else start to end as we saw them."""
     if report.duration_s is not None:
         return report.duration_s
-    if attempt.ended_at is None:
+    if ended_at is None:
         return None
-    return int((attempt.ended_at - attempt.started_at).total_seconds())
+    return int((ended_at - started_at).total_seconds())
 
 
-def first_time(session: Session, key: str, source: str, now: datetime) -> bool:
+def first_time(conn: Connection, key: str, source: str, now: datetime) -> bool:
     """Record an event's key (`ProcessedEvent`); False when it was recorded before, or alongside
     by another worker: the unique key decides, in one round trip."""
-    recorded = session.execute(
+    recorded = conn.execute(
         insert_ignoring_duplicates(
             PROCESSED_EVENT,
-            session.get_bind().dialect.name,
+            conn.dialect.name,
             ["key"],
             key=key,
             source=source,

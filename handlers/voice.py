@@ -15,23 +15,37 @@ one call. Recording is off unless the campaign turns it on, and then a notice is
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import timedelta
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import (
+    Connection,
+    ScalarSelect,
+    Select,
+    String,
+    bindparam,
+    cast,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from handlers.cards import join_names
+from handlers.cards import SESSION, join_names
 from handlers.context import Services
 from handlers.dialing import (
+    DNC_REFUSAL,
     ENDED,
     StatusReport,
-    apply_status,
-    dial_refusal,
     first_time,
+    hours_refusal,
     moves_forward,
-    open_voters,
     show_batch,
+    status_changes,
     status_rank,
     uncalled_cards,
 )
@@ -39,17 +53,10 @@ from handlers.replies import Tone
 from matching.leases import release_batch, release_card, renew_lease
 from matching.outcomes import Outcome, OutcomeError, record_outcome
 from matching.pool import campaign_config
+from matching.tables import ATTEMPT, BATCH, CAMPAIGN, CARD, DNC, ITEM, VOTER
 from storage.campaign_config import CampaignConfig, ResultAction, ResultCode
-from storage.db import read_session, session_scope
-from storage.models import (
-    Batch,
-    BatchCard,
-    BatchItem,
-    CallAttempt,
-    CallSession,
-    Campaign,
-    Voter,
-)
+from storage.db import READ_ONLY_OPTION, read_session, session_scope
+from storage.models import Batch, CallAttempt, CallSession
 
 log = logging.getLogger(__name__)
 
@@ -154,31 +161,30 @@ def _dial_in_session(
 ) -> Plan:
     """Dial the attempt's voter from the session's live call; `answered_by`: the volunteer's
     leg just picked up (the first dial of the session)."""
-    with session_scope(services.engine) as db:
-        found = _session_attempt(db, session_id, attempt_id)
-        if found is None:
+    now = services.clock.now()
+    with services.engine.begin() as conn:
+        call = _load_call(conn, session_id, attempt_id)
+        if call is None:
             return UNKNOWN_CALL
-        call_session, attempt = found
-        if call_session.ended_at is not None:
+        if call.session_ended_at is not None:
             return (Hangup(),)
         if answered_by is not None:
-            _mark_answered(db, services, call_session, answered_by)
-        plan = _dial_plan(db, services, call_session, attempt)
-        batch_id, volunteer_id = call_session.batch_id, call_session.volunteer_id
-    show_batch(services, volunteer_id, batch_id)
+            _mark_answered(conn, call, answered_by, now)
+        plan = _dial_plan(conn, now, call)
+    show_batch(services, call.session_volunteer_id, call.session_batch_id)
     return plan
 
 
-def _mark_answered(
-    db: Session, services: Services, call_session: CallSession, call_sid: str
-) -> None:
-    if call_session.call_sid is None and call_sid:
-        call_session.call_sid = call_sid
-    if call_session.answered_at is None:
-        call_session.answered_at = services.clock.now()
-    if moves_forward(call_session.status, "in-progress"):
-        call_session.status = "in-progress"
-    db.add(call_session)
+def _mark_answered(conn: Connection, call: _Call, call_sid: str, now: datetime) -> None:
+    changes: dict[str, Any] = {}
+    if call.session_call_sid is None and call_sid:
+        changes["call_sid"] = call_sid
+    if call.session_answered_at is None:
+        changes["answered_at"] = now
+    if moves_forward(call.session_status, "in-progress"):
+        changes["status"] = "in-progress"
+    if changes:
+        conn.execute(update(SESSION).where(SESSION.c.id == call.session_id).values(**changes))
 
 
 def voter_leg_ended(
@@ -188,18 +194,17 @@ def voter_leg_ended(
     status = _DIAL_STATUS.get(result.status, result.status)
     report = StatusReport(status, result.call_sid, result.duration_s, result.error_code)
     wrong_number = result.error_code == INVALID_NUMBER
-    with session_scope(services.engine) as db:
-        found = _session_attempt(db, session_id, attempt_id)
+    with services.engine.begin() as conn:
+        found = _load_call(conn, session_id, attempt_id)
         if found is None:
             return UNKNOWN_CALL
-        call_session, attempt = found
-        apply_status(db, attempt, report, services.clock.now())
-        batch_id, volunteer_id = call_session.batch_id, call_session.volunteer_id
-        plan = None if wrong_number else _question(db, call_session, attempt)
-    if plan is None:  # the wrong-number outcome is logged first, and then said
-        _record_wrong_number(services, attempt_id)
+        call, _ = _store_status(conn, found, report, services.clock.now())
+    if wrong_number:  # the wrong-number outcome is logged first, and then said
+        _record_wrong_number(services, session_id, attempt_id)
         plan = _outcome_question(services, session_id, attempt_id)
-    show_batch(services, volunteer_id, batch_id)
+    else:
+        plan = _question(call)
+    show_batch(services, call.session_volunteer_id, call.session_batch_id)
     return plan
 
 
@@ -208,34 +213,36 @@ def key_pressed(services: Services, session_id: int, attempt_id: int, digits: st
     key = digits.strip()[:1]
     if key == NEXT_KEY:
         return next_voter(services, session_id, attempt_id)
-    with read_session(services.engine) as db:
-        found = _session_attempt(db, session_id, attempt_id)
-        if found is None:
-            return UNKNOWN_CALL
-        call_session, attempt = found
-        if call_session.ended_at is not None:
-            return (Hangup(),)
-        if not key:
-            return _question(db, call_session, attempt, again=True)
-        if not _was_dialed(attempt):
-            return (Say("That voter was not called."), *_next_only(session_id, attempt_id))
-        config = _config(db, attempt.campaign_id)
-        logged = _logged_code(db, attempt)
-    return _log_key(services, config, attempt, logged, key)
+    with _reading(services) as conn:
+        call = _load_call(conn, session_id, attempt_id)
+    if call is None:
+        return UNKNOWN_CALL
+    if call.session_ended_at is not None:
+        return (Hangup(),)
+    if not key:
+        return _question(call, again=True)
+    if not _was_dialed(call):
+        return (Say("That voter was not called."), *_next_only(session_id, attempt_id))
+    return _log_key(services, campaign_config(call.config), call, call.logged, key)
 
 
 def next_voter(services: Services, session_id: int, after_attempt_id: int) -> Plan:
     """'#': dial the batch's next uncalled open card from the live call; none left: goodbye."""
-    with session_scope(services.engine) as db:
-        call_session = db.get(CallSession, session_id)
-        if call_session is None or call_session.ended_at is not None:
+    now = services.clock.now()
+    with services.engine.begin() as conn:
+        head = conn.execute(
+            _NEXT_HEAD, {"session_id": session_id, "request_key": _next_key(after_attempt_id)}
+        ).first()
+        if head is None or head.ended_at is not None:
             return (Hangup(),)
-        attempt = _next_attempt(db, services, call_session, after_attempt_id)
-        if attempt is None:
+        if head.earlier_id is not None:  # '#' asked again: the voter it chose, never another
+            call, target = _load_call(conn, session_id, head.earlier_id), None
+        else:
+            call, target = _next_attempt(conn, now, head, after_attempt_id)
+        if call is None:
             return (Say("That was the last one on your batch. Thank you for calling!"), Hangup())
-        plan = _dial_plan(db, services, call_session, attempt)
-        batch_id, volunteer_id = call_session.batch_id, call_session.volunteer_id
-    show_batch(services, volunteer_id, batch_id)
+        plan = _dial_plan(conn, now, call, target)
+    show_batch(services, head.volunteer_id, head.batch_id)
     return plan
 
 
@@ -250,7 +257,7 @@ def volunteer_leg_status(services: Services, session_id: int, event: LegEvent) -
     answered ends it too, and the volunteer is told in chat (the batch stays theirs)."""
     try:
         with session_scope(services.engine) as db:
-            if not first_time(db, event.key, EVENT_SOURCE, services.clock.now()):
+            if not first_time(db.connection(), event.key, EVENT_SOURCE, services.clock.now()):
                 return
             call_session = db.get(CallSession, session_id)
             if call_session is None or not _advance_session(db, services, call_session, event):
@@ -278,22 +285,21 @@ def volunteer_leg_status(services: Services, session_id: int, event: LegEvent) -
 def voter_leg_status(services: Services, session_id: int, attempt_id: int, event: LegEvent) -> None:
     """A status callback of a voter's leg: applied once and forward only; the card follows."""
     report = StatusReport(event.status, event.call_sid, event.duration_s, event.error_code)
+    now = services.clock.now()
     try:
-        with session_scope(services.engine) as db:
-            if not first_time(db, event.key, EVENT_SOURCE, services.clock.now()):
+        with services.engine.begin() as conn:
+            if not first_time(conn, event.key, EVENT_SOURCE, now):
                 return
-            found = _session_attempt(db, session_id, attempt_id)
+            found = _load_call(conn, session_id, attempt_id)
             if found is None:
                 return
-            _, attempt = found
-            changed = apply_status(db, attempt, report, services.clock.now())
-            volunteer_id, batch_id = attempt.volunteer_id, attempt.batch_id
+            call, changed = _store_status(conn, found, report, now)
     except IntegrityError:
         return
     if event.error_code == INVALID_NUMBER:
-        _record_wrong_number(services, attempt_id)
-    if changed and volunteer_id is not None and batch_id is not None:
-        show_batch(services, volunteer_id, batch_id)
+        _record_wrong_number(services, session_id, attempt_id)
+    if changed and call.volunteer_id is not None and call.batch_id is not None:
+        show_batch(services, call.volunteer_id, call.batch_id)
 
 
 def release_uncalled(services: Services, batch_id: int) -> int:
@@ -304,10 +310,8 @@ def release_uncalled(services: Services, batch_id: int) -> int:
         if batch is None or batch.closed_at is not None:
             return 0
         uncalled = [int(card.id or 0) for card in uncalled_cards(db, batch_id)]
-        open_cards = db.exec(
-            select(BatchCard.id).where(
-                col(BatchCard.batch_id) == batch_id, col(BatchCard.released_at).is_(None)
-            )
+        open_cards = db.execute(
+            select(CARD.c.id).where(CARD.c.batch_id == batch_id, CARD.c.released_at.is_(None))
         ).all()
     if len(uncalled) == len(open_cards):
         return release_batch(services.engine, batch_id, clock=services.clock)
@@ -320,81 +324,97 @@ def release_uncalled(services: Services, batch_id: int) -> int:
 # --- Dialing --------------------------------------------------------------------------------
 
 
-def _dial_plan(
-    db: Session, services: Services, call_session: CallSession, attempt: CallAttempt
-) -> Plan:
-    """Dial the attempt's voter, after the checks of the moment; refused: say why, offer '#'."""
-    session_id, attempt_id = int(call_session.id or 0), int(attempt.id or 0)
-    if status_rank(attempt.call_status) > 0 or attempt.result_code is not None:
+def _dial_plan(conn: Connection, now: datetime, call: _Call, target: _Target | None = None) -> Plan:
+    """Dial the attempt's voter, after the checks of the moment; refused: say why, offer '#'.
+    `target`: the attempt's card, when the caller read it already."""
+    if status_rank(call.call_status) > 0 or call.result_code is not None:
         # Already dialed (a webhook asked twice): never a second call for one press.
-        return _question(db, call_session, attempt, again=True)
-    voter = db.get(Voter, attempt.voter_id)
-    card = _card_of(db, attempt)
-    campaign = db.get(Campaign, attempt.campaign_id)
-    if voter is None or card is None or campaign is None:
-        return _refuse(db, services, attempt, "that card is closed", session_id)
-    config = campaign_config(campaign.config)
-    now = services.clock.now()
-    reason = dial_refusal(db, card.phone, voter, now, config)
+        return _question(call, again=True)
+    target = target or _target(conn, _CARD_OF_VOTER, batch_id=call.batch_id, voter_id=call.voter_id)
+    voter = target.voter(call.voter_id) if target else None
+    if target is None or voter is None:
+        return _refuse(conn, now, call, "that card is closed")
+    config = campaign_config(call.config)
+    reason = DNC_REFUSAL if target.listed else hours_refusal(voter, now, config)
     if reason is not None:
-        return _refuse(db, services, attempt, reason, session_id)
-    if not first_time(db, f"twilio:dial:{attempt_id}", EVENT_SOURCE, now):
+        return _refuse(conn, now, call, reason)
+    if not first_time(conn, f"twilio:dial:{call.id}", EVENT_SOURCE, now):
         # This attempt's voter was dialed before (Twilio asked twice): one press, one call.
-        return _question(db, call_session, attempt, again=True)
-    call_session.current_attempt_id = attempt_id
-    db.add(call_session)
-    lease = timedelta(minutes=config.batch_lease_minutes)
-    renew_lease(db.connection(), call_session.batch_id, now, lease)
-    names = join_names([v.first_name for v in open_voters(db, card)] or [voter.first_name])
+        return _question(call, again=True)
+    conn.execute(
+        update(SESSION).where(SESSION.c.id == call.session_id).values(current_attempt_id=call.id)
+    )
+    renew_lease(conn, call.session_batch_id, now, timedelta(minutes=config.batch_lease_minutes))
     verbs: list[Verb] = []
     if config.recording:
         verbs.append(Say(f"{RECORDING_NOTICE} The voter hears this notice too."))
-    verbs.append(Say(f"Connecting you to {names}."))
-    verbs.append(Dial(card.phone, config.caller_id, session_id, attempt_id, config.recording))
+    verbs.append(Say(f"Connecting you to {join_names(target.names)}."))
+    verbs.append(Dial(target.phone, config.caller_id, call.session_id, call.id, config.recording))
     return tuple(verbs)
 
 
-def _refuse(
-    db: Session, services: Services, attempt: CallAttempt, reason: str, session_id: int
-) -> Plan:
+def _refuse(conn: Connection, now: datetime, call: _Call, reason: str) -> Plan:
     """The voter is not dialed: the attempt is canceled, the reason said (never the number)."""
-    attempt.call_status = "canceled"
-    attempt.ended_at = attempt.ended_at or services.clock.now()
-    db.add(attempt)
+    conn.execute(
+        update(ATTEMPT)
+        .where(ATTEMPT.c.id == call.id)
+        .values(call_status="canceled", ended_at=func.coalesce(ATTEMPT.c.ended_at, now))
+    )
     said = Say(f"Not calling this voter: {reason}.")
-    return (said, *_next_only(session_id, int(attempt.id or 0)))
+    return (said, *_next_only(call.session_id, call.id))
+
+
+def _next_key(after_attempt_id: int) -> str:
+    return f"twilio:next-after:{after_attempt_id}"
 
 
 def _next_attempt(
-    db: Session, services: Services, call_session: CallSession, after_attempt_id: int
-) -> CallAttempt | None:
-    """The attempt '#' after `after_attempt_id` dials: made once, found again on a repeat."""
-    request_key = f"twilio:next-after:{after_attempt_id}"
-    earlier = db.exec(
-        select(CallAttempt).where(col(CallAttempt.request_key) == request_key)
-    ).first()
-    if earlier is not None:
-        return earlier
-    batch = db.get(Batch, call_session.batch_id)
-    if batch is None or batch.closed_at is not None:
-        return None
-    for card in uncalled_cards(db, call_session.batch_id):
-        voters = open_voters(db, card)
-        if voters:
-            attempt = CallAttempt(
-                campaign_id=call_session.campaign_id,
-                voter_id=int(voters[0].id or 0),
-                volunteer_id=call_session.volunteer_id,
-                batch_id=call_session.batch_id,
-                session_id=call_session.id,
-                started_at=services.clock.now(),
-                call_status="placing",
-                request_key=request_key,
-            )
-            db.add(attempt)
-            db.flush()
-            return attempt
-    return None
+    conn: Connection, now: datetime, head: Any, after_attempt_id: int
+) -> tuple[_Call | None, _Target | None]:
+    """The attempt '#' after `after_attempt_id` dials, on the batch's first uncalled open card
+    (made once: a repeat finds it by its request key), and that card."""
+    if head.batch_closed_at is not None:
+        return None, None
+    target = _target(conn, _NEXT_CARD, batch_id=head.batch_id)
+    if target is None:
+        return None, None
+    voter_id = target.voters[0].voter_id
+    values = {
+        "campaign_id": head.campaign_id,
+        "voter_id": voter_id,
+        "volunteer_id": head.volunteer_id,
+        "batch_id": head.batch_id,
+        "session_id": head.id,
+        "started_at": now,
+        "call_status": "placing",
+        "request_key": _next_key(after_attempt_id),
+        "survey": {},
+        "notes": "",
+    }
+    attempt_id = conn.execute(insert(ATTEMPT).values(values).returning(ATTEMPT.c.id)).scalar_one()
+    call = _Call(
+        id=attempt_id,
+        session_id=head.id,
+        voter_id=voter_id,
+        volunteer_id=head.volunteer_id,
+        batch_id=head.batch_id,
+        call_sid=None,
+        call_status="placing",
+        error_code=None,
+        started_at=now,
+        ended_at=None,
+        duration_s=None,
+        result_code=None,
+        item_result_code=None,
+        session_ended_at=None,
+        session_batch_id=head.batch_id,
+        session_volunteer_id=head.volunteer_id,
+        session_status=head.status,
+        session_call_sid=head.call_sid,
+        session_answered_at=head.answered_at,
+        config=head.config,
+    )
+    return call, target
 
 
 # --- After a call: the keypad ---------------------------------------------------------------
@@ -403,28 +423,20 @@ def _next_attempt(
 def _outcome_question(
     services: Services, session_id: int, attempt_id: int, *, again: bool = False
 ) -> Plan:
-    with read_session(services.engine) as db:
-        found = _session_attempt(db, session_id, attempt_id)
-        if found is None:
-            return UNKNOWN_CALL
-        call_session, attempt = found
-        return _question(db, call_session, attempt, again=again)
+    with _reading(services) as conn:
+        call = _load_call(conn, session_id, attempt_id)
+    return UNKNOWN_CALL if call is None else _question(call, again=again)
 
 
-def _question(
-    db: Session, call_session: CallSession, attempt: CallAttempt, *, again: bool = False
-) -> Plan:
+def _question(call: _Call, *, again: bool = False) -> Plan:
     """How did it go: the campaign's keypad keys, or log it in chat; '#' for the next voter."""
-    if not _was_dialed(attempt):
-        return _next_only(int(call_session.id or 0), int(attempt.id or 0))
-    config = _config(db, attempt.campaign_id)
-    return _question_plan(config, attempt, _logged_code(db, attempt), again=again)
+    if not _was_dialed(call):
+        return _next_only(call.session_id, call.id)
+    return _question_plan(campaign_config(call.config), call, call.logged, again=again)
 
 
-def _question_plan(
-    config: CampaignConfig, attempt: CallAttempt, logged: str | None, *, again: bool
-) -> Plan:
-    session_id, attempt_id = int(attempt.session_id or 0), int(attempt.id or 0)
+def _question_plan(config: CampaignConfig, call: _Call, logged: str | None, *, again: bool) -> Plan:
+    session_id, attempt_id = call.session_id, call.id
     if logged is not None:
         code = config.result_code(logged)
         survey = (
@@ -435,7 +447,7 @@ def _question_plan(
         )
         return _gather(prompt, session_id, attempt_id)
     keys = ", ".join(f"{code.keypad} for {code.label}" for code in keypad_codes(config))
-    lead = "" if again else _LEAD.get(attempt.call_status or "", "The call ended.") + " "
+    lead = "" if again else _LEAD.get(call.call_status or "", "The call ended.") + " "
     choice = f"Press {keys}, or log it in chat." if keys else "Log what happened in chat."
     return _gather(f"{lead}{choice} Press # for the next voter.", session_id, attempt_id)
 
@@ -452,7 +464,7 @@ def keypad_codes(config: CampaignConfig) -> list[ResultCode]:
 
 
 def _log_key(
-    services: Services, config: CampaignConfig, attempt: CallAttempt, logged: str | None, key: str
+    services: Services, config: CampaignConfig, call: _Call, logged: str | None, key: str
 ) -> Plan:
     """Log the keyed outcome unless one is logged already; say so, then ask what next."""
     code = next((c for c in keypad_codes(config) if str(c.keypad) == key), None)
@@ -461,52 +473,47 @@ def _log_key(
     elif code is None:
         said = Say(f"Key {key} does not log an outcome here.")
     else:
-        text, recorded = _record_key(services, attempt, code)
+        text, recorded = _record_key(services, call, code)
         said, logged = Say(text), code.code if recorded else None
-    return (said, *_question_plan(config, attempt, logged, again=True))
+    return (said, *_question_plan(config, call, logged, again=True))
 
 
-def _record_key(services: Services, attempt: CallAttempt, code: ResultCode) -> tuple[str, bool]:
+def _record_key(services: Services, call: _Call, code: ResultCode) -> tuple[str, bool]:
     """Record the keyed outcome once (a repeated webhook finds its key); what to say, and
     whether it is recorded."""
-    outcome = Outcome(
-        voter_id=attempt.voter_id,
-        result_code=code.code,
-        batch_id=attempt.batch_id,
-        volunteer_id=attempt.volunteer_id,
-        call_attempt_id=attempt.id,
-        request_key=f"twilio:keypad:{attempt.id}",
-    )
     try:
-        record_outcome(services.engine, outcome, clock=services.clock)
+        record_outcome(services.engine, _outcome(call, code, "keypad"), clock=services.clock)
     except OutcomeError:
-        log.warning("keypad outcome for attempt %s was refused", attempt.id)
+        log.warning("keypad outcome for attempt %s was refused", call.id)
         return "That cannot be logged from the keypad; log it in chat.", False
-    if attempt.volunteer_id is not None and attempt.batch_id is not None:
+    if call.volunteer_id is not None and call.batch_id is not None:
         text = f"Logged from your keypad: {code.label}."
-        show_batch(services, attempt.volunteer_id, attempt.batch_id, text, Tone.SUCCESS)
+        show_batch(services, call.volunteer_id, call.batch_id, text, Tone.SUCCESS)
     return f"Logged {code.label}.", True
 
 
-def _record_wrong_number(services: Services, attempt_id: int) -> None:
+def _record_wrong_number(services: Services, session_id: int, attempt_id: int) -> None:
     """Twilio says the voter's number cannot be called: the campaign's wrong-number outcome."""
-    with read_session(services.engine) as db:
-        attempt = db.get(CallAttempt, attempt_id)
-        if attempt is None or _logged_code(db, attempt) is not None:
-            return
-        config = _config(db, attempt.campaign_id)
-    code = next((c for c in config.result_codes if c.action is ResultAction.WRONG_NUMBER), None)
-    if code is None:
+    with _reading(services) as conn:
+        call = _load_call(conn, session_id, attempt_id)
+    if call is None or call.logged is not None:
         return
-    outcome = Outcome(
-        voter_id=attempt.voter_id,
+    config = campaign_config(call.config)
+    code = next((c for c in config.result_codes if c.action is ResultAction.WRONG_NUMBER), None)
+    if code is not None:
+        record_outcome(services.engine, _outcome(call, code, "wrong-number"), clock=services.clock)
+
+
+def _outcome(call: _Call, code: ResultCode, source: str) -> Outcome:
+    """The outcome of the call, keyed by where it came from: a repeated webhook records none."""
+    return Outcome(
+        voter_id=call.voter_id,
         result_code=code.code,
-        batch_id=attempt.batch_id,
-        volunteer_id=attempt.volunteer_id,
-        call_attempt_id=attempt.id,
-        request_key=f"twilio:wrong-number:{attempt_id}",
+        batch_id=call.batch_id,
+        volunteer_id=call.volunteer_id,
+        call_attempt_id=call.id,
+        request_key=f"twilio:{source}:{call.id}",
     )
-    record_outcome(services.engine, outcome, clock=services.clock)
 
 
 def _next_only(session_id: int, attempt_id: int) -> Plan:
@@ -520,46 +527,87 @@ def _gather(prompt: str, session_id: int, attempt_id: int) -> Plan:
 # --- Reading and moving state ---------------------------------------------------------------
 
 
-def _session_attempt(
-    db: Session, session_id: int, attempt_id: int
-) -> tuple[CallSession, CallAttempt] | None:
-    """The session and its attempt, when both exist and belong together."""
-    call_session = db.get(CallSession, session_id)
-    attempt = db.get(CallAttempt, attempt_id)
-    if call_session is None or attempt is None or attempt.session_id != session_id:
+@dataclass(frozen=True)
+class _Call:
+    """A call attempt with what the webhooks need of its session and campaign, read at once."""
+
+    id: int
+    session_id: int
+    voter_id: int
+    volunteer_id: int | None
+    batch_id: int | None
+    call_sid: str | None
+    call_status: str | None
+    error_code: int | None
+    started_at: datetime
+    ended_at: datetime | None
+    duration_s: int | None
+    result_code: str | None
+    item_result_code: str | None  # the outcome logged for the voter on the batch (keypad or chat)
+    session_ended_at: datetime | None
+    session_batch_id: int
+    session_volunteer_id: int
+    session_status: str
+    session_call_sid: str | None
+    session_answered_at: datetime | None
+    config: str  # the campaign's configuration document (matching.pool.campaign_config)
+
+    @property
+    def logged(self) -> str | None:
+        """The outcome already logged for this call's voter on this batch (keypad or chat)."""
+        return self.result_code if self.result_code is not None else self.item_result_code
+
+
+@dataclass(frozen=True)
+class _Target:
+    """A card to dial: its phone, whether that is on the do-not-call list, its open voters."""
+
+    phone: str
+    listed: bool
+    voters: tuple[Any, ...]  # rows: voter_id, first_name and what the calling hours need
+
+    @property
+    def names(self) -> list[str]:
+        return [voter.first_name for voter in self.voters]
+
+    def voter(self, voter_id: int) -> Any | None:
+        return next((voter for voter in self.voters if voter.voter_id == voter_id), None)
+
+
+def _reading(services: Services) -> AbstractContextManager[Connection]:
+    """A read-only connection (on SQLite it never takes the write lock)."""
+    return services.engine.execution_options(**{READ_ONLY_OPTION: True}).connect()
+
+
+def _load_call(conn: Connection, session_id: int, attempt_id: int) -> _Call | None:
+    """The attempt, when it belongs to the session, with its session and campaign."""
+    row = conn.execute(_CALL, {"session_id": session_id, "attempt_id": attempt_id}).first()
+    return None if row is None else _Call(**row._mapping)
+
+
+def _store_status(
+    conn: Connection, call: _Call, report: StatusReport, now: datetime
+) -> tuple[_Call, bool]:
+    """Apply a report to the attempt, forward only; the call as it is now, and whether it moved."""
+    changes = status_changes(call, report, now)
+    if not changes:
+        return call, False
+    conn.execute(update(ATTEMPT).where(ATTEMPT.c.id == call.id).values(**changes))
+    return replace(call, **changes), True
+
+
+def _target(conn: Connection, query: Select[Any], **params: Any) -> _Target | None:
+    """The card `query` picks (`_CARD_OF_VOTER`, `_NEXT_CARD`), with its open voters; None if
+    it has none."""
+    rows = conn.execute(query, params).all()
+    if not rows:
         return None
-    return call_session, attempt
+    return _Target(rows[0].card_phone, bool(rows[0].listed), tuple(rows))
 
 
-def _card_of(db: Session, attempt: CallAttempt) -> BatchCard | None:
-    """The open card of the attempt's voter on its batch."""
-    return db.exec(
-        select(BatchCard)
-        .join(BatchItem, col(BatchItem.card_id) == col(BatchCard.id))
-        .where(
-            col(BatchItem.voter_id) == attempt.voter_id,
-            col(BatchItem.batch_id) == attempt.batch_id,
-            col(BatchItem.released_at).is_(None),
-        )
-    ).first()
-
-
-def _was_dialed(attempt: CallAttempt) -> bool:
+def _was_dialed(call: _Call) -> bool:
     """Whether a voter leg existed: an attempt refused at the moment of dialing never had one."""
-    return not (attempt.call_status == "canceled" and attempt.call_sid is None)
-
-
-def _logged_code(db: Session, attempt: CallAttempt) -> str | None:
-    """The outcome already logged for this call's voter on this batch (keypad or chat)."""
-    if attempt.result_code is not None:
-        return attempt.result_code
-    return db.exec(
-        select(BatchItem.result_code).where(
-            col(BatchItem.voter_id) == attempt.voter_id,
-            col(BatchItem.batch_id) == attempt.batch_id,
-            col(BatchItem.result_code).is_not(None),
-        )
-    ).first()
+    return not (call.call_status == "canceled" and call.call_sid is None)
 
 
 def _advance_session(
@@ -594,13 +642,151 @@ def _cancel_undialed(db: Session, call_session: CallSession) -> None:
         db.add(attempt)
 
 
-def _config(db: Session, campaign_id: int) -> CampaignConfig:
-    campaign = db.get(Campaign, campaign_id)
-    if campaign is None:
-        raise LookupError(f"campaign {campaign_id} is gone")
-    return campaign_config(campaign.config)
-
-
 def _label(config: CampaignConfig, code: str) -> str:
     known = config.result_code(code)
     return known.label if known else code
+
+
+# --- Statements, built once ------------------------------------------------------------------
+
+
+def _call_query() -> Select[Any]:
+    logged = (
+        select(ITEM.c.result_code)
+        .where(
+            ITEM.c.voter_id == ATTEMPT.c.voter_id,
+            ITEM.c.batch_id == ATTEMPT.c.batch_id,
+            ITEM.c.result_code.is_not(None),
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        select(
+            ATTEMPT.c.id,
+            ATTEMPT.c.session_id,
+            ATTEMPT.c.voter_id,
+            ATTEMPT.c.volunteer_id,
+            ATTEMPT.c.batch_id,
+            ATTEMPT.c.call_sid,
+            ATTEMPT.c.call_status,
+            ATTEMPT.c.error_code,
+            ATTEMPT.c.started_at,
+            ATTEMPT.c.ended_at,
+            ATTEMPT.c.duration_s,
+            ATTEMPT.c.result_code,
+            logged.label("item_result_code"),
+            SESSION.c.ended_at.label("session_ended_at"),
+            SESSION.c.batch_id.label("session_batch_id"),
+            SESSION.c.volunteer_id.label("session_volunteer_id"),
+            SESSION.c.status.label("session_status"),
+            SESSION.c.call_sid.label("session_call_sid"),
+            SESSION.c.answered_at.label("session_answered_at"),
+            cast(CAMPAIGN.c.config, String).label("config"),
+        )
+        .join(SESSION, SESSION.c.id == ATTEMPT.c.session_id)
+        .join(CAMPAIGN, CAMPAIGN.c.id == ATTEMPT.c.campaign_id)
+        .where(ATTEMPT.c.id == bindparam("attempt_id"), SESSION.c.id == bindparam("session_id"))
+    )
+
+
+def _next_head_query() -> Select[Any]:
+    """The session '#' continues, its batch's state, the campaign, and the attempt an earlier
+    '#' after the same call made (its request key)."""
+    earlier = (
+        select(ATTEMPT.c.id)
+        .where(ATTEMPT.c.request_key == bindparam("request_key"))
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        select(
+            SESSION.c.id,
+            SESSION.c.ended_at,
+            SESSION.c.batch_id,
+            SESSION.c.volunteer_id,
+            SESSION.c.campaign_id,
+            SESSION.c.status,
+            SESSION.c.call_sid,
+            SESSION.c.answered_at,
+            BATCH.c.closed_at.label("batch_closed_at"),
+            cast(CAMPAIGN.c.config, String).label("config"),
+            earlier.label("earlier_id"),
+        )
+        .join(BATCH, BATCH.c.id == SESSION.c.batch_id)
+        .join(CAMPAIGN, CAMPAIGN.c.id == SESSION.c.campaign_id)
+        .where(SESSION.c.id == bindparam("session_id"))
+    )
+
+
+def _card_of_voter() -> ScalarSelect[Any]:
+    """The open card of a voter (`voter_id`) on a batch (`batch_id`)."""
+    item = ITEM.alias("voter_item")
+    return (
+        select(item.c.card_id)
+        .where(
+            item.c.voter_id == bindparam("voter_id"),
+            item.c.batch_id == bindparam("batch_id"),
+            item.c.released_at.is_(None),
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _next_card() -> ScalarSelect[Any]:
+    """The batch's (`batch_id`) first open card that still has open voters and that nobody
+    has called yet, in batch order."""
+    card, item, called = CARD.alias("next_card"), ITEM.alias("open_item"), ITEM.alias("called")
+    has_open = select(item.c.id).where(item.c.card_id == card.c.id, item.c.released_at.is_(None))
+    was_called = (
+        select(called.c.id)
+        .join(ATTEMPT, ATTEMPT.c.voter_id == called.c.voter_id)
+        .where(
+            called.c.card_id == card.c.id,
+            called.c.batch_id == bindparam("batch_id"),
+            ATTEMPT.c.batch_id == bindparam("batch_id"),
+        )
+    )
+    return (
+        select(card.c.id)
+        .where(
+            card.c.batch_id == bindparam("batch_id"),
+            card.c.released_at.is_(None),
+            has_open.exists(),
+            ~was_called.exists(),
+        )
+        .order_by(card.c.position, card.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _target_query(card_id: ScalarSelect[Any]) -> Select[Any]:
+    """The open voters of the card `card_id` picks, with its phone and whether the phone is on
+    the do-not-call list now."""
+    listed = select(DNC.c.id).where(DNC.c.phone == CARD.c.phone).exists()
+    return (
+        select(
+            CARD.c.phone.label("card_phone"),
+            listed.label("listed"),
+            VOTER.c.id.label("voter_id"),
+            VOTER.c.first_name,
+            VOTER.c.phone,
+            VOTER.c.state,
+            VOTER.c.zip,
+            VOTER.c.time_zones,
+            VOTER.c.calling_zone_key,
+        )
+        .select_from(ITEM)
+        .join(CARD, CARD.c.id == ITEM.c.card_id)
+        .join(VOTER, VOTER.c.id == ITEM.c.voter_id)
+        .where(ITEM.c.card_id == card_id, ITEM.c.released_at.is_(None))
+        .order_by(VOTER.c.id)
+    )
+
+
+_CALL = _call_query()
+_NEXT_HEAD = _next_head_query()
+_CARD_OF_VOTER = _target_query(_card_of_voter())
+_NEXT_CARD = _target_query(_next_card())
