@@ -9,7 +9,9 @@ worker processes) claim batches of 20 and log an outcome for every voter, for a 
 Reported per database and concurrency: claims/s, claim latency p50/p95/p99, busy and empty
 answers, the voters and the phones that were ever in two batches (counted from the rows, not from
 what the claim code says), and the share of claims that got same-area-code voters when the
-volunteer's area code has voters. The peer baseline, `UPDATE ... WHERE id IN (SELECT ... WHERE
+volunteer's area code has voters; and the CPU per claim (its 20 outcomes included), the claimers'
+own and their PostgreSQL backends' (read from /proc: the server runs on this machine), with the
+claims/s that much CPU allows at best on this machine's cores. The peer baseline, `UPDATE ... WHERE id IN (SELECT ... WHERE
 unassigned LIMIT n)`, runs on a copy of the list at each concurrency, logging what each caller
 got, and its double assignments are counted the same way.
 
@@ -43,8 +45,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, bindparam, insert, text
+from sqlalchemy.exc import OperationalError
 
-from bench.common import fresh_database, percentile, write_results
+from bench.common import BackendCpu, fresh_database, percentile, write_results
 from matching.claims import ClaimStatus, claim_batch
 from matching.outcomes import Outcome, record_outcomes
 from matching.tables import CAMPAIGN, VOLUNTEER, VOTER
@@ -255,6 +258,8 @@ class WorkerReport:
     same_area: int = 0  # claims that got same-area-code voters
     area_claims: int = 0  # claims made while same-area-code voters were available
     outcome_ms: list[float] = field(default_factory=list)
+    cpu_s: float = 0.0  # the claimer processes' own CPU time (their share of the machine)
+    server_cpu_s: float = 0.0  # their PostgreSQL backends' CPU time
 
 
 def claimer_process(
@@ -266,7 +271,9 @@ def claimer_process(
     interval: float | None,
 ) -> WorkerReport:
     """One process running one thread per volunteer; returns their merged report."""
+    cpu_started = time.process_time()
     engine = make_engine(url, pool_size=len(volunteers), max_overflow=4)
+    backends = BackendCpu(engine)
     clock = BenchClock(started)
     report = WorkerReport()
     lock = threading.Lock()
@@ -282,7 +289,9 @@ def claimer_process(
         thread.start()
     for thread in threads:
         thread.join()
+    report.server_cpu_s = backends.seconds()
     engine.dispose()
+    report.cpu_s = time.process_time() - cpu_started
     return report
 
 
@@ -390,7 +399,16 @@ def run_claimers(
     for report in reports:
         merged.latencies_ms += report.latencies_ms
         merged.outcome_ms += report.outcome_ms
-        for name in ("claims", "busy", "empty", "errors", "same_area", "area_claims"):
+        for name in (
+            "claims",
+            "busy",
+            "empty",
+            "errors",
+            "same_area",
+            "area_claims",
+            "cpu_s",
+            "server_cpu_s",
+        ):
             setattr(merged, name, getattr(merged, name) + getattr(report, name))
     return merged
 
@@ -452,9 +470,21 @@ BASELINE_CLAIM = text(
 )
 
 
-def baseline_process(url: str, campaign_id: int, workers: list[int], seconds: float) -> list[float]:
+@dataclass
+class BaselineReport:
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: int = 0  # deadlocks: its rows are locked in no particular order
+    cpu_s: float = 0.0
+    server_cpu_s: float = 0.0
+
+
+def baseline_process(
+    url: str, campaign_id: int, workers: list[int], seconds: float
+) -> BaselineReport:
     engine = make_engine(url, pool_size=len(workers), max_overflow=4)
-    latencies: list[float] = []
+    backends = BackendCpu(engine)
+    cpu_started = time.process_time()
+    report = BaselineReport()
     lock = threading.Lock()
     deadline = time.perf_counter() + seconds
 
@@ -464,26 +494,33 @@ def baseline_process(url: str, campaign_id: int, workers: list[int], seconds: fl
             n += 1
             assignment = worker * 1_000_000 + n
             t0 = time.perf_counter()
-            with engine.begin() as conn:
-                ids = conn.execute(
-                    BASELINE_CLAIM, {"a": assignment, "c": campaign_id, "n": BATCH}
-                ).scalars()
-                rows = [{"a": assignment, "v": i} for i in ids]
-                if rows:
-                    conn.execute(text("INSERT INTO baseline_log VALUES (:a, :v)"), rows)
+            try:
+                with engine.begin() as conn:
+                    ids = conn.execute(
+                        BASELINE_CLAIM, {"a": assignment, "c": campaign_id, "n": BATCH}
+                    ).scalars()
+                    rows = [{"a": assignment, "v": i} for i in ids]
+                    if rows:
+                        conn.execute(text("INSERT INTO baseline_log VALUES (:a, :v)"), rows)
+            except OperationalError:
+                with lock:
+                    report.errors += 1
+                continue
             with lock:
-                latencies.append((time.perf_counter() - t0) * 1000)
+                report.latencies_ms.append((time.perf_counter() - t0) * 1000)
 
     threads = [threading.Thread(target=loop, args=(w,)) for w in workers]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    report.server_cpu_s = backends.seconds()
     engine.dispose()
-    return latencies
+    report.cpu_s = time.process_time() - cpu_started
+    return report
 
 
-def run_baseline(url: str, campaign_id: int, concurrency: int, seconds: float) -> list[float]:
+def run_baseline(url: str, campaign_id: int, concurrency: int, seconds: float) -> BaselineReport:
     processes = _processes(url, concurrency)
     workers = list(range(1, concurrency + 1))
     with mp.get_context("spawn").Pool(processes) as pool:
@@ -491,7 +528,13 @@ def run_baseline(url: str, campaign_id: int, concurrency: int, seconds: float) -
             baseline_process,
             [(url, campaign_id, workers[i::processes], seconds) for i in range(processes)],
         )
-    return [latency for part in parts for latency in part]
+    merged = BaselineReport()
+    for part in parts:
+        merged.latencies_ms += part.latencies_ms
+        merged.errors += part.errors
+        merged.cpu_s += part.cpu_s
+        merged.server_cpu_s += part.server_cpu_s
+    return merged
 
 
 def baseline_doubles(engine: Engine) -> int:
@@ -511,7 +554,11 @@ def baseline_doubles(engine: Engine) -> int:
 
 
 def claim_row(
-    db: str, concurrency: int, report: WorkerReport, seconds: float, rate: float | None
+    db: str,
+    concurrency: int,
+    report: WorkerReport,
+    seconds: float,
+    rate: float | None,
 ) -> dict[str, Any]:
     lat = report.latencies_ms
     case = "claim (SKIP LOCKED)" if db == "postgresql" else "claim (BEGIN IMMEDIATE)"
@@ -533,6 +580,20 @@ def claim_row(
         "same_area_share": round(report.same_area / report.area_claims, 3)
         if report.area_claims
         else None,
+        **cpu_figures(report.cpu_s, report.server_cpu_s, report.claims),
+    }
+
+
+def cpu_figures(client_cpu_s: float, server_cpu_s: float, claims: int) -> dict[str, Any]:
+    """CPU per claim and its 20 outcomes, claimers' and database server's, and the claims/s
+    that much CPU allows on this machine's cores at best (every core busy, no waiting)."""
+    if not claims:
+        return {}
+    per_claim = (client_cpu_s + server_cpu_s) / claims
+    return {
+        "client_cpu_ms": round(client_cpu_s / claims * 1000, 2),
+        "server_cpu_ms": round(server_cpu_s / claims * 1000, 2),
+        "cpu_bound_per_s": round((os.cpu_count() or 1) / per_claim, 1),
     }
 
 
@@ -560,7 +621,8 @@ def bench_database(
             row = claim_row(db, concurrency, report, seconds, rate)
             row["doubles"], row["phone_doubles"] = count_doubles(engine, first)
             rows.append(row)
-            latencies = run_baseline(url_text, campaign_id, concurrency, seconds)
+            baseline = run_baseline(url_text, campaign_id, concurrency, seconds)
+            latencies = baseline.latencies_ms
             rows.append(
                 {
                     "case": "baseline: unlocked UPDATE ... WHERE id IN (SELECT ... LIMIT n)",
@@ -570,7 +632,9 @@ def bench_database(
                     "per_s": round(len(latencies) / seconds, 1),
                     "p50_ms": round(percentile(latencies, 0.5), 2),
                     "p99_ms": round(percentile(latencies, 0.99), 2),
+                    "errors": baseline.errors,
                     "doubles": baseline_doubles(engine),
+                    **cpu_figures(baseline.cpu_s, baseline.server_cpu_s, len(latencies)),
                 }
             )
         engine.dispose()
@@ -616,6 +680,7 @@ def save_results(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
 def print_table(rows: list[dict[str, Any]], out: Path) -> None:
     columns = ["case", "db", "concurrency", "n", "per_s", "p50_ms", "p95_ms", "p99_ms"]
     columns += ["busy", "errors", "doubles", "phone_doubles", "same_area_share"]
+    columns += ["client_cpu_ms", "server_cpu_ms", "cpu_bound_per_s"]
     table = Table(title="claim_bench")
     for column in columns:
         table.add_column(column, justify="left" if column in ("case", "db") else "right")

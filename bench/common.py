@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Engine, event, text
 
 from storage.db import make_engine, normalize_url
 
@@ -95,6 +95,33 @@ def peak_rss_mb(pid: int | None) -> float | None:
         return None
     kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")), 0)
     return round(kb / 1024, 1)
+
+
+class BackendCpu:
+    """CPU seconds of the PostgreSQL backends serving one engine's connections, read from /proc
+    (the server runs on this machine). Only this engine's backends count, not those of anything
+    else using the server meanwhile; read `seconds()` before disposing of the engine, while the
+    backends are still alive."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._pids: list[int] = []
+        if engine.dialect.name == "postgresql":
+            event.listen(engine, "connect", self._remember_backend)
+
+    def _remember_backend(self, dbapi_connection: Any, _record: Any) -> None:
+        self._pids.append(dbapi_connection.info.backend_pid)
+
+    def seconds(self) -> float:
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in self._pids:
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:  # closed meanwhile: its CPU is lost to this count
+                continue
+            fields = stat.rpartition(") ")[2].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (proc(5))
+        return total / ticks
 
 
 def free_port() -> int:
