@@ -15,6 +15,7 @@ one call. Recording is off unless the campaign turns it on, and then a notice is
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -198,13 +199,14 @@ def voter_leg_ended(
         found = _load_call(conn, session_id, attempt_id)
         if found is None:
             return UNKNOWN_CALL
-        call, _ = _store_status(conn, found, report, services.clock.now())
+        call, changed = _store_status(conn, found, [report], services.clock.now())
     if wrong_number:  # the wrong-number outcome is logged first, and then said
         _record_wrong_number(services, session_id, attempt_id)
         plan = _outcome_question(services, session_id, attempt_id)
     else:
         plan = _question(call)
-    show_batch(services, call.session_volunteer_id, call.session_batch_id)
+    if changed or wrong_number:  # unchanged: the status callbacks showed this state already
+        show_batch(services, call.session_volunteer_id, call.session_batch_id)
     return plan
 
 
@@ -284,22 +286,33 @@ def volunteer_leg_status(services: Services, session_id: int, event: LegEvent) -
 
 def voter_leg_status(services: Services, session_id: int, attempt_id: int, event: LegEvent) -> None:
     """A status callback of a voter's leg: applied once and forward only; the card follows."""
-    report = StatusReport(event.status, event.call_sid, event.duration_s, event.error_code)
+    voter_leg_statuses(services, session_id, attempt_id, [event])
+
+
+def voter_leg_statuses(
+    services: Services, session_id: int, attempt_id: int, events: Sequence[LegEvent]
+) -> None:
+    """Status callbacks of one voter's leg that waited together, applied in one transaction:
+    each once (its key), in order and forward only, so the result is the same as one by one;
+    the card follows once."""
     now = services.clock.now()
     try:
         with services.engine.begin() as conn:
-            if not first_time(conn, event.key, EVENT_SOURCE, now):
-                return
-            found = _load_call(conn, session_id, attempt_id)
+            fresh = [event for event in events if first_time(conn, event.key, EVENT_SOURCE, now)]
+            found = _load_call(conn, session_id, attempt_id) if fresh else None
             if found is None:
                 return
-            call, changed = _store_status(conn, found, report, now)
+            call, changed = _store_status(conn, found, [_report(event) for event in fresh], now)
     except IntegrityError:
         return
-    if event.error_code == INVALID_NUMBER:
+    if any(event.error_code == INVALID_NUMBER for event in fresh):
         _record_wrong_number(services, session_id, attempt_id)
     if changed and call.volunteer_id is not None and call.batch_id is not None:
         show_batch(services, call.volunteer_id, call.batch_id)
+
+
+def _report(event: LegEvent) -> StatusReport:
+    return StatusReport(event.status, event.call_sid, event.duration_s, event.error_code)
 
 
 def release_uncalled(services: Services, batch_id: int) -> int:
@@ -586,14 +599,18 @@ def _load_call(conn: Connection, session_id: int, attempt_id: int) -> _Call | No
 
 
 def _store_status(
-    conn: Connection, call: _Call, report: StatusReport, now: datetime
+    conn: Connection, call: _Call, reports: Sequence[StatusReport], now: datetime
 ) -> tuple[_Call, bool]:
-    """Apply a report to the attempt, forward only; the call as it is now, and whether it moved."""
-    changes = status_changes(call, report, now)
-    if not changes:
-        return call, False
-    conn.execute(update(ATTEMPT).where(ATTEMPT.c.id == call.id).values(**changes))
-    return replace(call, **changes), True
+    """Apply reports to the attempt, in order and forward only, in one UPDATE; the call as it is
+    now, and whether it moved."""
+    changes: dict[str, Any] = {}
+    for report in reports:
+        step = status_changes(call, report, now)
+        call = replace(call, **step)
+        changes.update(step)
+    if changes:
+        conn.execute(update(ATTEMPT).where(ATTEMPT.c.id == call.id).values(**changes))
+    return call, bool(changes)
 
 
 def _target(conn: Connection, query: Select[Any], **params: Any) -> _Target | None:

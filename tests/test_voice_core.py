@@ -306,6 +306,26 @@ def test_voter_status_is_applied_once_and_never_reopens_a_finished_call(desk: De
     assert "Call ended" in str(status[-1][1].sections[0].facts)
 
 
+def test_voter_statuses_applied_together_end_as_one_by_one_would(desk: Desk) -> None:
+    session_id, maria = answered(desk)
+    status = desk.notifier.to_volunteers
+    shown = len(status)
+    together = [
+        LegEvent("CAv1:ringing", "CAv1", "ringing"),
+        LegEvent("CAv1:completed", "CAv1", "completed", duration_s=42),
+        LegEvent("CAv1:in-progress", "CAv1", "in-progress"),  # late: never reopens the call
+        LegEvent("CAv1:completed", "CAv1", "completed", duration_s=99),  # a repeat: once
+    ]
+
+    voice.voter_leg_statuses(desk.services, session_id, maria, together)
+    voice.voter_leg_statuses(desk.services, session_id, maria, together)  # all seen before
+
+    attempt = desk.one("SELECT call_sid, call_status, duration_s FROM call_attempt")
+    assert tuple(attempt) == ("CAv1", "completed", 42)
+    assert len(status) == shown + 1  # one card update for the lot, none for the repeat
+    assert "Call ended" in str(status[-1][1].sections[0].facts)
+
+
 def test_webhook_ids_that_do_not_belong_together_hang_up(desk: Desk) -> None:
     session_id, attempt_id = answered(desk)
     assert (

@@ -295,9 +295,39 @@ def test_with_a_later_queue_status_callbacks_are_answered_first_and_applied_afte
 
     assert twiml(response) == ("Response", {}, "", [])
     assert desk.one("SELECT call_status FROM call_attempt").call_status != "ringing"
-    assert [key for key, _ in queued] == ["twilio:CAvoter:ringing"]
+    assert [key for key, _ in queued] == [f"twilio:voter-leg:{session}:{attempt}"]
     _, apply = queued.pop()
     apply()
     assert desk.one("SELECT call_status FROM call_attempt").call_status == "ringing"
     batch_id = desk.one("SELECT batch_id FROM call_session").batch_id
     assert [key for key, _ in queued] == [f"batch:{batch_id}"]  # the card follows, after that
+
+
+def test_a_legs_callbacks_waiting_together_are_applied_together_once_each(desk: Desk) -> None:
+    waiting: dict[str, Any] = {}  # as bot/later.py keeps it: newest work per waiting key
+    services = dataclasses.replace(desk.services, later=waiting.__setitem__)
+    check = TwilioSignatureCheck(TOKEN, BASE)
+    twilio = Twilio(create_web_app(services, routes=voice_routes(services, check, URLS)))
+    desk.press("Call", "Maria")
+    session, attempt = desk.last_ring()
+    twilio.post(URLS.answer(session, attempt), answer_params())
+    waiting.clear()  # the card update the answer asked for
+    shown = len(desk.notifier.to_volunteers)
+    url = URLS.voter_status(session, attempt)
+
+    for status in ("initiated", "ringing", "in-progress", "ringing", "completed"):
+        params = {"CallSid": "CAvoter", "CallStatus": status, "CallDuration": "12"}
+        assert twiml(twilio.post(url, params)) == ("Response", {}, "", [])
+    assert desk.one("SELECT call_status FROM call_attempt").call_status == "placing"
+    [apply] = waiting.values()
+    waiting.clear()
+    apply()
+
+    row = desk.one("SELECT call_sid, call_status, duration_s FROM call_attempt")
+    assert tuple(row) == ("CAvoter", "completed", 12)
+    keys = {r.key for r in desk.world.rows("SELECT key FROM processed_event")}
+    assert {f"CAvoter:{s}" for s in ("initiated", "ringing", "in-progress", "completed")} <= keys
+    batch_id = desk.one("SELECT batch_id FROM call_session").batch_id
+    assert list(waiting) == [f"batch:{batch_id}"]  # the card follows once, after all of them
+    waiting.popitem()[1]()
+    assert len(desk.notifier.to_volunteers) == shown + 1

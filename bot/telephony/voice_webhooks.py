@@ -9,6 +9,7 @@ synchronous, so each request's work runs in a worker thread; answers are TwiML.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.concurrency import run_in_threadpool
@@ -29,12 +30,14 @@ IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
 TWIML = "text/xml"
 SORRY: Plan = (voice.Say("Sorry, something went wrong on our side. Goodbye."), voice.Hangup())
 
+EMPTY = empty()  # the answer to a status callback: always the same document
 Params = Mapping[str, str]
 Work = Callable[[Request, Params, dict[str, int]], str]
 
 
 def voice_routes(services: Services, check: TwilioSignatureCheck, urls: WebhookUrls) -> list[Route]:
     """The POST routes under /twilio/voice/."""
+    both = ("session", "attempt")
 
     def plan_route(path: str, ids: tuple[str, ...], make: Callable[..., Plan]) -> Route:
         def work(request: Request, params: Params, found: dict[str, int]) -> str:
@@ -53,11 +56,24 @@ def voice_routes(services: Services, check: TwilioSignatureCheck, urls: WebhookU
         def work(request: Request, params: Params, found: dict[str, int]) -> str:
             event = _leg_event(request, params)
             services.after_request(f"twilio:{event.key}", lambda: apply(event, params, **found))
-            return empty()
+            return EMPTY
 
         return Route(f"{VOICE}/{path}", _endpoint(check, ids, work), methods=["POST"])
 
-    both = ("session", "attempt")
+    def merged_status_route(path: str, apply: Callable[[int, int, list[LegEvent]], None]) -> Route:
+        # As `status_route`, but the reports of one leg that are still waiting when the next
+        # arrives are applied together, in one transaction (a call sends four in a few seconds).
+        waiting = WaitingReports()
+
+        def work(request: Request, params: Params, found: dict[str, int]) -> str:
+            leg = (found["session"], found["attempt"])
+            waiting.add(leg, _leg_event(request, params))
+            key = f"twilio:voter-leg:{leg[0]}:{leg[1]}"
+            services.after_request(key, lambda: _apply_waiting(waiting, leg, apply))
+            return EMPTY
+
+        return Route(f"{VOICE}/{path}", _endpoint(check, both, work), methods=["POST"])
+
     return [
         plan_route(
             "answer",
@@ -91,14 +107,40 @@ def voice_routes(services: Services, check: TwilioSignatureCheck, urls: WebhookU
             ("session",),
             lambda event, p, session: voice.volunteer_leg_status(services, session, event),
         ),
-        status_route(
+        merged_status_route(
             "voter-status",
-            both,
-            lambda event, p, session, attempt: voice.voter_leg_status(
-                services, session, attempt, event
+            lambda session, attempt, events: voice.voter_leg_statuses(
+                services, session, attempt, events
             ),
         ),
     ]
+
+
+class WaitingReports:
+    """Status reports received and not applied yet, per leg, in the order they came."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._legs: dict[tuple[int, int], list[LegEvent]] = {}
+
+    def add(self, leg: tuple[int, int], event: LegEvent) -> None:
+        with self._lock:
+            self._legs.setdefault(leg, []).append(event)
+
+    def take(self, leg: tuple[int, int]) -> list[LegEvent]:
+        """Every report of `leg` waiting now (none when a later run took them already)."""
+        with self._lock:
+            return self._legs.pop(leg, [])
+
+
+def _apply_waiting(
+    waiting: WaitingReports,
+    leg: tuple[int, int],
+    apply: Callable[[int, int, list[LegEvent]], None],
+) -> None:
+    events = waiting.take(leg)
+    if events:
+        apply(leg[0], leg[1], events)
 
 
 def _endpoint(
