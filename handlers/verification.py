@@ -54,7 +54,9 @@ def send_code(services: Services, volunteer_id: int) -> CodeSent:
     """Text a new code to the volunteer's phone (killing earlier ones), if allowed now."""
     now = services.clock.now()
     with session_scope(services.engine) as session:
-        volunteer = session.get(Volunteer, volunteer_id)
+        # Locked: two asks at once take turns, so the second sees the first's code and waits
+        # its minute (locking only the latest code let both through when there was none yet).
+        volunteer = session.get(Volunteer, volunteer_id, with_for_update=True)
         refused = _why_not_send(session, volunteer, now)
         if refused is not None:
             return refused
@@ -105,8 +107,9 @@ def check_code(ctx: Context, typed: str) -> Reply:
         return problem("A code is 6 digits, like `/phonebank verify 123456`.")
     now = ctx.services.clock.now()
     with session_scope(ctx.services.engine) as session:
+        # The volunteer first, then the code: send_code's lock order.
+        volunteer = session.get(Volunteer, ctx.volunteer_id, with_for_update=True)
         row = _latest_code(session, ctx.volunteer_id)
-        volunteer = session.get(Volunteer, ctx.volunteer_id)
         if row is None or volunteer is None:
             return problem(f"There is no code waiting for you; ask for one with {RESEND}.")
         if row.phone != volunteer.phone:

@@ -5,6 +5,8 @@ the SIP address on the signup form (both databases)."""
 from __future__ import annotations
 
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -20,8 +22,9 @@ from handlers.replies import Reply, Tone
 from handlers.router import handle_command, handle_form
 from handlers.signup import valid_sip_address, validate
 from handlers.sms import IncomingText, receive_text
+from handlers.verification import Sending, send_code
 from storage.clock import FrozenClock
-from storage.db import read_session
+from storage.db import read_session, session_scope
 from storage.models import SmsVerification, Volunteer
 from tests.fakes.twilio_api import FakeTwilioAPI
 from tests.scenarios.world import make_services, reply_text
@@ -310,3 +313,26 @@ def test_a_sip_address_is_saved_shown_and_cleared(engine: Engine, clock: FrozenC
 def test_the_phone_stays_required_with_a_sip_address() -> None:
     profile, errors = validate(ANA | {"phone": "", "sip_address": "sip:ana@example.org"}, "US")
     assert profile is None and "phone" in errors
+
+
+def test_codes_asked_for_at_the_same_moment_text_only_one(
+    engine: Engine, clock: FrozenClock
+) -> None:
+    services, telephony = sms_services(engine, clock)
+    ana, _ = sign_up(services, ANA)  # no consent yet: nothing texted on signup
+    with session_scope(engine) as session:
+        row = session.exec(select(Volunteer)).one()
+        row.sms_consent = True
+        volunteer_id = int(row.id or 0)
+    start = threading.Barrier(6)
+
+    def ask() -> Sending:
+        start.wait()
+        return send_code(services, volunteer_id).outcome
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outcomes = list(pool.map(lambda _: ask(), range(6)))
+
+    assert sorted(outcomes) == sorted([Sending.SENT] + [Sending.TOO_SOON] * 5)
+    assert len(codes_texted(telephony)) == 1
+    assert len(verifications(engine)) == 1
