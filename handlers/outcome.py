@@ -20,7 +20,7 @@ from handlers.cards import join_names, render_batch
 from handlers.context import Context
 from handlers.refusal import Refusal, int_value, signed_up
 from handlers.replies import Form, Input, InputKind, Option, Reply, Tone
-from matching.outcomes import Outcome, OutcomeError, record_outcome
+from matching.outcomes import AlreadyLogged, Outcome, OutcomeError, record_outcome
 from matching.pool import campaign_config
 from matching.ranking import LANGUAGE_NAMES
 from storage.campaign_config import CampaignConfig, ResultAction, ResultCode, ResultKind
@@ -170,6 +170,8 @@ def submit_outcome(ctx: Context, value: str, answers: Answers) -> Reply:
     )
     try:
         result = record_outcome(ctx.services.engine, outcome, clock=ctx.services.clock)
+    except AlreadyLogged:  # the keypad logged this call while the form was open
+        raise Refusal(f"{voter.first_name or 'That voter'} is logged already.") from None
     except OutcomeError as exc:
         raise Refusal(f"That outcome cannot be logged: {exc}.") from None
     text = f"Logged for {voter.first_name or 'the voter'}: {logged.code.label}."

@@ -16,6 +16,7 @@ waits for it and then sees its row.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,6 +38,11 @@ _PHONE_ACTIONS = (ResultAction.DNC, ResultAction.WRONG_NUMBER)
 
 class OutcomeError(ValueError):
     """The outcome cannot be recorded as given (unknown code, missing language, no voter)."""
+
+
+class AlreadyLogged(OutcomeError):
+    """The voter's item on that batch has an outcome already: a second log of the same call
+    (the keypad and chat at once, say) would count the attempt twice."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +242,14 @@ def _close_items(
     if conn.dialect.name == "postgresql":
         return _pg_close_items(conn, outcomes, codes, now, touched)
     rows = conn.execute(
-        select(ITEM.c.id, ITEM.c.voter_id, ITEM.c.batch_id, ITEM.c.card_id, ITEM.c.released_at)
+        select(
+            ITEM.c.id,
+            ITEM.c.voter_id,
+            ITEM.c.batch_id,
+            ITEM.c.card_id,
+            ITEM.c.released_at,
+            ITEM.c.result_code,
+        )
         .where(one_of(ITEM.c.voter_id, [o.voter_id for o in outcomes], conn.dialect.name))
         .order_by(ITEM.c.id)
     ).all()
@@ -248,6 +261,7 @@ def _close_items(
         for row in by_voter.get(outcome.voter_id, []):  # in id order: the last match wins
             if _is_item_of(row, outcome):
                 latest[outcome.voter_id] = row
+    _refuse_logged_twice(item.voter_id for item in latest.values() if item.result_code)
     updates = []
     for outcome, code in zip(outcomes, codes, strict=True):
         item: Any = latest.get(outcome.voter_id)
@@ -295,6 +309,7 @@ def _pg_close_items(
         "now": now,
     }
     rows = conn.execute(_PG_CLOSE_ITEMS, params).all()
+    _refuse_logged_twice(row.voter_id for row in rows if row.logged)  # rolls the marks back
     touched.cards.update(row.card_id for row in rows)
     touched.batches.update(row.batch_id for row in rows)
     return {row.voter_id for row in rows if row.was_open}
@@ -309,7 +324,7 @@ _PG_CLOSE_ITEMS = text(
     """
     WITH m AS (
         SELECT DISTINCT ON (u.voter_id) i.id, i.voter_id, i.batch_id, i.card_id,
-               i.released_at IS NULL AS was_open, u.code
+               i.released_at IS NULL AS was_open, i.result_code IS NOT NULL AS logged, u.code
           FROM unnest(CAST(:voter_id AS integer[]), CAST(:batch_id AS integer[]),
                       CAST(:code AS varchar[])) AS u(voter_id, batch_id, code)
           JOIN batch_item i ON i.voter_id = u.voter_id
@@ -324,7 +339,7 @@ _PG_CLOSE_ITEMS = text(
           FROM m
          WHERE i.id = m.id
     )
-    SELECT voter_id, batch_id, card_id, was_open FROM m
+    SELECT voter_id, batch_id, card_id, was_open, logged FROM m
     """
 )
 _PG_VOTERS_SQL = """
@@ -362,6 +377,11 @@ _PG_ATTEMPTS_AND_VOTERS = text(
 def _as_arrays(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     """Rows of one shape as one list per column, for the statements above."""
     return {name: [row[name] for row in rows] for name in rows[0]}
+
+
+def _refuse_logged_twice(voter_ids: Iterable[int]) -> None:
+    for voter_id in voter_ids:
+        raise AlreadyLogged(f"voter {voter_id} has an outcome on that batch already")
 
 
 def _is_item_of(item: Any, outcome: Outcome) -> bool:

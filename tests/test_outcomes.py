@@ -10,7 +10,13 @@ from sqlalchemy import Engine
 
 from matching.claims import ClaimResult, ClaimStatus, claim_batch
 from matching.leases import sweep_expired_batches
-from matching.outcomes import Outcome, OutcomeError, record_outcome, record_outcomes
+from matching.outcomes import (
+    AlreadyLogged,
+    Outcome,
+    OutcomeError,
+    record_outcome,
+    record_outcomes,
+)
 from storage.clock import FrozenClock
 from storage.db import session_scope
 from storage.models import Voter
@@ -234,3 +240,32 @@ def test_a_late_retry_outcome_is_counted_and_leaves_the_new_batch_alone(
     assert result.late and not result.voter_done
     row = voter(engine, voter_id)
     assert (row.attempts, row.batch_id) == (1, second.batch_id)
+
+
+@pytest.mark.parametrize("on_batch", [True, False], ids=["batch named", "open item"])
+def test_a_second_log_of_the_same_voter_on_a_batch_is_refused_and_counts_nothing(
+    engine: Engine, clock: FrozenClock, on_batch: bool
+) -> None:
+    world = seed(engine, [{}, {}])
+    batch = claim_batch(engine, world.volunteer_ids[0], world.campaign_id, clock=clock)
+    first = Outcome(world.voter_ids[0], "not_home", batch.batch_id, request_key="twilio:keypad:1")
+    record_outcome(engine, first, clock=clock)
+    again = Outcome(
+        world.voter_ids[0],
+        "talked",
+        batch.batch_id if on_batch else None,
+        request_key="slack:chat-form",
+    )
+
+    if on_batch:  # the keypad and the chat form, both about one call
+        with pytest.raises(AlreadyLogged):
+            record_outcome(engine, again, clock=clock)
+    else:  # no batch named: the voter has no open item left, so it is a late outcome
+        assert record_outcome(engine, again, clock=clock).late
+
+    logged = 1 if on_batch else 2
+    row = voter(engine, world.voter_ids[0])
+    assert (row.attempts, row.last_result) == (logged, "not_home" if on_batch else "talked")
+    assert len(rows(engine, "SELECT id FROM call_attempt")) == logged
+    items = rows(engine, "SELECT result_code FROM batch_item ORDER BY voter_id")
+    assert [item.result_code for item in items] == ["not_home", None]
