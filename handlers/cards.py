@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import groupby
+from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Select, String, bindparam, cast, select
+from sqlalchemy import Connection, Select, String, bindparam, cast, select
 from sqlmodel import Session
 
 from handlers.masking import mask_phone
@@ -106,25 +108,29 @@ def join_names(names: list[str]) -> str:
 
 
 def load_batch(session: Session, batch_id: int) -> BatchView | None:
-    """Everything the batch message shows, in four Core queries (this runs after every change
+    """Everything the batch message shows (`read_batch`, in the session's transaction)."""
+    return read_batch(session.connection(), batch_id)
+
+
+def read_batch(conn: Connection, batch_id: int) -> BatchView | None:
+    """Everything the batch message shows, in three Core queries (this runs after every change
     of a call's state, so it skips the ORM's object loading)."""
-    conn = session.connection()
     head = conn.execute(_BATCH_HEAD, {"batch_id": batch_id}).first()
     if head is None:
         return None
-    cards = conn.execute(_CARDS, {"batch_id": batch_id}).all()
-    items = conn.execute(_ITEMS, {"batch_id": batch_id}).all()
+    rows = conn.execute(_CARD_ITEMS, {"batch_id": batch_id}).all()
     attempts = conn.execute(_ATTEMPTS, {"batch_id": batch_id}).all()
     config = campaign_config(head.config)
-    card_of = {item.voter_id: item.card_id for item in items}
+    card_of = {row.voter_id: row.card_id for row in rows if row.voter_id is not None}
     statuses = _open_call_status(attempts, card_of)
     surveys = _awaiting_survey(attempts, config)
+    cards = groupby(rows, key=attrgetter("card_id"))
     return BatchView(
         batch_id=batch_id,
         volunteer_id=head.volunteer_id,
         campaign_id=head.campaign_id,
         open=head.closed_at is None,
-        cards=tuple(_card(card, items, statuses, surveys) for card in cards),
+        cards=tuple(_card(list(items), statuses, surveys) for _, items in cards),
         volunteer_name=head.volunteer_name,
         campaign_name=head.campaign_name,
         config=config,
@@ -216,13 +222,11 @@ def _label(config: CampaignConfig, code: str | None) -> str:
     return known.label if known else (code or "")
 
 
-def _card(
-    card: Any,
-    items: Sequence[Any],
-    statuses: Mapping[int, str],
-    surveys: Mapping[int, int],
-) -> CardView:
-    mine = [item for item in items if item.card_id == card.id]
+def _card(rows: list[Any], statuses: Mapping[int, str], surveys: Mapping[int, int]) -> CardView:
+    """A card from its rows: one per voter on it (or one without a voter, for a card with
+    none), each carrying the card's columns."""
+    card = rows[0]
+    mine = [row for row in rows if row.voter_id is not None]
     voters = tuple(
         VoterOnCard(
             voter_id=item.voter_id,
@@ -246,13 +250,13 @@ def _card(
     reasons = {item.release_reason for item in mine}
     reason = next((r for r in ("skipped", "expired", "released") if r in reasons), None)
     return CardView(
-        card_id=card.id,
+        card_id=card.card_id,
         phone=card.phone,
         reason=card.match_reason,
-        open=card.released_at is None,
+        open=card.card_released_at is None,
         release_reason=reason,
         voters=voters,
-        call_status=statuses.get(card.id),
+        call_status=statuses.get(card.card_id),
     )
 
 
@@ -309,14 +313,12 @@ def _batch_head() -> Select[Any]:
 
 
 _BATCH_HEAD = _batch_head()
-_CARDS = (
-    select(CARD.c.id, CARD.c.phone, CARD.c.match_reason, CARD.c.released_at)
-    .where(CARD.c.batch_id == bindparam("batch_id"))
-    .order_by(CARD.c.position)
-)
-_ITEMS = (
+_CARD_ITEMS = (
     select(
-        ITEM.c.card_id,
+        CARD.c.id.label("card_id"),
+        CARD.c.phone,
+        CARD.c.match_reason,
+        CARD.c.released_at.label("card_released_at"),
         ITEM.c.voter_id,
         ITEM.c.released_at,
         ITEM.c.release_reason,
@@ -329,9 +331,10 @@ _ITEMS = (
         VOTER.c.external_id,
         VOTER.c.attributes,
     )
-    .join(VOTER, VOTER.c.id == ITEM.c.voter_id)
-    .where(ITEM.c.batch_id == bindparam("batch_id"))
-    .order_by(ITEM.c.voter_id)
+    .select_from(CARD)
+    .outerjoin(ITEM.join(VOTER, VOTER.c.id == ITEM.c.voter_id), ITEM.c.card_id == CARD.c.id)
+    .where(CARD.c.batch_id == bindparam("batch_id"))
+    .order_by(CARD.c.position, CARD.c.id, ITEM.c.voter_id)
 )
 _ATTEMPTS = (
     select(

@@ -10,6 +10,7 @@ completed call.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -17,12 +18,12 @@ from typing import Any, Protocol
 from sqlalchemy import Connection
 from sqlmodel import Session, col, select
 
-from handlers.cards import load_batch, render_batch
+from handlers.cards import read_batch, render_batch
 from handlers.context import Services
 from handlers.replies import Tone
 from matching.zones import calling_zone_key, key_verdict
 from storage.campaign_config import CampaignConfig
-from storage.db import insert_ignoring_duplicates, read_session, session_scope
+from storage.db import READ_ONLY_OPTION, insert_ignoring_duplicates, session_scope
 from storage.models import BatchCard, BatchItem, CallAttempt, DncEntry, ProcessedEvent, Voter
 
 ENDED = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
@@ -203,6 +204,11 @@ def update_attempt(services: Services, attempt_id: int, report: StatusReport) ->
     return changed
 
 
+def reading(services: Services) -> AbstractContextManager[Connection]:
+    """A read-only Core connection (on SQLite it never takes the write lock)."""
+    return services.engine.execution_options(**{READ_ONLY_OPTION: True}).connect()
+
+
 def show_batch(
     services: Services,
     volunteer_id: int,
@@ -215,8 +221,8 @@ def show_batch(
     update carrying a message is never merged away)."""
 
     def update() -> None:
-        with read_session(services.engine) as session:
-            view = load_batch(session, batch_id)
+        with reading(services) as conn:
+            view = read_batch(conn, batch_id)
         if view is not None:
             services.notifier.to_volunteer(volunteer_id, render_batch(view, text, tone))
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,6 +44,7 @@ from handlers.dialing import (
     first_time,
     hours_refusal,
     moves_forward,
+    reading,
     show_batch,
     status_changes,
     status_rank,
@@ -56,7 +56,7 @@ from matching.outcomes import Outcome, OutcomeError, record_outcome
 from matching.pool import campaign_config
 from matching.tables import ATTEMPT, BATCH, CAMPAIGN, CARD, DNC, ITEM, VOTER
 from storage.campaign_config import CampaignConfig, ResultAction, ResultCode
-from storage.db import READ_ONLY_OPTION, read_session, session_scope
+from storage.db import read_session, session_scope
 from storage.models import Batch, CallAttempt, CallSession
 
 log = logging.getLogger(__name__)
@@ -215,7 +215,7 @@ def key_pressed(services: Services, session_id: int, attempt_id: int, digits: st
     key = digits.strip()[:1]
     if key == NEXT_KEY:
         return next_voter(services, session_id, attempt_id)
-    with _reading(services) as conn:
+    with reading(services) as conn:
         call = _load_call(conn, session_id, attempt_id)
     if call is None:
         return UNKNOWN_CALL
@@ -436,7 +436,7 @@ def _next_attempt(
 def _outcome_question(
     services: Services, session_id: int, attempt_id: int, *, again: bool = False
 ) -> Plan:
-    with _reading(services) as conn:
+    with reading(services) as conn:
         call = _load_call(conn, session_id, attempt_id)
     return UNKNOWN_CALL if call is None else _question(call, again=again)
 
@@ -507,7 +507,7 @@ def _record_key(services: Services, call: _Call, code: ResultCode) -> tuple[str,
 
 def _record_wrong_number(services: Services, session_id: int, attempt_id: int) -> None:
     """Twilio says the voter's number cannot be called: the campaign's wrong-number outcome."""
-    with _reading(services) as conn:
+    with reading(services) as conn:
         call = _load_call(conn, session_id, attempt_id)
     if call is None or call.logged is not None:
         return
@@ -585,11 +585,6 @@ class _Target:
 
     def voter(self, voter_id: int) -> Any | None:
         return next((voter for voter in self.voters if voter.voter_id == voter_id), None)
-
-
-def _reading(services: Services) -> AbstractContextManager[Connection]:
-    """A read-only connection (on SQLite it never takes the write lock)."""
-    return services.engine.execution_options(**{READ_ONLY_OPTION: True}).connect()
 
 
 def _load_call(conn: Connection, session_id: int, attempt_id: int) -> _Call | None:
