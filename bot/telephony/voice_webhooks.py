@@ -38,6 +38,7 @@ Work = Callable[[Request, Params, dict[str, int]], str]
 def voice_routes(services: Services, check: TwilioSignatureCheck, urls: WebhookUrls) -> list[Route]:
     """The POST routes under /twilio/voice/."""
     both = ("session", "attempt")
+    queued = services.later is not None  # status reports are only queued: no worker thread
 
     def plan_route(path: str, ids: tuple[str, ...], make: Callable[..., Plan]) -> Route:
         def work(request: Request, params: Params, found: dict[str, int]) -> str:
@@ -58,7 +59,7 @@ def voice_routes(services: Services, check: TwilioSignatureCheck, urls: WebhookU
             services.after_request(f"twilio:{event.key}", lambda: apply(event, params, **found))
             return EMPTY
 
-        return Route(f"{VOICE}/{path}", _endpoint(check, ids, work), methods=["POST"])
+        return Route(f"{VOICE}/{path}", _endpoint(check, ids, work, queued), methods=["POST"])
 
     def merged_status_route(path: str, apply: Callable[[int, int, list[LegEvent]], None]) -> Route:
         # As `status_route`, but the reports of one leg that are still waiting when the next
@@ -72,7 +73,7 @@ def voice_routes(services: Services, check: TwilioSignatureCheck, urls: WebhookU
             services.after_request(key, lambda: _apply_waiting(waiting, leg, apply))
             return EMPTY
 
-        return Route(f"{VOICE}/{path}", _endpoint(check, both, work), methods=["POST"])
+        return Route(f"{VOICE}/{path}", _endpoint(check, both, work, queued), methods=["POST"])
 
     return [
         plan_route(
@@ -144,8 +145,11 @@ def _apply_waiting(
 
 
 def _endpoint(
-    check: TwilioSignatureCheck, ids: tuple[str, ...], work: Work
+    check: TwilioSignatureCheck, ids: tuple[str, ...], work: Work, quick: bool = False
 ) -> Callable[[Request], Awaitable[Response]]:
+    """The route's endpoint: the signature, the ids, then `work` in a worker thread (it may
+    wait on the database), or on the event loop when it is `quick` (it only queues work)."""
+
     async def endpoint(request: Request) -> Response:
         params = await check.verified_params(request)
         if params is None:
@@ -153,7 +157,10 @@ def _endpoint(
         found = _ids(request, ids)
         if found is None:
             return PlainTextResponse("bad or missing ids", status_code=400)
-        body = await run_in_threadpool(work, request, params, found)
+        if quick:
+            body = work(request, params, found)
+        else:
+            body = await run_in_threadpool(work, request, params, found)
         return Response(body, media_type=TWIML)
 
     return endpoint
