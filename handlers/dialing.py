@@ -13,9 +13,11 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any, Protocol
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, bindparam
+from sqlalchemy.sql.dml import Insert
 from sqlmodel import Session, col, select
 
 from handlers.cards import read_batch, render_batch
@@ -177,18 +179,28 @@ def _duration(started_at: datetime, ended_at: datetime | None, report: StatusRep
 def first_time(conn: Connection, key: str, source: str, now: datetime) -> bool:
     """Record an event's key (`ProcessedEvent`); False when it was recorded before, or alongside
     by another worker: the unique key decides, in one round trip."""
-    recorded = conn.execute(
-        insert_ignoring_duplicates(
-            PROCESSED_EVENT,
-            conn.dialect.name,
-            ["key"],
-            key=key,
-            source=source,
-            created_at=now,
-            result={},
-        ).returning(PROCESSED_EVENT.c.id)
-    ).first()
-    return recorded is not None
+    return key in first_times(conn, [key], source, now)
+
+
+def first_times(conn: Connection, keys: list[str], source: str, now: datetime) -> set[str]:
+    """Record several events' keys in one round trip; the keys recorded now (not before, nor
+    alongside by another worker)."""
+    rows = [
+        {"key": key, "source": source, "created_at": now, "result": {}}
+        for key in dict.fromkeys(keys)
+    ]
+    return set(conn.execute(_recording(conn.dialect.name), rows).scalars())
+
+
+@cache
+def _recording(dialect_name: str) -> Insert:
+    """`first_times`'s statement for a database, built once."""
+    values = {
+        name: bindparam(name, type_=PROCESSED_EVENT.c[name].type)
+        for name in ("key", "source", "created_at", "result")
+    }
+    statement = insert_ignoring_duplicates(PROCESSED_EVENT, dialect_name, ["key"], **values)
+    return statement.returning(PROCESSED_EVENT.c.key)
 
 
 def update_attempt(services: Services, attempt_id: int, report: StatusReport) -> bool:

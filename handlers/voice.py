@@ -42,6 +42,7 @@ from handlers.dialing import (
     ENDED,
     StatusReport,
     first_time,
+    first_times,
     hours_refusal,
     moves_forward,
     reading,
@@ -298,7 +299,8 @@ def voter_leg_statuses(
     now = services.clock.now()
     try:
         with services.engine.begin() as conn:
-            fresh = [event for event in events if first_time(conn, event.key, EVENT_SOURCE, now)]
+            new = first_times(conn, [event.key for event in events], EVENT_SOURCE, now)
+            fresh = [event for event in events if event.key in new]
             found = _load_call(conn, session_id, attempt_id) if fresh else None
             if found is None:
                 return
