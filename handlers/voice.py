@@ -53,7 +53,7 @@ from handlers.dialing import (
 )
 from handlers.replies import Tone
 from matching.leases import release_batch, release_card, renew_lease
-from matching.outcomes import Outcome, OutcomeError, record_outcome
+from matching.outcomes import AlreadyLogged, Outcome, OutcomeError, record_outcome
 from matching.pool import campaign_config
 from matching.tables import ATTEMPT, BATCH, CAMPAIGN, CARD, DNC, ITEM, VOTER
 from storage.campaign_config import CampaignConfig, ResultAction, ResultCode
@@ -488,7 +488,13 @@ def _log_key(
     elif code is None:
         said = Say(f"Key {key} does not log an outcome here.")
     else:
-        text, recorded = _record_key(services, call, code)
+        try:
+            text, recorded = _record_key(services, call, code)
+        except AlreadyLogged:  # logged in chat between our read and this key: say what it is
+            again = _reread(services, call)
+            if again is not None and again.logged is not None:
+                return _log_key(services, config, again, again.logged, key)
+            text, recorded = "That voter is logged already.", False
         said, logged = Say(text), code.code if recorded else None
     return (said, *_question_plan(config, call, logged, again=True))
 
@@ -498,6 +504,8 @@ def _record_key(services: Services, call: _Call, code: ResultCode) -> tuple[str,
     whether it is recorded."""
     try:
         record_outcome(services.engine, _outcome(call, code, "keypad"), clock=services.clock)
+    except AlreadyLogged:
+        raise
     except OutcomeError:
         log.warning("keypad outcome for attempt %s was refused", call.id)
         return "That cannot be logged from the keypad; log it in chat.", False
@@ -505,6 +513,11 @@ def _record_key(services: Services, call: _Call, code: ResultCode) -> tuple[str,
         text = f"Logged from your keypad: {code.label}."
         show_batch(services, call.volunteer_id, call.batch_id, text, Tone.SUCCESS)
     return f"Logged {code.label}.", True
+
+
+def _reread(services: Services, call: _Call) -> _Call | None:
+    with reading(services) as conn:
+        return _load_call(conn, call.session_id, call.id)
 
 
 def _record_wrong_number(services: Services, session_id: int, attempt_id: int) -> None:

@@ -5,6 +5,7 @@ inside the same call, and status reports apply once and forward only (both datab
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -168,6 +169,29 @@ def test_a_key_after_the_outcome_was_logged_in_chat_logs_nothing(desk: Desk) -> 
     assert [row.result_code for row in desk.world.rows("SELECT result_code FROM call_attempt")] == [
         "refused"
     ]
+
+
+def test_a_key_while_chat_logs_the_same_voter_says_what_chat_logged(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session_id, attempt_id = answered(desk)
+    voice.voter_leg_ended(desk.services, session_id, attempt_id, DialResult("completed", "CAv", 9))
+    form = desk.press("Log outcome", "Maria").form
+    assert form is not None
+    record = voice.record_outcome
+
+    def chat_first(*args: Any, **kwargs: Any) -> Any:  # the form lands between read and write
+        handle_form(desk.ana, form.submit_action, form.value, {"result": "refused"})
+        return record(*args, **kwargs)
+
+    monkeypatch.setattr(voice, "record_outcome", chat_first)
+
+    keyed = voice.key_pressed(desk.services, session_id, attempt_id, "1")
+
+    assert keyed[0] == Say("Already logged: Refused.")
+    assert isinstance(keyed[1], Gather) and keyed[1].prompt.startswith("Logged: Refused.")
+    rows = desk.world.rows("SELECT result_code FROM call_attempt")
+    assert [row.result_code for row in rows] == ["refused"]
 
 
 def test_an_unknown_key_is_said_and_asked_again(desk: Desk) -> None:
