@@ -8,6 +8,8 @@ action on a card answers with the batch re-rendered: the platforms replace it in
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -27,6 +29,9 @@ from storage.campaign_config import CampaignConfig
 from storage.models import CallSession
 
 SESSION = CallSession.__table__  # type: ignore[attr-defined]
+SECTIONS_KEPT = 4096  # rendered cards kept for unchanged cards of the next render
+_SECTIONS: OrderedDict[tuple[Any, ...], Section] = OrderedDict()
+_SECTIONS_LOCK = threading.Lock()
 
 CLAIM = "pb:batch:claim"
 RELEASE = "pb:batch:release"
@@ -160,7 +165,86 @@ def render_batch(view: BatchView, text: str | None = None, tone: Tone = Tone.INF
 
 
 def card_section(view: BatchView, card: CardView) -> Section:
-    """One call card."""
+    """One call card. The batch is rendered again after every change of a call, and most of
+    its cards did not change: those come from a memo keyed by everything a card shows."""
+    key = _section_key(view, card)
+    if key is None:
+        return _render_section(view, card)
+    with _SECTIONS_LOCK:
+        section = _SECTIONS.get(key)
+        if section is not None:
+            _SECTIONS.move_to_end(key)
+            return section
+    section = _render_section(view, card)
+    with _SECTIONS_LOCK:
+        _SECTIONS[key] = section
+        if len(_SECTIONS) > SECTIONS_KEPT:
+            _SECTIONS.popitem(last=False)
+    return section
+
+
+class _Same:
+    """Compares and hashes by identity: the campaign's configuration (memoized per document by
+    matching.pool.campaign_config) in a memo key; the key holds it, so its id is never reused."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __hash__(self) -> int:
+        return id(self.value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.value is self.value
+
+
+def _section_key(view: BatchView, card: CardView) -> tuple[Any, ...] | None:
+    """Everything `_render_section` reads, hashable; None when a voter's columns are not."""
+    voters = tuple(
+        (
+            voter.voter_id,
+            voter.open,
+            voter.result_code,
+            voter.survey_attempt,
+            _script_voter_key(voter.script_voter),
+        )
+        for voter in card.voters
+    )
+    key = (
+        _Same(view.config),
+        view.open,
+        view.on_the_line,
+        view.volunteer_name,
+        view.campaign_name,
+        card.card_id,
+        card.phone,
+        card.reason,
+        card.open,
+        card.release_reason,
+        card.call_status,
+        voters,
+    )
+    try:
+        hash(key)
+    except TypeError:  # a voter file column holding a list or a mapping
+        return None
+    return key
+
+
+def _script_voter_key(voter: ScriptVoter) -> tuple[Any, ...]:
+    return (
+        voter.first_name,
+        voter.last_name,
+        voter.language,
+        voter.state,
+        voter.zip,
+        voter.external_id,
+        tuple(sorted(voter.attributes.items())),
+    )
+
+
+def _render_section(view: BatchView, card: CardView) -> Section:
     language = card.voters[0].language if card.voters else view.config.default_language
     facts = [
         Fact("Phone", mask_phone(card.phone)),
