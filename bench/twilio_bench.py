@@ -14,8 +14,9 @@ calling sessions run at once, every webhook signed as Twilio signs it:
     inside the same call) -> ... until the batch is done -> the volunteer hangs up
 
 Reported per kind of webhook: p50/p95/p99 of the response time (request sent -> TwiML read),
-and a floor: the same requests with a wrong signature (refused before any work). Also counted
-from the rows: outcomes logged twice (must be 0) and calls created at Twilio (one per session:
+and a floor: the same requests with a wrong signature (refused before any work). The web
+servers' CPU (from /proc) per voter called, all its webhooks and card updates together, says
+what the latency under saturation is made of. Also counted from the rows: outcomes logged twice (must be 0) and calls created at Twilio (one per session:
 later voters are dialed inside the call). Target: p99 under 100 ms at 50 concurrent.
 
 By default each session sends its next webhook as soon as the last is answered: 50 requests
@@ -31,6 +32,7 @@ import argparse
 import asyncio
 import itertools
 import multiprocessing as mp
+import os
 import random
 import time
 import xml.etree.ElementTree as ET
@@ -369,7 +371,9 @@ def run_bench(url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
             for port, server in zip(ports, servers, strict=True):
                 wait_until_up(port, server)
             sessions = start_sessions(url, fake.base_url, ports[0], args.concurrency, started)
+            cpu_before = sum(cpu_seconds(server.pid) for server in servers)
             timings, seconds = asyncio.run(run_sessions(ports, sessions, args.think_ms / 1000))
+            server_cpu_s = sum(cpu_seconds(server.pid) for server in servers) - cpu_before
             rss = max(peak_rss_mb(server.pid) or 0.0 for server in servers)
         finally:
             for server in servers:
@@ -390,11 +394,22 @@ def run_bench(url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
             "done": timings.sessions_done,
             "outcomes_logged": logged,
             "per_s": round(logged / seconds, 1) if seconds else None,
+            "server_cpu_ms_per_voter": round(server_cpu_s / logged * 1000, 2) if logged else None,
             "double_outcomes": doubles,
             "calls_created_at_twilio": calls_created,
         }
     )
     return rows
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User and system CPU seconds a process has used so far (proc(5)); 0 once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rpartition(") ")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _row(kind: str, args: argparse.Namespace, values: list[float]) -> dict[str, Any]:
@@ -424,7 +439,8 @@ def print_table(rows: list[dict[str, Any]], out: Path) -> None:
         "p99_ms",
         "errors",
     ]
-    columns += ["outcomes_logged", "per_s", "double_outcomes", "calls_created_at_twilio"]
+    columns += ["outcomes_logged", "per_s", "server_cpu_ms_per_voter", "double_outcomes"]
+    columns += ["calls_created_at_twilio"]
     table = Table(title="twilio_bench")
     for column in columns:
         table.add_column(column, justify="left" if column == "case" else "right")
