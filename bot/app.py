@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from bot.settings import Settings
 from bot.telephony import telephony_for
 from bot.telephony.simulated import CallEvent, SimulatedTelephony
+from bot.telephony.softphone import softphone_links
 from handlers.calls import call_status_changed
 from handlers.context import Later, Notifier, Platform, Services, Telephony
 from handlers.replies import Reply
@@ -69,6 +70,7 @@ def build_services(
         admins=frozenset(settings.phonebank_admins),
         default_region=settings.phonebank_default_region,
         later=later,
+        softphone=softphone_links(settings, clock),
     )
     if isinstance(telephony, SimulatedTelephony):
         telephony.on_status(lambda event: _report_call(services, event))

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     twilio_api_url: str = "https://api.twilio.com"
     # Outbound calls placed per second across the process (Twilio's default account limit: 1).
     twilio_calls_per_second: float = Field(default=1.0, gt=0, le=100)
+    # An API key (SK...) and its secret: they sign the access tokens of the browser softphone.
+    twilio_api_key_sid: str | None = None
+    twilio_api_key_secret: str | None = None
 
     public_base_url: str = "http://127.0.0.1:8000"
     phonebank_admins: Annotated[tuple[str, ...], NoDecode] = ()
@@ -117,6 +120,11 @@ class Settings(BaseSettings):
     @property
     def twilio_enabled(self) -> bool:
         return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_caller_id)
+
+    @property
+    def softphone_enabled(self) -> bool:
+        """Volunteers may take calls in the browser: Twilio is on and an API key signs tokens."""
+        return bool(self.twilio_enabled and self.twilio_api_key_sid and self.twilio_api_key_secret)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -46,6 +46,7 @@ from handlers.dialing import (
 )
 from handlers.refusal import Refusal, int_value
 from handlers.replies import Reply, Tone
+from handlers.softphone import ring_target
 from matching.leases import renew_lease
 from matching.pool import campaign_config
 from storage.db import read_session, session_scope
@@ -179,7 +180,7 @@ def _start_in(session: Session, ctx: Context, card_id: int) -> _Start:
         raise Refusal("Nobody is left to call on that card.")
     campaign = session.get(Campaign, batch.campaign_id)
     volunteer = session.get(Volunteer, batch.volunteer_id)
-    ring = (volunteer.sip_address or volunteer.phone) if volunteer else None
+    ring = ring_target(volunteer) if volunteer else None
     if campaign is None or volunteer is None or not ring:
         raise Refusal("Add your phone number with `signup` first: calls ring it.")
     config = campaign_config(campaign.config)

@@ -30,7 +30,7 @@ class CallRequest:
     """Ring the volunteer, then bridge to the voter, showing the campaign's caller id."""
 
     attempt_id: int
-    volunteer_phone: str  # E.164 or a SIP address ("sip:...")
+    volunteer_phone: str  # E.164, a SIP address ("sip:...") or a softphone ("client:...")
     voter_phone: str  # E.164; never shown in chat
     caller_id: str
     whisper: str  # said to the volunteer before the voter is dialed ("Connecting you to Maria")
@@ -103,6 +103,13 @@ class Later(Protocol):
     def __call__(self, key: str, work: Callable[[], None]) -> None: ...
 
 
+class Softphone(Protocol):
+    """Personal links to the browser softphone page (bot/telephony/softphone.py)."""
+
+    def link_for(self, volunteer_id: int) -> str:
+        """A signed link that lets this volunteer take their calls in the browser for a while."""
+
+
 @dataclass(frozen=True)
 class Services:
     engine: Engine
@@ -114,6 +121,8 @@ class Services:
     # Where card updates go when they need not hold up the request (the web servers); None:
     # done at once, in order (the console and most tests).
     later: Later | None = None
+    # Links to the browser softphone; None where it is not set up (no Twilio API key).
+    softphone: Softphone | None = None
 
     def after_request(self, key: str, work: Callable[[], None]) -> None:
         """`work` after the request is answered when the process can, else now."""

@@ -28,6 +28,7 @@ from handlers import (
     roles,
     signup,
     sms_review,
+    softphone,
     stats,
     survey,
     verification,
@@ -86,6 +87,7 @@ def show_help(ctx: Context, args: list[str]) -> Reply:
 COMMANDS: tuple[Command, ...] = (
     Command(("signup",), signup.signup),
     Command(("verify",), verification.verify, arguments="CODE | resend"),
+    Command(("softphone",), softphone.softphone, arguments="[off]"),
     Command(("batch",), batch.take_batch),
     Command(("stats",), stats.stats),
     Command(("campaign",), campaigns.show_campaign),

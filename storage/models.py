@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import Column, Index, String, Text, UniqueConstraint, false, text
 from sqlmodel import Field, SQLModel
 
 import storage.claim_function  # noqa: F401  (creates the claim function with the tables)
@@ -83,6 +83,8 @@ class Volunteer(SQLModel, table=True):
     phone: str | None = Field(default=None, max_length=20)  # E.164, verified later by SMS
     # Rung instead of the phone when set: a SIP address ("sip:maria@example.sip.twilio.com").
     sip_address: str | None = Field(default=None, max_length=200)
+    # Rung in the browser instead (the softphone page, `/phonebank softphone`), when true.
+    softphone: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     email: str | None = Field(default=None, max_length=320)
     area_code: str | None = Field(default=None, max_length=3)
     languages: list[str] = _json(list)

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.settings import Settings, SettingsError, load_settings
 
-# DESIGN.md's table (plus PHONEBANK_DEFAULT_REGION and TWILIO_CALLS_PER_SECOND): variable -> default.
+# DESIGN.md's table (plus PHONEBANK_DEFAULT_REGION, TWILIO_CALLS_PER_SECOND and the softphone's
+# TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET): variable -> default.
 DEFAULTS: dict[str, object] = {
     "DATABASE_URL": "sqlite:///phonebank.db",
     "SLACK_BOT_TOKEN": None,
@@ -24,6 +25,8 @@ DEFAULTS: dict[str, object] = {
     "TWILIO_CALLER_ID": None,
     "TWILIO_API_URL": "https://api.twilio.com",
     "TWILIO_CALLS_PER_SECOND": 1.0,
+    "TWILIO_API_KEY_SID": None,
+    "TWILIO_API_KEY_SECRET": None,
     "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
     "PHONEBANK_ADMINS": (),
     "PHONEBANK_DEFAULT_REGION": "US",
@@ -46,6 +49,8 @@ GOOD_VALUES: dict[str, tuple[str, object]] = {
     "TWILIO_CALLER_ID": ("(512) 555-0100", "+15125550100"),
     "TWILIO_API_URL": ("http://127.0.0.1:9003", "http://127.0.0.1:9003"),
     "TWILIO_CALLS_PER_SECOND": ("0.5", 0.5),
+    "TWILIO_API_KEY_SID": ("SK123", "SK123"),
+    "TWILIO_API_KEY_SECRET": ("key-secret", "key-secret"),
     "PUBLIC_BASE_URL": ("https://phonebank.example.org", "https://phonebank.example.org"),
     "PHONEBANK_ADMINS": ("slack:U123,discord:456", ("slack:U123", "discord:456")),
     "PHONEBANK_DEFAULT_REGION": ("ca", "CA"),

@@ -24,6 +24,7 @@ from bot.later import LaterWork
 from bot.settings import Settings
 from bot.slack.app import slack_for
 from bot.slack.privacy import install_log_redaction
+from bot.telephony import softphone
 from bot.telephony.simulated import SimulatedTelephony
 from bot.telephony.webhooks import twilio_routes
 from bot.web import SLACK_EVENTS_PATH, Background, create_web_app
@@ -93,6 +94,8 @@ def plan_for(current: Settings, db: Engine, *, everything: bool) -> Plan:
         base = current.public_base_url.rstrip("/")
         lines.append(f"Telephony: Twilio, calling from {current.twilio_caller_id}")
         lines.append(f"  texts in: set the number's messaging webhook to {base}/twilio/sms")
+        if current.softphone_enabled:
+            lines.append(f"  softphone: {base}/softphone (volunteers: /phonebank softphone)")
     else:
         lines.append("Telephony: simulated (set TWILIO_* to place real calls)")
         if everything:
@@ -103,7 +106,7 @@ def plan_for(current: Settings, db: Engine, *, everything: bool) -> Plan:
             "slack-manifest.yml and set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (README:",
             '"Connecting Slack"). To try Phonebank in the terminal now: phonebank demo',
         ]
-    routes = twilio_routes(current, services)
+    routes = [*twilio_routes(current, services), *softphone.routes_if_enabled(current, services)]
     app = create_web_app(services, slack=slack, background=background, routes=routes)
     return Plan(app, lines)
 
