@@ -21,6 +21,7 @@ from bot.telephony.signature import TwilioSignatureCheck
 from bot.telephony.urls import WebhookUrls
 from bot.telephony.voice_webhooks import voice_routes
 from bot.web import create_web_app
+from handlers.context import Later
 from storage.clock import FrozenClock
 from tests.scenarios.world import World, voter
 from tests.voice_support import Desk
@@ -276,18 +277,23 @@ def test_recording_off_records_nothing(desk: Desk, twilio: Twilio) -> None:
     assert all("url" not in element.attrib for element in answer.iter("Number"))
 
 
-def test_with_a_later_queue_status_callbacks_are_answered_first_and_applied_after(
-    desk: Desk,
-) -> None:
-    queued: list[tuple[str, Any]] = []
-    services = dataclasses.replace(
-        desk.services, later=lambda key, work: queued.append((key, work))
-    )
+def answered_with_later(desk: Desk, later: Later) -> tuple[Twilio, int, int]:
+    """Maria's call answered through an app whose work after the request goes to `later`;
+    the app, the session and the attempt."""
+    services = dataclasses.replace(desk.services, later=later)
     check = TwilioSignatureCheck(TOKEN, BASE)
     twilio = Twilio(create_web_app(services, routes=voice_routes(services, check, URLS)))
     desk.press("Call", "Maria")
     session, attempt = desk.last_ring()
     twilio.post(URLS.answer(session, attempt), answer_params())
+    return twilio, session, attempt
+
+
+def test_with_a_later_queue_status_callbacks_are_answered_first_and_applied_after(
+    desk: Desk,
+) -> None:
+    queued: list[tuple[str, Any]] = []
+    twilio, session, attempt = answered_with_later(desk, lambda key, w: queued.append((key, w)))
     queued.clear()  # the card update the answer asked for
 
     url = URLS.voter_status(session, attempt)
@@ -305,12 +311,7 @@ def test_with_a_later_queue_status_callbacks_are_answered_first_and_applied_afte
 
 def test_a_legs_callbacks_waiting_together_are_applied_together_once_each(desk: Desk) -> None:
     waiting: dict[str, Any] = {}  # as bot/later.py keeps it: newest work per waiting key
-    services = dataclasses.replace(desk.services, later=waiting.__setitem__)
-    check = TwilioSignatureCheck(TOKEN, BASE)
-    twilio = Twilio(create_web_app(services, routes=voice_routes(services, check, URLS)))
-    desk.press("Call", "Maria")
-    session, attempt = desk.last_ring()
-    twilio.post(URLS.answer(session, attempt), answer_params())
+    twilio, session, attempt = answered_with_later(desk, waiting.__setitem__)
     waiting.clear()  # the card update the answer asked for
     shown = len(desk.notifier.to_volunteers)
     url = URLS.voter_status(session, attempt)
