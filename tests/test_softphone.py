@@ -20,11 +20,13 @@ from bot.telephony.softphone import (
     TOKEN_TTL_S,
     SoftphoneLinks,
     VoiceSdk,
+    routes_if_enabled,
     softphone_links,
     softphone_routes,
 )
 from bot.web import create_web_app
-from handlers.context import Services
+from handlers.context import Platform, Services
+from handlers.identity import context_for
 from handlers.replies import Tone
 from handlers.router import handle_action, handle_command
 from handlers.softphone import NOT_SET_UP
@@ -132,6 +134,7 @@ def web(engine: Engine, clock: FrozenClock) -> tuple[Browser, Services, int]:
     services = with_softphone(make_services(engine, clock))
     ana = signed_up_context(services)
     assert ana.volunteer_id is not None
+    assert handle_command(ana, "softphone").tone is Tone.SUCCESS
     links = softphone_links(softphone_settings(), clock)
     assert links is not None
     app = create_web_app(services, routes=softphone_routes(softphone_settings(), services, links))
@@ -195,6 +198,20 @@ def test_an_expired_link_or_an_unknown_volunteer_gets_no_token(
         assert "/phonebank softphone" in response.json()["error"]
 
 
+def test_turning_the_softphone_off_voids_its_links(
+    web: tuple[Browser, Services, int], engine: Engine, clock: FrozenClock
+) -> None:
+    client, services, volunteer_id = web
+    assert services.softphone is not None
+    link = fragment(services.softphone.link_for(volunteer_id))
+    assert client.post("/softphone/token", json={"link": link}).status_code == 200
+    ana = context_for(services, Platform.SLACK, "T1", "U1")  # the volunteer, asking again
+
+    handle_command(ana, "softphone off")
+
+    assert client.post("/softphone/token", json={"link": link}).status_code == 403
+
+
 def test_the_page_loads_the_pinned_sdk_under_a_strict_policy(
     web: tuple[Browser, Services, int],
 ) -> None:
@@ -213,8 +230,6 @@ def test_the_page_loads_the_pinned_sdk_under_a_strict_policy(
 
 
 def test_without_an_api_key_there_is_no_softphone_page(engine: Engine, clock: FrozenClock) -> None:
-    from bot.telephony.softphone import routes_if_enabled
-
     services = make_services(engine, clock)
     assert routes_if_enabled(softphone_settings(twilio_api_key_sid=None), services) == []
     assert len(routes_if_enabled(softphone_settings(), services)) == 3
@@ -263,9 +278,6 @@ def test_the_command_explains_what_is_missing(engine: Engine, clock: FrozenClock
 
 
 def test_the_command_asks_a_stranger_to_sign_up(engine: Engine, clock: FrozenClock) -> None:
-    from handlers.context import Platform
-    from handlers.identity import context_for
-
     services = with_softphone(make_services(engine, clock))
     stranger = context_for(services, Platform.SLACK, "T1", "U9", display_name="U9")
 

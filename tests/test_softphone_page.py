@@ -23,9 +23,11 @@ from starlette.routing import Route
 
 from bot.telephony.softphone import VoiceSdk, softphone_links, softphone_routes
 from bot.web import create_web_app
+from handlers.replies import Tone
+from handlers.router import handle_command
 from storage.clock import FrozenClock
 from tests.scenarios.world import make_services, signed_up_context
-from tests.test_softphone import KEY_SECRET, fragment, softphone_settings
+from tests.test_softphone import KEY_SECRET, fragment, softphone_settings, with_softphone
 
 CHROMIUM = "/usr/bin/chromium"
 FAKE_SDK = Path(__file__).parent / "fakes" / "voice_sdk.js"
@@ -64,9 +66,11 @@ def site_with(engine: Engine, clock: FrozenClock, sdk: VoiceSdk) -> Iterator[Sit
     settings = softphone_settings()
     links = softphone_links(settings, clock)
     assert links is not None
-    services = make_services(engine, clock)
-    volunteer_id = signed_up_context(services).volunteer_id
-    assert volunteer_id is not None
+    services = with_softphone(make_services(engine, clock), settings)
+    volunteer = signed_up_context(services)
+    assert volunteer.volunteer_id is not None
+    assert handle_command(volunteer, "softphone").tone is Tone.SUCCESS
+    volunteer_id = volunteer.volunteer_id
 
     async def fake_sdk(request: Request) -> Response:
         return FileResponse(FAKE_SDK, media_type="text/javascript")
@@ -145,7 +149,7 @@ def test_the_token_is_renewed_before_it_expires(page: Page, site: Site) -> None:
 
     page.evaluate("fakeTwilio.device.emit('tokenWillExpire')")
 
-    page.wait_for_function("fakeTwilio.renewed.length === 1")
+    expect(page.locator("html")).to_have_attribute("data-renewed-tokens", "1")
     renewed = page.evaluate("fakeTwilio.renewed[0]")
     assert jwt.decode(renewed, KEY_SECRET, algorithms=["HS256"])["grants"]["identity"] == (
         f"volunteer_{site.volunteer_id}"

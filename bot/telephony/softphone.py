@@ -114,7 +114,7 @@ def access_token(settings: Settings, identity: str) -> str:
 # The page runs only our script and the SDK, talks only to us and Twilio, and plays Twilio's
 # ringtones; inline styles are the one thing inlined.
 _CSP = (
-    "default-src 'self'; script-src 'self' {sdk_origin}; style-src 'self' 'unsafe-inline'; "
+    "default-src 'self'; script-src 'self'{sdk_origin}; style-src 'self' 'unsafe-inline'; "
     "connect-src 'self' https://*.twilio.com wss://*.twilio.com; "
     "media-src 'self' blob: https://*.twilio.com; img-src 'self' data:; frame-ancestors 'none'"
 )
@@ -139,7 +139,9 @@ def softphone_routes(
         if link is None:
             return _json({"error": 'Send {"link": "<the link from chat>"} as JSON.'}, 400)
         volunteer_id = links.volunteer_of(link)
-        if volunteer_id is None or not await asyncio.to_thread(_exists, services, volunteer_id):
+        if volunteer_id is None or not await asyncio.to_thread(
+            _rings_browser, services, volunteer_id
+        ):
             return _json({"error": NO_LINK}, 403)
         identity = softphone_identity(volunteer_id)
         token = access_token(settings, identity)
@@ -160,8 +162,9 @@ def _render_page(sdk: VoiceSdk) -> str:
 
 
 def _origin(url: str) -> str:
+    """The SDK's origin for the policy ("" when it is served from here)."""
     scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.split('/', 1)[0]}" if rest else "'self'"
+    return f" {scheme}://{rest.split('/', 1)[0]}" if rest else ""
 
 
 async def _posted_link(request: Request) -> str | None:
@@ -173,9 +176,12 @@ async def _posted_link(request: Request) -> str | None:
     return link if isinstance(link, str) else None
 
 
-def _exists(services: Services, volunteer_id: int) -> bool:
+def _rings_browser(services: Services, volunteer_id: int) -> bool:
+    """Whether the volunteer still takes calls in the browser: `softphone off` voids their
+    links (a token already issued lives out its hour)."""
     with read_session(services.engine) as session:
-        return session.get(Volunteer, volunteer_id) is not None
+        volunteer = session.get(Volunteer, volunteer_id)
+        return volunteer is not None and volunteer.softphone
 
 
 def _json(body: dict[str, Any], status: int) -> JSONResponse:
