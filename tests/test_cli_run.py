@@ -147,6 +147,22 @@ async def test_twilio_credentials_say_real_calls_and_serve_the_webhooks(
 
 
 @pytest.mark.anyio
+async def test_an_api_key_serves_the_softphone_and_says_where(
+    environment: dict[str, str], served: Served
+) -> None:
+    without = invoke(environment, "web", **TWILIO)
+    assert "softphone" not in without.output
+    assert (await get(served.app, "/softphone")).status_code == 404
+
+    key = {"TWILIO_API_KEY_SID": "SK1", "TWILIO_API_KEY_SECRET": "k" * 32}
+    result = invoke(environment, "web", **TWILIO, **key)
+
+    assert "softphone: https://phonebank.example.org/softphone" in result.output
+    _, (app_with_key, _) = served.calls
+    assert (await get(app_with_key, "/softphone")).status_code == 200
+
+
+@pytest.mark.anyio
 async def test_without_twilio_there_are_no_twilio_webhooks(
     environment: dict[str, str], served: Served
 ) -> None:
