@@ -217,8 +217,10 @@ def update_attempt(services: Services, attempt_id: int, report: StatusReport) ->
 
 
 def reading(services: Services) -> AbstractContextManager[Connection]:
-    """A read-only Core connection (on SQLite it never takes the write lock)."""
-    return services.engine.execution_options(**{READ_ONLY_OPTION: True}).connect()
+    """A read-only transaction (on SQLite it never takes the write lock). It ends with COMMIT,
+    not ROLLBACK: psycopg forgets every statement it prepared on the connection at a ROLLBACK
+    (and deallocates them on the server), so that every query would be planned again."""
+    return services.engine.execution_options(**{READ_ONLY_OPTION: True}).begin()
 
 
 def show_batch(
