@@ -100,10 +100,7 @@ def serve(url: str, port: int, api_url: str, started: float) -> None:
 
     settings = twilio_settings(url, api_url, f"http://127.0.0.1:{port}")
     later = LaterWork()  # card updates after the answer, as `phonebank web` does
-    engine = make_engine(url)
-    services = build_services(
-        settings, engine=engine, clock=BenchClock(started), later=later.submit
-    )
+    services = build_services(settings, clock=BenchClock(started), later=later.submit)
     app = create_web_app(services, routes=twilio_routes(settings, services))
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 

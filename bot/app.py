@@ -7,8 +7,11 @@ the core then speaks to volunteers without knowing which platforms are on.
 
 from __future__ import annotations
 
+import os
+
 from sqlalchemy.engine import Engine
 
+from bot.later import DEFAULT_THREADS as LATER_THREADS
 from bot.settings import Settings
 from bot.telephony import telephony_for
 from bot.telephony.simulated import CallEvent, SimulatedTelephony
@@ -50,6 +53,25 @@ class FanOutNotifier:
             notifier.to_channel(platform, channel, reply)
 
 
+# Requests whose work runs in worker threads at once (Twilio's voice webhooks, through
+# Starlette's thread pool, whose default is 40): more would only contend for the same cores and
+# hold more database connections; the rest wait their turn, in order. bot/web.py applies it.
+WORKER_THREADS = 16
+
+
+def database_engine(settings: Settings) -> Engine:
+    """The engine of a Phonebank process. On PostgreSQL its pool keeps a connection for every
+    thread that may use one at once (the web app's worker threads, asyncio's default executor,
+    the card updates after the answer), so a busy web process never closes and reopens
+    connections: each new one costs a server process and its planned statements."""
+    url = settings.database_url
+    if not url.startswith("postgresql"):
+        return make_engine(url)
+    asyncio_workers = min(32, (os.cpu_count() or 1) + 4)  # ThreadPoolExecutor's default
+    pool = WORKER_THREADS + asyncio_workers + LATER_THREADS
+    return make_engine(url, pool_size=pool, max_overflow=10)
+
+
 def build_services(
     settings: Settings,
     *,
@@ -63,7 +85,7 @@ def build_services(
     clock = clock or SystemClock()
     telephony = telephony or telephony_for(settings, clock)
     services = Services(
-        engine=engine or make_engine(settings.database_url),
+        engine=engine or database_engine(settings),
         clock=clock,
         telephony=telephony,
         notifier=notifier or FanOutNotifier(),
