@@ -76,13 +76,19 @@ def create_schema(engine: Engine) -> None:
 
 @contextmanager
 def read_session(engine: Engine) -> Iterator[Session]:
-    """A session for reading only: it never takes SQLite's write lock, and never commits.
+    """A session for reading only: it never takes SQLite's write lock, and writes nothing.
 
-    Closing it (not rolling back) ends the transaction and leaves the objects it loaded
-    readable, detached, after the block.
+    It ends with COMMIT, not ROLLBACK: at a ROLLBACK psycopg forgets every statement it
+    prepared on the connection, and PostgreSQL would plan each later query on it again. Nothing
+    can be written by that COMMIT: PostgreSQL runs the transaction READ ONLY, the session never
+    flushes on its own, and whatever was changed on its objects is dropped (expunged) first.
+    The objects it loaded stay readable, detached, after the block.
     """
-    with Session(engine.execution_options(**{READ_ONLY_OPTION: True})) as session:
+    reader = engine.execution_options(**{READ_ONLY_OPTION: True, "postgresql_readonly": True})
+    with Session(reader, autoflush=False) as session:
         yield session
+        session.expunge_all()
+        session.commit()
 
 
 @contextmanager

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.exc import IntegrityError, InternalError, OperationalError
 from sqlmodel import select
 
 from storage.db import create_schema, make_engine, read_session, session_scope
@@ -99,3 +99,40 @@ def test_objects_read_in_a_read_session_stay_readable_after_it(engine: Engine) -
     with read_session(engine) as reader:
         campaign = reader.exec(select(Campaign)).one()
     assert (campaign.id, campaign.slug) == (1, "c")
+
+
+def test_a_read_session_writes_nothing_changed_on_its_objects(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        session.add(_campaign(datetime.now(UTC)))
+    with read_session(engine) as reader:
+        campaign = reader.exec(select(Campaign)).one()
+        campaign.name = "changed while reading"
+        added = _campaign(datetime.now(UTC))
+        added.slug = "added while reading"
+        reader.add(added)
+        reader.exec(select(Campaign)).all()  # a query does not flush them either
+    with read_session(engine) as reader:
+        assert [(c.slug, c.name) for c in reader.exec(select(Campaign)).all()] == [("c", "C")]
+
+
+def test_a_read_session_keeps_the_statements_postgresql_prepared(postgres_url: URL) -> None:
+    single = make_engine(postgres_url, pool_size=1, max_overflow=0)
+    try:
+        for _ in range(8):  # psycopg prepares a statement from its 5th run on a connection
+            with read_session(single) as reader:
+                reader.exec(select(Campaign)).all()
+        with single.connect() as conn:
+            prepared = conn.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements")
+            assert prepared.scalar_one() >= 1  # a ROLLBACK would have deallocated them all
+    finally:
+        single.dispose()
+
+
+def test_a_read_session_cannot_write_on_postgresql(postgres_url: URL) -> None:
+    reading = make_engine(postgres_url)
+    try:
+        refused = pytest.raises(InternalError, match="read-only transaction")
+        with refused, read_session(reading) as reader:
+            reader.exec(text("DELETE FROM campaign"))  # type: ignore[call-overload]
+    finally:
+        reading.dispose()
