@@ -231,6 +231,16 @@ def key_pressed(services: Services, session_id: int, attempt_id: int, digits: st
 
 def next_voter(services: Services, session_id: int, after_attempt_id: int) -> Plan:
     """'#': dial the batch's next uncalled open card from the live call; none left: goodbye."""
+    try:
+        return _next_voter(services, session_id, after_attempt_id)
+    except IntegrityError:
+        # The same '#' came twice at once (Twilio retries a webhook it waited too long for),
+        # and the other request made the attempt first, under its request key (PostgreSQL;
+        # SQLite's writes take turns). Answer as a repeat does: with the voter it chose.
+        return _next_voter(services, session_id, after_attempt_id)
+
+
+def _next_voter(services: Services, session_id: int, after_attempt_id: int) -> Plan:
     now = services.clock.now()
     with services.engine.begin() as conn:
         head = conn.execute(

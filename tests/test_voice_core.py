@@ -243,6 +243,38 @@ def test_hash_after_the_last_card_says_goodbye(world: World) -> None:
     assert plan == (Say("That was the last one on your batch. Thank you for calling!"), Hangup())
 
 
+@pytest.mark.parametrize("db_kind", ["postgresql"])  # SQLite's write transactions take turns
+def test_hash_twice_at_once_dials_one_voter_and_hangs_up_nobody(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session_id, maria = answered(desk)
+    voice.voter_leg_ended(desk.services, session_id, maria, DialResult("completed", "CAv1", 30))
+    voice.key_pressed(desk.services, session_id, maria, "2")
+    real_target = voice._target
+
+    def other_request_commits_first(conn: Any, query: Any, **params: Any) -> Any:
+        """The twin request: it reads the same next card and commits its attempt while this
+        one is between reading the session and inserting its own."""
+        monkeypatch.setattr(voice, "_target", real_target)
+        twin = voice.key_pressed(desk.services, session_id, maria, "#")
+        assert isinstance(twin[-1], Dial)
+        return real_target(conn, query, **params)
+
+    monkeypatch.setattr(voice, "_target", other_request_commits_first)
+    plan = voice.key_pressed(desk.services, session_id, maria, "#")
+
+    [dave] = [
+        row.id for row in desk.world.rows("SELECT id FROM call_attempt WHERE id <> :m", m=maria)
+    ]
+    # It used to answer "Sorry, something went wrong" and hang up the volunteer. Now it answers
+    # as a repeated '#' does: the twin dialed Dave; no second call, the line stays up.
+    assert Hangup() not in plan
+    assert isinstance(plan[0], Gather) and plan[0].attempt_id == dave
+    assert plan[0].prompt.endswith("Press # for the next voter.")
+    dialed = desk.world.rows("SELECT key FROM processed_event WHERE key LIKE 'twilio:dial:%'")
+    assert [row.key for row in dialed] == [f"twilio:dial:{maria}", f"twilio:dial:{dave}"]
+
+
 def test_volunteer_status_is_applied_once_and_forward_only(desk: Desk) -> None:
     desk.press("Call", "Maria")
     session_id, _ = desk.last_ring()
