@@ -204,6 +204,8 @@ def _section_key(view: BatchView, card: CardView) -> tuple[Any, ...] | None:
     voters = tuple(
         (
             voter.voter_id,
+            voter.first_name,
+            voter.language,
             voter.open,
             voter.result_code,
             voter.survey_attempt,

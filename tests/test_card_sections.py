@@ -95,3 +95,68 @@ def test_a_renamed_voter_is_never_shown_under_the_old_name() -> None:
     text = card_section(view(renamed), renamed).text
 
     assert text.startswith("Mary") and "Maria" not in text
+
+
+# Fields that do not change how a card looks: the batch's ids, and its other cards.
+NOT_DRAWN = {
+    "BatchView.batch_id",
+    "BatchView.volunteer_id",
+    "BatchView.campaign_id",
+    "BatchView.cards",
+}
+
+
+def _other(value: Any) -> Any:
+    """A different value of the same kind."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, str):
+        return value + " (changed)"
+    if value is None:
+        return "changed"
+    if isinstance(value, ScriptVoter):
+        return dataclasses.replace(value, first_name="Changed")
+    if isinstance(value, tuple):
+        return (*value, *value)
+    return campaign_config(scripts={"en": "Another script."})  # the configuration
+
+
+def test_every_field_a_card_is_drawn_from_is_in_its_memo_key() -> None:
+    """A field added to the views and drawn on the card, but left out of the memo key, would
+    show a stale card: this fails until the key has it (or NOT_DRAWN says why not)."""
+    from handlers.cards import _section_key
+
+    voter = maria(PollingPlace="the library")
+    base_card = card(voter)
+    base_view = view(base_card)
+    key = _section_key(base_view, base_card)
+    variants: list[tuple[str, BatchView, CardView]] = []
+    for field in dataclasses.fields(VoterOnCard):
+        changed_voter = dataclasses.replace(
+            voter, **{field.name: _other(getattr(voter, field.name))}
+        )
+        changed_card = dataclasses.replace(base_card, voters=(changed_voter,))
+        variants.append((f"VoterOnCard.{field.name}", view(changed_card), changed_card))
+    for field in dataclasses.fields(CardView):
+        if field.name != "voters":
+            value = _other(getattr(base_card, field.name))
+            changed_card = dataclasses.replace(base_card, **{field.name: value})
+            variants.append((f"CardView.{field.name}", view(changed_card), changed_card))
+    for field in dataclasses.fields(BatchView):
+        value = _other(getattr(base_view, field.name))
+        variants.append(
+            (
+                f"BatchView.{field.name}",
+                dataclasses.replace(base_view, **{field.name: value}),
+                base_card,
+            )
+        )
+
+    unkeyed = [
+        name
+        for name, changed_view, changed_card in variants
+        if name not in NOT_DRAWN and _section_key(changed_view, changed_card) == key
+    ]
+    assert unkeyed == []
