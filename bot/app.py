@@ -20,7 +20,7 @@ from handlers.calls import call_status_changed
 from handlers.context import Later, Notifier, Platform, Services, Telephony
 from handlers.replies import Reply
 from storage.clock import Clock, SystemClock
-from storage.db import make_engine
+from storage.db import make_engine, normalize_url
 
 
 class FanOutNotifier:
@@ -65,7 +65,7 @@ def database_engine(settings: Settings) -> Engine:
     the card updates after the answer), so a busy web process never closes and reopens
     connections: each new one costs a server process and its planned statements."""
     url = settings.database_url
-    if not url.startswith("postgresql"):
+    if normalize_url(url).get_backend_name() != "postgresql":
         return make_engine(url)
     asyncio_workers = min(32, (os.cpu_count() or 1) + 4)  # ThreadPoolExecutor's default
     pool = WORKER_THREADS + asyncio_workers + LATER_THREADS

@@ -380,8 +380,10 @@ def _as_arrays(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
 
 
 def _refuse_logged_twice(voter_ids: Iterable[int]) -> None:
-    for voter_id in voter_ids:
-        raise AlreadyLogged(f"voter {voter_id} has an outcome on that batch already")
+    """AlreadyLogged for the first of these voters, if there is one."""
+    first = next(iter(voter_ids), None)
+    if first is not None:
+        raise AlreadyLogged(f"voter {first} has an outcome on that batch already")
 
 
 def _is_item_of(item: Any, outcome: Outcome) -> bool:
