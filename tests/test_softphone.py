@@ -107,8 +107,9 @@ def test_a_link_names_its_volunteer_until_it_expires(clock: FrozenClock) -> None
         lambda token: "",
         lambda token: "not a link at all",
         lambda token: "42.99999999999." + token.split(".")[2],  # a longer life
+        lambda token: token[:-1] + "é",  # not even ASCII
     ],
-    ids=["volunteer", "signature", "unsigned", "empty", "garbage", "expiry"],
+    ids=["volunteer", "signature", "unsigned", "empty", "garbage", "expiry", "non-ascii"],
 )
 def test_a_forged_link_names_nobody(clock: FrozenClock, forge: Any) -> None:
     links = SoftphoneLinks(KEY_SECRET, BASE, clock)
