@@ -43,6 +43,7 @@ from sqlalchemy.exc import IntegrityError
 
 from matching.eligibility import PoolRules, pool_conditions, pool_params, pool_rules
 from matching.pool import (
+    ZONE_KEYS_CTE,
     campaign_config,
     distinct_zone_keys,
     resolve_zone_keys,
@@ -305,15 +306,8 @@ def _context(conn: Connection, volunteer_id: int, campaign_id: int) -> Any:
 # stay in the pool), so it need not wait for the WAL flush; outcomes stay durable.
 # set_config(..., true) is SET LOCAL: it lasts until the claim's transaction ends.
 _PG_CONTEXT = text(
-    """
-    WITH RECURSIVE keys(k) AS (
-        SELECT MIN(calling_zone_key) FROM voter
-         WHERE campaign_id = :campaign_id AND calling_zone_key IS NOT NULL
-        UNION ALL
-        SELECT (SELECT MIN(calling_zone_key) FROM voter
-                 WHERE campaign_id = :campaign_id AND calling_zone_key > keys.k)
-          FROM keys WHERE keys.k IS NOT NULL
-    ), settings AS (
+    f"""
+    WITH RECURSIVE {ZONE_KEYS_CTE}, settings AS (
         SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true),
                set_config('synchronous_commit', 'off', true)
     )

@@ -102,19 +102,16 @@ def _validated(document: str) -> CampaignConfig:
 
 # A loose index scan over ix_voter_campaign_zone_key: one probe per distinct key, so a campaign
 # of a million voters and twenty keys costs twenty index lookups, not a million-row DISTINCT.
-_DISTINCT_KEYS = text(
-    """
-    WITH RECURSIVE keys(k) AS (
+ZONE_KEYS_CTE = """
+    keys(k) AS (
         SELECT MIN(calling_zone_key) FROM voter
          WHERE campaign_id = :campaign_id AND calling_zone_key IS NOT NULL
         UNION ALL
         SELECT (SELECT MIN(calling_zone_key) FROM voter
                  WHERE campaign_id = :campaign_id AND calling_zone_key > keys.k)
           FROM keys WHERE keys.k IS NOT NULL
-    )
-    SELECT k FROM keys WHERE k IS NOT NULL
-    """
-)
+    )"""
+_DISTINCT_KEYS = text(f"WITH RECURSIVE {ZONE_KEYS_CTE} SELECT k FROM keys WHERE k IS NOT NULL")
 
 
 def distinct_zone_keys(conn: Connection, campaign_id: int) -> list[str]:
