@@ -25,7 +25,7 @@ from handlers.context import Services
 from handlers.replies import Tone
 from matching.zones import calling_zone_key, key_verdict
 from storage.campaign_config import CampaignConfig
-from storage.db import READ_ONLY_OPTION, insert_ignoring_duplicates, session_scope
+from storage.db import insert_ignoring_duplicates, read_only, session_scope
 from storage.models import BatchCard, BatchItem, CallAttempt, DncEntry, ProcessedEvent, Voter
 
 ENDED = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
@@ -217,10 +217,8 @@ def update_attempt(services: Services, attempt_id: int, report: StatusReport) ->
 
 
 def reading(services: Services) -> AbstractContextManager[Connection]:
-    """A read-only transaction (on SQLite it never takes the write lock). It ends with COMMIT,
-    not ROLLBACK: psycopg forgets every statement it prepared on the connection at a ROLLBACK
-    (and deallocates them on the server), so that every query would be planned again."""
-    return services.engine.execution_options(**{READ_ONLY_OPTION: True}).begin()
+    """A read-only transaction on a plain connection, ended with COMMIT (storage.db.read_only)."""
+    return read_only(services.engine).begin()
 
 
 def show_batch(

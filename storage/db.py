@@ -74,18 +74,24 @@ def create_schema(engine: Engine) -> None:
     SQLModel.metadata.create_all(engine)
 
 
+def read_only(engine: Engine) -> Engine:
+    """`engine` for read-only transactions: SQLite begins them DEFERRED (no write lock),
+    PostgreSQL runs them READ ONLY. End them with COMMIT, not ROLLBACK: at a ROLLBACK psycopg
+    forgets every statement it prepared on the connection, and PostgreSQL would plan each
+    later query on it again."""
+    return engine.execution_options(**{READ_ONLY_OPTION: True, "postgresql_readonly": True})
+
+
 @contextmanager
 def read_session(engine: Engine) -> Iterator[Session]:
     """A session for reading only: it never takes SQLite's write lock, and writes nothing.
 
-    It ends with COMMIT, not ROLLBACK: at a ROLLBACK psycopg forgets every statement it
-    prepared on the connection, and PostgreSQL would plan each later query on it again. Nothing
-    can be written by that COMMIT: PostgreSQL runs the transaction READ ONLY, the session never
-    flushes on its own, and whatever was changed on its objects is dropped (expunged) first.
-    The objects it loaded stay readable, detached, after the block.
+    It ends with COMMIT (see `read_only`), and nothing can be written by it: PostgreSQL runs
+    the transaction READ ONLY, the session never flushes on its own, and whatever was changed
+    on its objects is dropped (expunged) first. The objects it loaded stay readable, detached,
+    after the block.
     """
-    reader = engine.execution_options(**{READ_ONLY_OPTION: True, "postgresql_readonly": True})
-    with Session(reader, autoflush=False) as session:
+    with Session(read_only(engine), autoflush=False) as session:
         yield session
         session.expunge_all()
         session.commit()
