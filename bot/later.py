@@ -6,27 +6,44 @@ channel. None of that should hold up the answer Twilio or Slack is waiting for. 
 such work over with a key (`Services.later`); here it runs once the request has been answered,
 and when work for a key is still waiting, newer work for that key replaces it: a card edited
 five times in a second is rendered and sent once, as it stands last. Work for one key never
-runs on two threads at once, so edits of one card stay in order.
+runs on two threads at once, so edits of one card stay in order, and it starts at most once a
+`key_interval_s` (a second by default, Slack's pace): a card that changes with every webhook of
+a live call is drawn once a second, not eight times, and the process spends its time answering.
+Work under a key of its own (a card update that carries a message) is never held back.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
 Work = Callable[[], None]
 DEFAULT_THREADS = 4
+KEY_INTERVAL_S = 1.0  # Slack posts about one message a second per channel
+_PRUNE_AT = 256  # start times remembered before the expired ones are forgotten
 
 
 class LaterWork:
-    """`submit(key, work)`: run `work` soon on a worker thread; latest work per waiting key."""
+    """`submit(key, work)`: run `work` soon on a worker thread; latest work per waiting key, each
+    key started at most once every `key_interval_s`."""
 
-    def __init__(self, threads: int = DEFAULT_THREADS) -> None:
+    def __init__(
+        self,
+        threads: int = DEFAULT_THREADS,
+        *,
+        key_interval_s: float = KEY_INTERVAL_S,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._waiting: dict[str, Work] = {}  # insertion-ordered: oldest key first
         self._running: set[str] = set()
+        self._started: dict[str, float] = {}  # when each key's last work started
+        self._interval = key_interval_s
+        self._monotonic = monotonic
         self._changed = threading.Condition()
         self._closed = False
         self._threads = [
@@ -70,16 +87,39 @@ class LaterWork:
                     self._changed.notify_all()
 
     def _take(self) -> tuple[str, Work] | None:
-        """The oldest waiting work whose key is not running; None once closed and empty."""
+        """The oldest waiting work whose key is free to start; None once closed and empty."""
         with self._changed:
             while True:
-                key = next((k for k in self._waiting if k not in self._running), None)
+                now = self._monotonic()
+                key, due = self._next_due(now)
                 if key is not None:
                     self._running.add(key)
-                    return key, self._waiting.pop(key)
+                    self._remember_start(key, now)
+                    work = self._waiting.pop(key)
+                    if self._waiting:  # another thread watches the clock for what is left
+                        self._changed.notify()
+                    return key, work
                 if self._closed and not self._waiting:
                     return None
-                self._changed.wait()
+                self._changed.wait(None if due is None else due - now)
+
+    def _next_due(self, now: float) -> tuple[str | None, float | None]:
+        """The oldest waiting key that may start now, or else when the soonest one may."""
+        soonest: float | None = None
+        for key in self._waiting:
+            if key in self._running:
+                continue
+            due = self._started.get(key, -math.inf) + self._interval
+            if due <= now or self._closed:  # closing: finish everything without waiting
+                return key, None
+            soonest = due if soonest is None else min(soonest, due)
+        return None, soonest
+
+    def _remember_start(self, key: str, now: float) -> None:
+        if len(self._started) >= _PRUNE_AT:
+            expired = now - self._interval
+            self._started = {k: t for k, t in self._started.items() if t > expired}
+        self._started[key] = now
 
 
 def _run(key: str, work: Work) -> None:
