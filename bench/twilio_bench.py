@@ -13,12 +13,18 @@ calling sessions run at once, every webhook signed as Twilio signs it:
     -> dialed (the keypad question) -> key "2" (no answer) -> key "#" (the next voter, dialed
     inside the same call) -> ... until the batch is done -> the volunteer hangs up
 
+First a warm-up: C other volunteers' sessions, one voter each, back to back, so that the
+measured sessions meet the server as it runs all day (its statements compiled and prepared on
+its pooled connections) rather than just started; their answers are reported on a row of their
+own, "answer (cold server)".
+
 Reported per kind of webhook: p50/p95/p99 of the response time (request sent -> TwiML read),
 and a floor: the same answer requests with a wrong signature (refused before any work), 50 at
 once, four times, after the sessions on their warm connections. The web servers' CPU (from
 /proc) per voter called, all its webhooks and card updates together, says what the latency
 under saturation is made of. Also counted from the rows: outcomes logged twice (must be 0) and
-calls created at Twilio (one per session: later voters are dialed inside the call). Target: p99 under 100 ms at 50 concurrent.
+calls created at Twilio (one per session, the warm-up's too: later voters are dialed inside the
+call). Target: p99 under 100 ms at 50 concurrent.
 
 By default each session sends its next webhook as soon as the last is answered: 50 requests
 always in flight, the saturation case, where the response time is mostly the queue. With
@@ -44,6 +50,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
+import uvloop
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import text
@@ -69,6 +76,7 @@ from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, CALLER_ID, FakeTwili
 NO_ANSWER_KEY = "2"
 FLOOR_ROUNDS = 4  # forged requests per session, all sessions at once each round
 MAX_STEPS = 200  # a session that goes on longer than its batch is a bug: stop it
+WARMUP_VOTERS = 1  # voters per warm-up session: every kind of webhook once
 # The bench campaign: claim_bench's, with keypad keys on its result codes.
 KEYPAD = {"talked": 1, "not_home": 2, "refused": 3, "wrong_number": 4, "dnc": 5}
 _child_sids = itertools.count(1)
@@ -231,8 +239,9 @@ class Twilio:
             return None
         return ET.fromstring(body) if sign and body else None
 
-    async def session(self, session: Session) -> None:
-        """One volunteer's call, from answering to hanging up after the last voter."""
+    async def session(self, session: Session, voters: int = MAX_STEPS) -> None:
+        """One volunteer's call, from answering to hanging up after the last voter (or after
+        `voters` voters)."""
         common = {"AccountSid": ACCOUNT_SID, "CallSid": session.call_sid, "From": CALLER_ID}
         query = urlencode({"session": session.session_id, "attempt": session.attempt_id})
         twiml = await self.post(
@@ -241,11 +250,12 @@ class Twilio:
             common | {"CallStatus": "in-progress"},
         )
         for _ in range(MAX_STEPS):
-            if twiml is None or twiml.find("Hangup") is not None:
+            if twiml is None or twiml.find("Hangup") is not None or voters == 0:
                 break
             dial = twiml.find("Dial")
             if dial is not None:
                 twiml = await self.voter_call(common, dial)
+                voters -= 1
             else:  # refused at dial time (say, calling hours): ask for the next one
                 twiml = await self.press(common, twiml, "#")
         status_url = f"{self.base}/twilio/voice/status?session={session.session_id}"
@@ -297,26 +307,48 @@ class Twilio:
             )
 
 
+@dataclass
+class Run:
+    timings: Timings  # the measured sessions
+    cold: Timings  # the warm-up
+    seconds: float
+    server_cpu_s: float  # the servers', during the measured sessions
+    outcomes_before: int  # logged by the warm-up
+
+
 async def run_sessions(
-    ports: list[int], sessions: list[Session], think_s: float = 0.0
-) -> tuple[Timings, float]:
-    """Every session at once, spread over the servers as a load balancer would (round robin:
-    a session's later webhooks go where its TwiML points, the same server)."""
-    timings = Timings()
+    url: str,
+    servers: list[tuple[int, int | None]],
+    warmup: list[Session],
+    sessions: list[Session],
+    think_s: float = 0.0,
+) -> Run:
+    """The warm-up sessions, then every measured session at once, spread over the servers
+    (port, pid) as a load balancer would (round robin: a session's later webhooks go where its
+    TwiML points, the same server)."""
+    timings, cold = Timings(), Timings()
     connector = aiohttp.TCPConnector(limit=len(sessions) + 5)
     async with aiohttp.ClientSession(
         connector=connector, timeout=aiohttp.ClientTimeout(total=60)
     ) as http:
-        servers = [Twilio(http, f"http://127.0.0.1:{port}", timings, think_s) for port in ports]
-        assigned = [(servers[i % len(servers)], s) for i, s in enumerate(sessions)]
+        bases = [f"http://127.0.0.1:{port}" for port, _ in servers]
+        warmers = [Twilio(http, base, cold) for base in bases]
+        await asyncio.gather(
+            *(warmers[i % len(bases)].session(s, WARMUP_VOTERS) for i, s in enumerate(warmup))
+        )
+        outcomes_before = outcomes_logged(url)
+        cpu_before = sum(cpu_seconds(pid) for _, pid in servers)
+        twilios = [Twilio(http, base, timings, think_s) for base in bases]
+        assigned = [(twilios[i % len(bases)], s) for i, s in enumerate(sessions)]
         started = time.perf_counter()
         await asyncio.gather(*(twilio.session(s) for twilio, s in assigned))
         seconds = time.perf_counter() - started
+        server_cpu_s = sum(cpu_seconds(pid) for _, pid in servers) - cpu_before
         # After the sessions, on their warm connections: measured first, the floor mostly timed
         # the servers' first-request start-up (all 50 took the same ~140 ms).
         for _ in range(FLOOR_ROUNDS):
             await asyncio.gather(*(twilio.floor([s]) for twilio, s in assigned))
-    return timings, seconds
+    return Run(timings, cold, seconds, server_cpu_s, outcomes_before)
 
 
 # ---- counting from the rows ------------------------------------------------------------------
@@ -387,21 +419,26 @@ def run_bench(url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         try:
             for port, server in zip(ports, servers, strict=True):
                 wait_until_up(port, server)
-            sessions = start_sessions(url, fake.base_url, ports[0], args.concurrency, started)
+            count = args.concurrency
+            sessions = start_sessions(url, fake.base_url, ports[0], 2 * count, started)
+            warmup, sessions = sessions[:count], sessions[count:]
             analyze_batch_tables(url)
-            cpu_before = sum(cpu_seconds(server.pid) for server in servers)
-            timings, seconds = asyncio.run(run_sessions(ports, sessions, args.think_ms / 1000))
-            server_cpu_s = sum(cpu_seconds(server.pid) for server in servers) - cpu_before
+            pids = [(port, server.pid) for port, server in zip(ports, servers, strict=True)]
+            # Twilio's side on uvloop too: the less of the 2 cores it takes, the more is the app's.
+            run = uvloop.run(run_sessions(url, pids, warmup, sessions, args.think_ms / 1000))
             rss = max(peak_rss_mb(server.pid) or 0.0 for server in servers)
         finally:
             for server in servers:
                 server.terminate()
                 server.join(timeout=10)
         calls_created = len(fake.calls_created())
-    doubles, logged = count_doubles(url), outcomes_logged(url)  # each voter is dialed once
-    rows = [_row(kind, args, values) for kind, values in timings.ms.items()]
+    doubles = count_doubles(url)  # each voter is dialed once
+    logged = outcomes_logged(url) - run.outcomes_before
+    seconds, server_cpu_s = run.seconds, run.server_cpu_s
+    rows = [_row("answer (cold server)", args, run.cold.ms["answer"])]
+    rows += [_row(kind, args, values) for kind, values in run.timings.ms.items()]
     for row in rows:
-        row.update(peak_rss_mb=rss, errors=timings.errors)
+        row.update(peak_rss_mb=rss, errors=run.timings.errors + run.cold.errors)
     rows.append(
         {
             "case": "sessions",
@@ -409,7 +446,7 @@ def run_bench(url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
             "servers": args.servers,
             "concurrency": args.concurrency,
             "n": len(sessions),
-            "done": timings.sessions_done,
+            "done": run.timings.sessions_done,
             "outcomes_logged": logged,
             "per_s": round(logged / seconds, 1) if seconds else None,
             "server_cpu_ms_per_voter": round(server_cpu_s / logged * 1000, 2) if logged else None,
