@@ -52,7 +52,7 @@ from handlers.dialing import (
     uncalled_cards,
 )
 from handlers.replies import Tone
-from matching.leases import release_batch, release_card, renew_lease
+from matching.leases import release_batch, release_cards, renew_lease
 from matching.outcomes import AlreadyLogged, Outcome, OutcomeError, record_outcome
 from matching.pool import campaign_config
 from matching.tables import ATTEMPT, BATCH, CAMPAIGN, CARD, DNC, ITEM, VOTER
@@ -340,9 +340,8 @@ def release_uncalled(services: Services, batch_id: int) -> int:
         ).all()
     if len(uncalled) == len(open_cards):
         return release_batch(services.engine, batch_id, clock=services.clock)
-    clock = services.clock
-    return sum(
-        release_card(services.engine, card, clock=clock, reason="released") for card in uncalled
+    return release_cards(
+        services.engine, batch_id, uncalled, clock=services.clock, reason="released"
     )
 
 

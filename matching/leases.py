@@ -10,9 +10,10 @@ batch row. Keeping one order keeps PostgreSQL claims, outcomes and sweeps free o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Connection, Engine, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, select, update
 
 from matching.pool import run_transaction
 from matching.tables import BATCH, CARD, ITEM, VOTER, one_of
@@ -131,27 +132,45 @@ def release_card(engine: Engine, card_id: int, *, clock: Clock, reason: str = "s
     """Take one card off its batch now (a volunteer's Skip); its untouched voters go back to the
     pool, no attempt counted; how many. A batch left without open cards is closed."""
     now = clock.now()
-    return run_transaction(engine, lambda conn: _release_card(conn, card_id, now, reason))
+    return run_transaction(engine, lambda conn: _release_cards(conn, None, [card_id], now, reason))
 
 
-def _release_card(conn: Connection, card_id: int, now: datetime, reason: str) -> int:
-    batch_id = conn.execute(
-        select(CARD.c.batch_id).where(CARD.c.id == card_id)
-    ).scalar_one_or_none()
-    if batch_id is None:
+def release_cards(
+    engine: Engine, batch_id: int, card_ids: Sequence[int], *, clock: Clock, reason: str
+) -> int:
+    """`release_card` for several cards of one batch, in one transaction (the cards nobody
+    called when a calling session ends); cards of other batches are left alone."""
+    if not card_ids:
         return 0
+    now = clock.now()
+    return run_transaction(
+        engine, lambda conn: _release_cards(conn, batch_id, list(card_ids), now, reason)
+    )
+
+
+def _release_cards(
+    conn: Connection, batch_id: int | None, card_ids: list[int], now: datetime, reason: str
+) -> int:
+    """Release `card_ids` of `batch_id` (None: the batch of the one card given)."""
+    dialect = conn.dialect.name
+    if batch_id is None:
+        batch_id = conn.execute(
+            select(CARD.c.batch_id).where(CARD.c.id == card_ids[0])
+        ).scalar_one_or_none()
+        if batch_id is None:
+            return 0
+    items = and_(one_of(ITEM.c.card_id, card_ids, dialect), ITEM.c.batch_id == batch_id)
     voter_ids = list(
         conn.execute(
             select(VOTER.c.id)
             .join(ITEM, ITEM.c.voter_id == VOTER.c.id)
-            .where(ITEM.c.card_id == card_id, ITEM.c.released_at.is_(None))
+            .where(items, ITEM.c.released_at.is_(None))
             .order_by(VOTER.c.id)
             .with_for_update(of=VOTER)
         ).scalars()
     )
-    _release_open(
-        conn, ITEM.c.card_id == card_id, CARD.c.id == card_id, batch_id, voter_ids, now, reason
-    )
+    cards = and_(one_of(CARD.c.id, card_ids, dialect), CARD.c.batch_id == batch_id)
+    _release_open(conn, items, cards, batch_id, voter_ids, now, reason)
     still_open = conn.execute(
         select(ITEM.c.id).where(ITEM.c.batch_id == batch_id, ITEM.c.released_at.is_(None)).limit(1)
     ).first()

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import Engine
 
 from matching.claims import ClaimResult, ClaimStatus, claim_batch
-from matching.leases import release_batch, sweep_expired_batches
+from matching.leases import release_batch, release_cards, sweep_expired_batches
 from matching.outcomes import Outcome, record_outcome
 from storage.clock import FrozenClock
 from tests.matching_support import rows, seed, voter
@@ -76,3 +76,40 @@ def test_the_sweep_closes_at_most_its_limit(engine: Engine, clock: FrozenClock) 
     assert sweep_expired_batches(engine, clock=clock, limit=2) == 2
     assert sweep_expired_batches(engine, clock=clock, limit=2) == 1
     assert rows(engine, "SELECT id FROM voter WHERE batch_id IS NOT NULL") == []
+
+
+def test_several_cards_are_released_together_and_other_batches_are_left_alone(
+    engine: Engine, clock: FrozenClock
+) -> None:
+    world = seed(engine, [{} for _ in range(6)], [{}, {}])
+    mine = claim_batch(engine, world.volunteer_ids[0], world.campaign_id, 4, clock=clock)
+    theirs = claim_batch(engine, world.volunteer_ids[1], world.campaign_id, 2, clock=clock)
+    first, second, third, fourth = (card.card_id for card in mine.cards)
+    foreign = theirs.cards[0].card_id
+
+    returned = release_cards(
+        engine, mine.batch_id or 0, [second, third, foreign], clock=clock, reason="released"
+    )
+
+    assert returned == 2  # the two voters of my two cards; their card is not mine to release
+    open_cards = rows(engine, "SELECT id FROM batch_card WHERE released_at IS NULL ORDER BY id")
+    assert [row.id for row in open_cards] == sorted([first, fourth, *ids_of(theirs)])
+    released = {v.voter_id for card in mine.cards[1:3] for v in card.voters}
+    for voter_id in released:
+        assert voter(engine, voter_id).batch_id is None
+    reasons = rows(
+        engine, "SELECT DISTINCT release_reason FROM batch_item WHERE released_at IS NOT NULL"
+    )
+    assert [r.release_reason for r in reasons] == ["released"]
+    assert release_cards(engine, mine.batch_id or 0, [], clock=clock, reason="released") == 0
+
+    assert (
+        release_cards(engine, mine.batch_id or 0, [first, fourth], clock=clock, reason="released")
+        == 2
+    )
+    closed = rows(engine, "SELECT close_reason FROM batch WHERE id = :b", b=mine.batch_id)
+    assert closed[0].close_reason == "done"  # no open card left: the batch is closed
+
+
+def ids_of(result: ClaimResult) -> list[int]:
+    return [card.card_id for card in result.cards]
