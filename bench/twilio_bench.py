@@ -54,7 +54,7 @@ import uvloop
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import text
-from sqlmodel import select
+from sqlmodel import col, func, select
 from twilio.request_validator import RequestValidator
 
 from bench.claim_bench import CONFIG, BenchClock, load
@@ -70,13 +70,14 @@ from bench.common import (
 from bench.slack_bench import count_doubles
 from storage.campaign_config import CampaignConfig
 from storage.db import make_engine, session_scope
-from storage.models import Campaign
+from storage.models import CallAttempt, Campaign
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, CALLER_ID, FakeTwilioAPI
 
 NO_ANSWER_KEY = "2"
 FLOOR_ROUNDS = 4  # forged requests per session, all sessions at once each round
 MAX_STEPS = 200  # a session that goes on longer than its batch is a bug: stop it
 WARMUP_VOTERS = 1  # voters per warm-up session: every kind of webhook once
+FLOOR = "floor: forged signature, refused before any work"
 # The bench campaign: claim_bench's, with keypad keys on its result codes.
 KEYPAD = {"talked": 1, "not_home": 2, "refused": 3, "wrong_number": 4, "dnc": 5}
 _child_sids = itertools.count(1)
@@ -300,7 +301,7 @@ class Twilio:
                 "CallStatus": "ringing",
             }
             await self.post(
-                "floor (forged signature)",
+                FLOOR,
                 f"{self.base}/twilio/voice/answer?{query}",
                 params,
                 sign=False,
@@ -435,10 +436,13 @@ def run_bench(url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     doubles = count_doubles(url)  # each voter is dialed once
     logged = outcomes_logged(url) - run.outcomes_before
     seconds, server_cpu_s = run.seconds, run.server_cpu_s
+    floor_p99 = percentile(run.timings.ms[FLOOR], 0.99)
     rows = [_row("answer (cold server)", args, run.cold.ms["answer"])]
     rows += [_row(kind, args, values) for kind, values in run.timings.ms.items()]
     for row in rows:
         row.update(peak_rss_mb=rss, errors=run.timings.errors + run.cold.errors)
+        if floor_p99 and row["case"] != FLOOR:
+            row["ratio_to_floor"] = round(row["p99_ms"] / floor_p99, 1)  # of the p99s
     rows.append(
         {
             "case": "sessions",
@@ -450,11 +454,29 @@ def run_bench(url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
             "outcomes_logged": logged,
             "per_s": round(logged / seconds, 1) if seconds else None,
             "server_cpu_ms_per_voter": round(server_cpu_s / logged * 1000, 2) if logged else None,
-            "double_outcomes": doubles,
+            "doubles": doubles,
+            "lost": unlogged_calls(url, [s.session_id for s in sessions]),
             "calls_created_at_twilio": calls_created,
         }
     )
     return rows
+
+
+def unlogged_calls(url: str, session_ids: list[int]) -> int:
+    """Voters the sessions dialed whose outcome was never logged (each is keyed "2")."""
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        lost = conn.execute(
+            select(func.count())
+            .select_from(CallAttempt)
+            .where(
+                col(CallAttempt.session_id).in_(session_ids),
+                col(CallAttempt.result_code).is_(None),
+                col(CallAttempt.call_status) != "canceled",  # refused at dial time: not called
+            )
+        ).scalar_one()
+    engine.dispose()
+    return int(lost)
 
 
 def cpu_seconds(pid: int | None) -> float:
@@ -494,7 +516,8 @@ def print_table(rows: list[dict[str, Any]], out: Path) -> None:
         "p99_ms",
         "errors",
     ]
-    columns += ["outcomes_logged", "per_s", "server_cpu_ms_per_voter", "double_outcomes"]
+    columns += ["ratio_to_floor", "outcomes_logged", "per_s", "server_cpu_ms_per_voter"]
+    columns += ["doubles", "lost"]
     columns += ["calls_created_at_twilio"]
     table = Table(title="twilio_bench")
     for column in columns:

@@ -50,5 +50,6 @@ def test_a_small_run_warms_up_then_calls_every_voter_once(tmp_path: Path) -> Non
     assert sessions["done"] == 3
     assert sessions["outcomes_logged"] == 3 * 20  # the measured batches only, every voter
     assert rows["keypad outcome"]["n"] == 3 * 20 and rows["keypad outcome"]["errors"] == 0
-    assert sessions["double_outcomes"] == 0
+    assert sessions["doubles"] == 0 and sessions["lost"] == 0
+    assert rows["keypad #"]["ratio_to_floor"] > 0  # each kind against the forged floor
     assert sessions["calls_created_at_twilio"] == 6  # one per session: 3 warm-up, 3 measured
