@@ -9,7 +9,7 @@ five times in a second is rendered and sent once, as it stands last. Work for on
 runs on two threads at once, so edits of one card stay in order, and it starts at most once a
 `key_interval_s` (a second by default, Slack's pace): a card that changes with every webhook of
 a live call is drawn once a second, not eight times, and the process spends its time answering.
-Work under a key of its own (a card update that carries a message) is never held back.
+Work under a key of its own is never held back.
 """
 
 from __future__ import annotations
@@ -53,13 +53,15 @@ class LaterWork:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, key: str, work: Work) -> None:
-        """Queue `work`, replacing what still waits under `key` (keeping its place in line).
-        After `close`, the work runs at once in the caller's thread: nothing is dropped."""
+    def submit(self, key: str, work: Work, *, replace: bool = True) -> None:
+        """Queue `work`, replacing what still waits under `key` (keeping its place in line); with
+        `replace=False`, work already waiting under `key` stays and `work` is dropped. After
+        `close`, the work runs at once in the caller's thread: nothing is dropped."""
         with self._changed:
             if not self._closed:
-                self._waiting[key] = work
-                self._changed.notify()
+                if replace or key not in self._waiting:
+                    self._waiting[key] = work
+                    self._changed.notify()
                 return
         _run(key, work)
 

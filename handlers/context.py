@@ -98,9 +98,9 @@ class Notifier(Protocol):
 
 class Later(Protocol):
     """Runs work after the current request is answered; newer work under a waiting key
-    replaces the older (bot/later.py)."""
+    replaces the older, or with `replace=False` leaves it waiting instead (bot/later.py)."""
 
-    def __call__(self, key: str, work: Callable[[], None]) -> None: ...
+    def __call__(self, key: str, work: Callable[[], None], *, replace: bool = True) -> None: ...
 
 
 class Softphone(Protocol):
@@ -124,12 +124,15 @@ class Services:
     # Links to the browser softphone; None where it is not set up (no Twilio API key).
     softphone: Softphone | None = None
 
-    def after_request(self, key: str, work: Callable[[], None]) -> None:
-        """`work` after the request is answered when the process can, else now."""
+    def after_request(self, key: str, work: Callable[[], None], *, replace: bool = True) -> None:
+        """`work` after the request is answered when the process can, else now. `replace`:
+        False when work already waiting under `key` does all that `work` would."""
         if self.later is None:
             work()
-        else:
+        elif replace:
             self.later(key, work)
+        else:
+            self.later(key, work, replace=False)
 
 
 @dataclass(frozen=True)

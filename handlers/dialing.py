@@ -229,8 +229,10 @@ def show_batch(
     tone: Tone = Tone.INFO,
 ) -> None:
     """Replace the volunteer's batch message with the batch as it stands then: after the request
-    where the process allows, and once for several changes that come close together (a card
-    update carrying a message is never merged away)."""
+    where the process allows, and once for several changes that come close together. Every
+    update reads the batch when it runs, so only their `text` tells them apart: the newest
+    message replaces an older one still waiting (the message shows one at a time anyway), and
+    an update without one never replaces one that has."""
 
     def update() -> None:
         with reading(services) as conn:
@@ -238,5 +240,4 @@ def show_batch(
         if view is not None:
             services.notifier.to_volunteer(volunteer_id, render_batch(view, text, tone))
 
-    key = f"batch:{batch_id}" if text is None else f"batch:{batch_id}:{id(update)}"
-    services.after_request(key, update)
+    services.after_request(f"batch:{batch_id}", update, replace=text is not None)

@@ -169,3 +169,18 @@ def test_start_times_of_keys_long_quiet_are_forgotten() -> None:
     later.close(WAIT_S)
 
     assert len(later._started) <= 256  # only the last second's keys, not all 2000
+
+
+def test_work_that_need_not_replace_leaves_what_waits_under_its_key() -> None:
+    later = LaterWork(threads=1, key_interval_s=1.0, monotonic=StoppedClock())
+    ran: list[str] = []
+    later.submit("card:1", lambda: ran.append("shown at once"))
+    assert later.wait_idle(WAIT_S)
+
+    later.submit("card:1", lambda: ran.append("with a message"))
+    later.submit("card:1", lambda: ran.append("without"), replace=False)  # dropped: one waits
+    later.submit("card:2", lambda: ran.append("nothing waits: queued"), replace=False)
+    later.close(WAIT_S)
+
+    assert ran[0] == "shown at once"
+    assert sorted(ran[1:]) == ["nothing waits: queued", "with a message"]  # and never "without"

@@ -17,11 +17,14 @@ from sqlalchemy import Engine
 from starlette.applications import Starlette
 from twilio.request_validator import RequestValidator
 
+from bot.later import LaterWork
 from bot.telephony.signature import TwilioSignatureCheck
 from bot.telephony.urls import WebhookUrls
 from bot.telephony.voice_webhooks import voice_routes
 from bot.web import create_web_app
 from handlers.context import Later
+from handlers.dialing import show_batch
+from handlers.replies import Tone
 from storage.clock import FrozenClock
 from tests.scenarios.world import World, voter
 from tests.voice_support import Desk
@@ -293,7 +296,9 @@ def test_with_a_later_queue_status_callbacks_are_answered_first_and_applied_afte
     desk: Desk,
 ) -> None:
     queued: list[tuple[str, Any]] = []
-    twilio, session, attempt = answered_with_later(desk, lambda key, w: queued.append((key, w)))
+    twilio, session, attempt = answered_with_later(
+        desk, lambda key, w, **_: queued.append((key, w))
+    )
     queued.clear()  # the card update the answer asked for
 
     url = URLS.voter_status(session, attempt)
@@ -311,7 +316,12 @@ def test_with_a_later_queue_status_callbacks_are_answered_first_and_applied_afte
 
 def test_a_legs_callbacks_waiting_together_are_applied_together_once_each(desk: Desk) -> None:
     waiting: dict[str, Any] = {}  # as bot/later.py keeps it: newest work per waiting key
-    twilio, session, attempt = answered_with_later(desk, waiting.__setitem__)
+
+    def later(key: str, work: Any, *, replace: bool = True) -> None:
+        if replace or key not in waiting:
+            waiting[key] = work
+
+    twilio, session, attempt = answered_with_later(desk, later)
     waiting.clear()  # the card update the answer asked for
     shown = len(desk.notifier.to_volunteers)
     url = URLS.voter_status(session, attempt)
@@ -332,3 +342,34 @@ def test_a_legs_callbacks_waiting_together_are_applied_together_once_each(desk: 
     assert list(waiting) == [f"batch:{batch_id}"]  # the card follows once, after all of them
     waiting.popitem()[1]()
     assert len(desk.notifier.to_volunteers) == shown + 1
+
+
+def card_texts_after(desk: Desk, later: LaterWork, *messages: str | None) -> list[str]:
+    """The texts of the batch messages shown when the card is updated once (at once), then with
+    each of `messages` (None: no message) while the first is still within its second."""
+    desk.press("Call", "Maria")
+    call = desk.one("SELECT volunteer_id, batch_id FROM call_session")
+    services = dataclasses.replace(desk.services, later=later.submit)
+    shown = len(desk.notifier.to_volunteers)
+    show_batch(services, call.volunteer_id, call.batch_id)
+    assert later.wait_idle(10)
+    for message in messages:
+        show_batch(services, call.volunteer_id, call.batch_id, message, Tone.SUCCESS)
+    later.close(10)  # runs what waits for the clock, which never moves here
+    return [reply.text for _, reply in desk.notifier.to_volunteers[shown:]]
+
+
+def test_a_card_message_waiting_is_not_replaced_by_an_update_without_one(desk: Desk) -> None:
+    later = LaterWork(threads=1, monotonic=lambda: 0.0)
+
+    texts = card_texts_after(desk, later, "Logged from your keypad: Talked.", None)
+
+    assert len(texts) == 2 and texts[1] == "Logged from your keypad: Talked."
+
+
+def test_of_two_card_messages_waiting_the_newer_is_shown(desk: Desk) -> None:
+    later = LaterWork(threads=1, monotonic=lambda: 0.0)
+
+    texts = card_texts_after(desk, later, None, "First.", None, "Second.", None)
+
+    assert len(texts) == 2 and texts[1] == "Second."
