@@ -16,9 +16,11 @@ from bot.settings import Settings
 from bot.telephony import telephony_for
 from bot.telephony.simulated import CallEvent, SimulatedTelephony
 from bot.telephony.softphone import softphone_links
+from bot.telephony.twilio_backend import TwilioTelephony
 from handlers.calls import call_status_changed
 from handlers.context import Later, Notifier, Platform, Services, Telephony
 from handlers.replies import Reply
+from handlers.verification import ring_refusal
 from storage.clock import Clock, SystemClock
 from storage.db import make_engine, normalize_url
 
@@ -84,8 +86,10 @@ def build_services(
     """Services for one process; anything passed in replaces what the settings would pick."""
     clock = clock or SystemClock()
     telephony = telephony or telephony_for(settings, clock)
+    engine = engine or database_engine(settings)
+    policy = settings.phone_policy
     services = Services(
-        engine=engine or database_engine(settings),
+        engine=engine,
         clock=clock,
         telephony=telephony,
         notifier=notifier or FanOutNotifier(),
@@ -93,7 +97,10 @@ def build_services(
         default_region=settings.phonebank_default_region,
         later=later,
         softphone=softphone_links(settings, clock),
+        phone_policy=policy,
     )
+    if isinstance(telephony, TwilioTelephony):  # it rings only what a volunteer proved
+        telephony.prove_with(lambda target: ring_refusal(engine, policy, target))
     if isinstance(telephony, SimulatedTelephony):
         telephony.on_status(lambda event: _report_call(services, event))
     return services

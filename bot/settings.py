@@ -11,10 +11,12 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from matching.phones import DEFAULT_COUNTRIES, PhonePolicy
 from storage.db import normalize_url
 
 ADMIN_PLATFORMS = ("slack", "discord", "console")
 _http_url = TypeAdapter(AnyHttpUrl)
+_SIP_DOMAIN = re.compile(r"(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 # What a user id looks like on each platform, and how to say it when it does not.
 _ADMIN_USER_IDS = {
     "slack": (re.compile(r"[A-Z0-9]+"), "a Slack user id is letters and digits, like U0123ABC"),
@@ -58,6 +60,12 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     phonebank_admins: Annotated[tuple[str, ...], NoDecode] = ()
     phonebank_default_region: str = "US"
+    # Countries whose phones volunteers' calls and texts may go to (ISO codes, comma separated).
+    phonebank_allowed_countries: Annotated[tuple[str, ...], NoDecode] = tuple(
+        sorted(DEFAULT_COUNTRIES)
+    )
+    # Hosts whose SIP addresses calls may ring (`*.example.com` for its subdomains); empty: no SIP.
+    phonebank_sip_domains: Annotated[tuple[str, ...], NoDecode] = ()
 
     @field_validator("database_url")
     @classmethod
@@ -109,6 +117,35 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a region phonenumbers knows (e.g. US)")
         return region
 
+    @field_validator("phonebank_allowed_countries", mode="before")
+    @classmethod
+    def _split_countries(cls, value: object) -> tuple[str, ...]:
+        countries = tuple(item.upper() for item in _items(value))
+        unknown = [c for c in countries if c not in phonenumbers.SUPPORTED_REGIONS]
+        if unknown:
+            raise ValueError(
+                f"{', '.join(unknown)}: not a country code phonenumbers knows (US, CA)"
+            )
+        if not countries:
+            raise ValueError("name at least one country, like US,CA")
+        return countries
+
+    @field_validator("phonebank_sip_domains", mode="before")
+    @classmethod
+    def _split_sip_domains(cls, value: object) -> tuple[str, ...]:
+        domains = tuple(item.lower() for item in _items(value))
+        wrong = [d for d in domains if not _SIP_DOMAIN.fullmatch(d)]
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)}: not a host name (like example.sip.twilio.com)")
+        return domains
+
+    @property
+    def phone_policy(self) -> PhonePolicy:
+        """What volunteers' calls and texts may ring: these countries, these SIP domains."""
+        return PhonePolicy(
+            frozenset(self.phonebank_allowed_countries), frozenset(self.phonebank_sip_domains)
+        )
+
     @property
     def slack_enabled(self) -> bool:
         return bool(self.slack_bot_token and self.slack_signing_secret)
@@ -133,6 +170,12 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise SettingsError("; ".join(_describe(error) for error in exc.errors())) from None
+
+
+def _items(value: object) -> list[str]:
+    """A comma-separated string (or a list) as its non-empty, stripped items."""
+    items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+    return [item for item in (str(i).strip() for i in items) if item]
 
 
 def _parse_admin(item: str) -> str:

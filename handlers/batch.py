@@ -1,7 +1,9 @@
 """Taking a batch of voters to call, skipping a card, and "I'm done".
 
 The claim is matching's (matching/claims.py): atomic, one household per card, nobody in two
-open batches. A retried request (same `Context.request_key`) gets the batch its first attempt
+open batches. Only a volunteer whose calls can ring something proven (a verified phone in the
+campaign's countries, an allowed SIP address, the browser softphone) gets one; anyone else is
+told what is missing and how to fix it. A retried request (same `Context.request_key`) gets the batch its first attempt
 claimed. "I'm done" returns every voter not yet called to the pool; Skip returns one card's.
 """
 
@@ -14,15 +16,17 @@ from handlers.cards import CLAIM, BatchView, load_batch, render_batch
 from handlers.context import Context
 from handlers.refusal import Refusal, int_value, signed_up
 from handlers.replies import Button, ButtonStyle, Reply, Tone
+from handlers.verification import ring_problem
 from matching.claims import ClaimStatus, claim_batch
 from matching.leases import release_batch, release_card
 from storage.db import read_session
-from storage.models import Batch, BatchCard
+from storage.models import Batch, BatchCard, Volunteer
 
 
 def take_batch(ctx: Context, args: list[str]) -> Reply:
     """Get a batch of voters to call, matched to your area code and languages."""
     volunteer_id = signed_up(ctx)
+    _ready_to_ring(ctx, volunteer_id)
     campaign = active_campaign(ctx)
     services = ctx.services
     result = claim_batch(
@@ -44,6 +48,21 @@ def take_batch(ctx: Context, args: list[str]) -> Reply:
     if result.status is ClaimStatus.HELD:
         return render_batch(view, "You have a batch open: finish it, or press I'm done.")
     return render_batch(view)
+
+
+def _ready_to_ring(ctx: Context, volunteer_id: int) -> None:
+    """A refusal saying what to prove first, unless calls can ring the volunteer."""
+    with read_session(ctx.services.engine) as session:
+        volunteer = session.get(Volunteer, volunteer_id)
+        missing = ring_problem(volunteer, ctx.services.phone_policy) if volunteer else None
+    if missing is not None:
+        raise Refusal(
+            Reply(
+                text=f"Before you get a batch: {missing}",
+                tone=Tone.WARNING,
+                buttons=(Button("Edit profile", "pb:signup:open"),),
+            )
+        )
 
 
 def claim(ctx: Context, value: str) -> Reply:

@@ -1,6 +1,8 @@
 """Call: ring the volunteer's phone once, then bridge to each voter of the batch from that call.
 
-Before every call: the card must be the volunteer's and open, the number not on the do-not-call
+Before every call: the volunteer's own phone proven (a verified phone in the campaign's
+countries, an allowed SIP domain, or the browser softphone: handlers/verification.py; telephony
+checks again before it rings), the card the volunteer's and open, the number not on the do-not-call
 list, and the voter inside calling hours now (a batch claimed at 20:55 is not called at 21:05);
 handlers/dialing.py holds those checks, shared with the live session's dials (handlers/voice.py).
 The call attempt is stored first, with the request's key under a unique index, so a retried
@@ -47,6 +49,7 @@ from handlers.dialing import (
 from handlers.refusal import Refusal, int_value
 from handlers.replies import Reply, Tone
 from handlers.softphone import ring_target
+from handlers.verification import ring_problem
 from matching.leases import renew_lease
 from matching.pool import campaign_config
 from storage.db import read_session, session_scope
@@ -70,6 +73,7 @@ _FAILURE_TEXT = {
     TelephonyFailure.OUTAGE: "Twilio is not answering; try again in a minute.",
     TelephonyFailure.RATE_LIMITED: "Twilio is not answering; try again in a minute.",
     TelephonyFailure.CALLER_ID: CALLER_ID_TEXT,
+    TelephonyFailure.BLOCKED: "Calls cannot ring that destination; check your phone in `signup`.",
 }
 NOT_PLACED = "The call could not be placed; try again in a moment."
 CALLER_ID_ALERT_QUIET = timedelta(hours=1)  # every Call press fails the same way until fixed
@@ -183,6 +187,9 @@ def _start_in(session: Session, ctx: Context, card_id: int) -> _Start:
     ring = ring_target(volunteer) if volunteer else None
     if campaign is None or volunteer is None or not ring:
         raise Refusal("Add your phone number with `signup` first: calls ring it.")
+    missing = ring_problem(volunteer, ctx.services.phone_policy)
+    if missing is not None:  # changed since the batch was taken, or a stale button
+        raise Refusal(f"We cannot ring you yet. {missing}")
     config = campaign_config(campaign.config)
     now = ctx.services.clock.now()
     reason = dial_refusal(session, card.phone, voters[0], now, config)

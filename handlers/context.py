@@ -14,6 +14,7 @@ from typing import Protocol
 from sqlalchemy.engine import Engine
 
 from handlers.replies import Reply
+from matching.phones import PhonePolicy
 from storage.clock import Clock
 from storage.models import Role
 
@@ -123,6 +124,8 @@ class Services:
     later: Later | None = None
     # Links to the browser softphone; None where it is not set up (no Twilio API key).
     softphone: Softphone | None = None
+    # What volunteers' phones and SIP addresses may be rung or texted (countries, SIP domains).
+    phone_policy: PhonePolicy = PhonePolicy()
 
     def after_request(self, key: str, work: Callable[[], None], *, replace: bool = True) -> None:
         """`work` after the request is answered when the process can, else now. `replace`:

@@ -1,10 +1,14 @@
 """Signing up to call: name, phone (its area code matches voters), languages, consent to texts,
 and optionally a SIP address that calls ring instead of the phone (texts still go to the phone).
 
-With consent to texts, a new or changed phone gets a code to verify it (handlers/verification.py);
-without, the reply says how to verify later. Running signup again edits the profile. A phone already linked to another volunteer is refused;
-a phone on the imported recruiting list that no chat user has claimed yet is taken over, so a
-recruit who signs up keeps their record.
+Calls ring only what was proven, so the phone must be one the campaign may call (its countries,
+an ordinary line: never premium-rate, toll-free or satellite), a SIP address must be on a domain
+the organizers allow (PHONEBANK_SIP_DOMAINS), and a new or changed phone gets a code to verify
+it (handlers/verification.py) before any batch. Running signup again edits the profile.
+
+The reply never tells whether a phone belongs to someone: a phone another record holds (an
+imported recruit, another chat user) is answered like any other, and only its code, typed back,
+makes it the asker's (handlers/verification.py decides whose record that is then).
 """
 
 from __future__ import annotations
@@ -30,11 +34,19 @@ from handlers.replies import (
     Section,
     Tone,
 )
-from handlers.verification import HOW_TO_VERIFY_LATER, CodeSent, Sending, send_code
-from matching.phones import InvalidPhone, normalize_phone
+from handlers.send_limits import Asker
+from handlers.verification import (
+    HOW_TO_VERIFY,
+    CodeSent,
+    Sending,
+    claimed_phone,
+    kill_open_codes,
+    send_code,
+)
+from matching.phones import InvalidPhone, PhonePolicy, normalize_phone
 from matching.ranking import LANGUAGE_NAMES, language_name
 from storage.db import read_session, session_scope
-from storage.models import ChatIdentity, Volunteer
+from storage.models import Volunteer
 
 SUBMIT = "pb:signup:submit"
 CONSENT = "yes"
@@ -48,10 +60,7 @@ _SIP = re.compile(
     re.IGNORECASE,
 )
 SIP_EXAMPLE = "sip:maria@example.sip.twilio.com"
-PHONE_TAKEN = (
-    "This phone is already linked to another volunteer. If it is yours, ask an organizer to"
-    " untangle it."
-)
+SAVE_AGAIN = "Your profile changed while it was saved; please save it again."
 
 Answers = Mapping[str, str | list[str]]
 
@@ -82,6 +91,10 @@ def open_signup(ctx: Context, value: str) -> Reply:
 
 def signup_form(ctx: Context, volunteer: Volunteer | None) -> Form:
     """The form, with the volunteer's current answers as initial values."""
+    phone = volunteer.phone if volunteer else None
+    if volunteer is not None and volunteer.id is not None and phone is None:
+        with read_session(ctx.services.engine) as session:
+            phone = claimed_phone(session, volunteer.id)
     return Form(
         title="Sign up" if volunteer is None else "Your profile",
         submit_action=SUBMIT,
@@ -91,8 +104,9 @@ def signup_form(ctx: Context, volunteer: Volunteer | None) -> Form:
             Input(
                 "phone",
                 "Your phone number",
-                initial=volunteer.phone if volunteer else None,
-                hint="Calls ring this phone first, then connect you to the voter.",
+                initial=phone,
+                hint="Calls ring this phone first, then connect you to the voter. We text it a"
+                " code to check it is yours.",
             ),
             Input(
                 "sip_address",
@@ -129,29 +143,31 @@ def signup_form(ctx: Context, volunteer: Volunteer | None) -> Form:
 
 def submit_signup(ctx: Context, value: str, answers: Answers) -> Reply:
     """Validate the form; create or update the volunteer and link them to this chat user."""
-    profile, errors = validate(answers, ctx.services.default_region)
+    services = ctx.services
+    profile, errors = validate(answers, services.default_region, services.phone_policy)
     if profile is None:
         return Reply(text="Please fix the marked answers.", tone=Tone.WARNING, errors=errors)
     try:
-        with session_scope(ctx.services.engine) as session:
+        with session_scope(services.engine) as session:
             saved = _save(session, ctx, profile)
-    except _PhoneTaken:
-        return Reply(text=PHONE_TAKEN, tone=Tone.WARNING, errors={"phone": PHONE_TAKEN})
     except IntegrityError:  # another signup took the phone between our check and commit
-        return Reply(text=PHONE_TAKEN, tone=Tone.WARNING, errors={"phone": PHONE_TAKEN})
+        return Reply(text=SAVE_AGAIN, tone=Tone.WARNING)
     code = _verify_phone(ctx, saved)
     return _saved(saved, new=ctx.volunteer_id is None, code=code)
 
 
-def validate(answers: Answers, region: str) -> tuple[Profile | None, dict[str, str]]:
+def validate(
+    answers: Answers, region: str, policy: PhonePolicy | None = None
+) -> tuple[Profile | None, dict[str, str]]:
     """The profile, or the problems by input id."""
+    policy = policy or PhonePolicy()
     errors: dict[str, str] = {}
     name = " ".join(_text(answers, "name").split())
     if not name:
         errors["name"] = "Tell us your name."
     elif len(name) > 200:
         errors["name"] = "That is longer than 200 characters."
-    phone, area_code = _phone(_text(answers, "phone"), region, errors)
+    phone, area_code = _phone(_text(answers, "phone"), region, policy, errors)
     typed_area = _text(answers, "area_code").strip()
     if typed_area:
         if _AREA_CODE.fullmatch(typed_area):
@@ -159,7 +175,7 @@ def validate(answers: Answers, region: str) -> tuple[Profile | None, dict[str, s
         else:
             errors["area_code"] = "An area code is three digits, like 512."
     languages = _languages(answers.get("languages"), errors)
-    sip_address = _sip_address(_text(answers, "sip_address"), errors)
+    sip_address = _sip_address(_text(answers, "sip_address"), policy, errors)
     if errors or phone is None:
         return None, errors
     consent = _ticked(answers.get("sms_consent"))
@@ -176,37 +192,29 @@ def valid_sip_address(raw: str) -> str | None:
     return f"sip:{match['user']}@{match['host'].lower()}{tail}"
 
 
-class _PhoneTaken(Exception):
-    pass
-
-
 @dataclass(frozen=True)
 class _Saved:
-    """The stored profile, and what changed that matters to texting."""
+    """The stored profile, and the phone that needs a code (None: none is due)."""
 
     volunteer: Volunteer
-    adopted: bool  # a recruit from the imported list, now linked to this chat user
-    needs_code: bool  # consent given and a phone not yet verified, new or changed or newly agreed
+    phone: str  # as typed: the profile's, or one another record holds until its code is typed
+    code_for: str | None
 
 
 def _save(session: Session, ctx: Context, profile: Profile) -> _Saved:
     now = ctx.services.clock.now()
     own = session.get(Volunteer, ctx.volunteer_id) if ctx.volunteer_id else None
     holder = session.exec(select(Volunteer).where(col(Volunteer.phone) == profile.phone)).first()
-    adopted = False
-    if holder is not None and (own is None or holder.id != own.id):
-        if own is not None or _linked(session, holder):
-            raise _PhoneTaken
-        own, adopted = holder, True
     volunteer = own or Volunteer(name=profile.name, created_at=now, updated_at=now)
-    fresh = volunteer.id is None or adopted
+    fresh = volunteer.id is None
+    held_by_another = holder is not None and holder.id != volunteer.id
     new_phone = volunteer.phone != profile.phone
-    newly_agreed = profile.sms_consent and not volunteer.sms_consent
     if new_phone:  # what we knew about the old phone says nothing about this one
         volunteer.phone_verified_at = None
         volunteer.sms_undeliverable = None
+        # Someone else's record holds it: it waits in its code until the code comes back.
+        volunteer.phone = None if held_by_another else profile.phone
     volunteer.name = profile.name
-    volunteer.phone = profile.phone
     volunteer.sip_address = profile.sip_address
     volunteer.area_code = profile.area_code
     volunteer.languages = profile.languages
@@ -214,49 +222,36 @@ def _save(session: Session, ctx: Context, profile: Profile) -> _Saved:
     volunteer.updated_at = now
     session.add(volunteer)
     session.flush()
-    link_volunteer(session, ctx, int(volunteer.id or 0))
-    needs_code = (
-        profile.sms_consent
-        and volunteer.phone_verified_at is None
-        and (fresh or new_phone or newly_agreed)
-    )
-    return _Saved(volunteer, adopted, needs_code)
+    volunteer_id = int(volunteer.id or 0)
+    if new_phone and not fresh:
+        kill_open_codes(session, volunteer_id, now)  # a code for the old phone proves nothing
+    link_volunteer(session, ctx, volunteer_id)
+    due = volunteer.phone_verified_at is None and (fresh or new_phone)
+    return _Saved(volunteer, profile.phone, profile.phone if due else None)
 
 
 def _verify_phone(ctx: Context, saved: _Saved) -> CodeSent | None:
     """Text a code when the save calls for one; what became of it."""
-    if not saved.needs_code:
+    if saved.code_for is None:
         return None
-    return send_code(ctx.services, int(saved.volunteer.id or 0))
-
-
-def _linked(session: Session, volunteer: Volunteer) -> bool:
-    return (
-        session.exec(
-            select(ChatIdentity.id).where(col(ChatIdentity.volunteer_id) == volunteer.id)
-        ).first()
-        is not None
-    )
+    volunteer_id = int(saved.volunteer.id or 0)
+    return send_code(ctx.services, volunteer_id, Asker.of(ctx), saved.code_for)
 
 
 def _saved(saved: _Saved, *, new: bool, code: CodeSent | None) -> Reply:
     volunteer = saved.volunteer
     first = volunteer.name.split(" ")[0]
-    if saved.adopted:
-        text = f"Welcome, {first}! We found you on the volunteer list and linked you."
-    elif new:
-        text = f"You're signed up, {first}!"
-    else:
-        text = f"Saved your profile, {first}."
+    text = f"You're signed up, {first}!" if new else f"Saved your profile, {first}."
+    verified = volunteer.phone_verified_at is not None and volunteer.phone == saved.phone
     facts = (
-        Fact("Phone", volunteer.phone or ""),
+        Fact("Phone", saved.phone),
         *((Fact("Calls ring", volunteer.sip_address),) if volunteer.sip_address else ()),
         Fact("Area code", volunteer.area_code or "none"),
         Fact("Languages", ", ".join(language_name(lang) for lang in volunteer.languages)),
         Fact("Texts", _texts_fact(volunteer)),
-        Fact("Phone verified", "yes" if volunteer.phone_verified_at else "not yet"),
+        Fact("Phone verified", "yes" if verified else "not yet"),
     )
-    note = _verification_note(volunteer, code)
+    note = "" if verified else _verification_note(code)
     return Reply(
         text=text,
         tone=Tone.SUCCESS,
@@ -273,18 +268,14 @@ def _texts_fact(volunteer: Volunteer) -> str:
     return "yes"
 
 
-def _verification_note(volunteer: Volunteer, code: CodeSent | None) -> str:
-    """What the volunteer should do about verifying their phone, if anything."""
-    if volunteer.phone_verified_at is not None:
-        return ""
-    if not volunteer.sms_consent:
-        return HOW_TO_VERIFY_LATER
+def _verification_note(code: CodeSent | None) -> str:
+    """What the volunteer should do about verifying their phone: calls ring it only then."""
     if code is None:
-        return "Verify your phone with `/phonebank verify CODE` (or `/phonebank verify resend`)."
+        return f"Verify your phone before you call: {HOW_TO_VERIFY}."
     if code.outcome is Sending.SENT:
-        return "We texted you a 6-digit code: type `/phonebank verify CODE`."
+        return "We texted you a 6-digit code: type `/phonebank verify CODE` before you call."
     if code.outcome is Sending.TOO_SOON:
-        return "We texted you a code a moment ago: type `/phonebank verify CODE`."
+        return f"We could not text you a code yet. {code.reason}"
     return f"We could not text you a code ({code.reason}); try `/phonebank verify resend` later."
 
 
@@ -298,7 +289,9 @@ def _volunteer(ctx: Context) -> Volunteer | None:
         return volunteer
 
 
-def _phone(raw: str, region: str, errors: dict[str, str]) -> tuple[str | None, str | None]:
+def _phone(
+    raw: str, region: str, policy: PhonePolicy, errors: dict[str, str]
+) -> tuple[str | None, str | None]:
     if not raw.strip():
         errors["phone"] = "We need your phone number: calls ring it first."
         return None, None
@@ -307,15 +300,26 @@ def _phone(raw: str, region: str, errors: dict[str, str]) -> tuple[str | None, s
     except InvalidPhone as exc:
         errors["phone"] = f"That is not a phone number we can ring ({exc.reason})."
         return None, None
+    refused = policy.phone_problem(info.e164)
+    if refused is not None:
+        errors["phone"] = (
+            f"We cannot ring that phone: {refused}. We call phones in {policy.countries_text()}."
+        )
+        return None, None
     return info.e164, info.area_code
 
 
-def _sip_address(raw: str, errors: dict[str, str]) -> str | None:
+def _sip_address(raw: str, policy: PhonePolicy, errors: dict[str, str]) -> str | None:
     if not raw.strip():
         return None
     address = valid_sip_address(raw)
     if address is None:
         errors["sip_address"] = f"A SIP address looks like {SIP_EXAMPLE}."
+        return None
+    refused = policy.sip_problem(address)
+    if refused is not None:
+        errors["sip_address"] = f"We cannot ring that address: {refused}. Leave it blank."
+        return None
     return address
 
 

@@ -2,10 +2,14 @@
 broadcasts later. Every text passes the same gate first, as Spoke checks opt-outs before every
 outbound message:
 
-- the volunteer said yes to texts (`sms_consent`, ticked at signup);
+- the phone is one the campaign may text at all (`Services.phone_policy`: its countries, no
+  premium-rate, toll-free or other non-geographic numbers);
+- the volunteer said yes to texts (`sms_consent`, ticked at signup); the code that proves a
+  phone (purpose `VERIFICATION`) is the one text that needs no such yes: the volunteer asked
+  for it by typing the phone;
 - the phone is theirs: verified with a texted code (`phone_verified_at`), so a mistyped number
   never gets reminders meant for someone else; the code itself is the one text that may go to
-  an unverified phone (purpose `VERIFICATION`);
+  an unverified phone (or to a phone they typed that is still another volunteer's: `to`);
 - they have not opted out (`sms_opted_out`, or a STOP from their number we recorded before we
   knew whose it was, see `number_opted_out`);
 - their phone can receive texts (`sms_undeliverable` unset).
@@ -57,6 +61,7 @@ class TextStatus(StrEnum):
     NO_VOLUNTEER = "no_volunteer"
     NO_PHONE = "no_phone"
     NO_CONSENT = "no_consent"
+    NOT_ALLOWED = "not_allowed"  # outside the campaign's countries, or not an ordinary line
     UNVERIFIED = "unverified"
     OPTED_OUT = "opted_out"
     UNDELIVERABLE = "undeliverable"
@@ -83,12 +88,17 @@ class TextResult:
         return self.failure in (TelephonyFailure.OUTAGE, TelephonyFailure.RATE_LIMITED)
 
 
-def text_volunteer(services: Services, volunteer_id: int, body: str, *, purpose: str) -> TextResult:
-    """Text a volunteer `body` (split into one-segment parts when long) if the gate allows."""
+def text_volunteer(
+    services: Services, volunteer_id: int, body: str, *, purpose: str, to: str | None = None
+) -> TextResult:
+    """Text a volunteer `body` (split into one-segment parts when long) if the gate allows;
+    `to`: a verification code for a phone they typed that is not on their profile yet."""
+    if to is not None and purpose != VERIFICATION:
+        raise ValueError("only a verification code goes to a phone not on the profile")
     with read_session(services.engine) as session:
         volunteer = session.get(Volunteer, volunteer_id)
-        refused = _refusal(session, volunteer, purpose)
-        phone = volunteer.phone if volunteer else None
+        phone = to or (volunteer.phone if volunteer else None)
+        refused = _refusal(session, services, volunteer, phone, purpose)
     if refused is not None:
         log.info("No %s text to volunteer %s: %s", purpose, volunteer_id, refused.status)
         return refused
@@ -134,16 +144,27 @@ def set_opted_out(
     return True
 
 
-def _refusal(session: Session, volunteer: Volunteer | None, purpose: str) -> TextResult | None:
-    """Why the gate stops a text to this volunteer, or None when it may go."""
+def _refusal(
+    session: Session,
+    services: Services,
+    volunteer: Volunteer | None,
+    phone: str | None,
+    purpose: str,
+) -> TextResult | None:
+    """Why the gate stops a text to this volunteer at `phone`, or None when it may go."""
     if volunteer is None:
         return TextResult(TextStatus.NO_VOLUNTEER, "There is no such volunteer.")
-    if not volunteer.phone:
+    if not phone:
         return TextResult(TextStatus.NO_PHONE, "No phone number is on file.")
-    if not volunteer.sms_consent:
+    problem = services.phone_policy.phone_problem(phone)
+    if problem is not None:
+        return TextResult(TextStatus.NOT_ALLOWED, f"We do not text that phone: {problem}.")
+    if not volunteer.sms_consent and purpose != VERIFICATION:
         return TextResult(TextStatus.NO_CONSENT, "They have not agreed to texts.")
-    if volunteer.sms_opted_out or number_opted_out(session, volunteer.phone):
+    if volunteer.sms_opted_out or number_opted_out(session, phone):
         return TextResult(TextStatus.OPTED_OUT, "They replied STOP to our texts.")
+    if phone != volunteer.phone:
+        return None  # a code for a phone they typed: what we know of their own says nothing
     if volunteer.sms_undeliverable:
         reason = f"Their phone cannot receive texts ({volunteer.sms_undeliverable})."
         return TextResult(
@@ -162,7 +183,7 @@ def _send_parts(
         try:
             sent.append(services.telephony.send_sms(phone, part))
         except TelephonyError as error:
-            return _failed(services, volunteer_id, error, tuple(sent), purpose)
+            return _failed(services, volunteer_id, phone, error, tuple(sent), purpose)
     log.info("Texted volunteer %s (%s, %d part(s))", volunteer_id, purpose, len(sent))
     return TextResult(TextStatus.SENT, message_ids=tuple(sent))
 
@@ -170,6 +191,7 @@ def _send_parts(
 def _failed(
     services: Services,
     volunteer_id: int,
+    phone: str,
     error: TelephonyError,
     sent: tuple[str, ...],
     purpose: str,
@@ -183,7 +205,7 @@ def _failed(
     )
     with session_scope(services.engine) as session:
         volunteer = session.get(Volunteer, volunteer_id)
-        if volunteer is not None:
+        if volunteer is not None and volunteer.phone == phone:  # not a phone they only typed
             _learn(session, services, volunteer, error.failure, error.code)
     status = {
         TelephonyFailure.UNSUBSCRIBED: TextStatus.OPTED_OUT,

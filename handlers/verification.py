@@ -1,10 +1,17 @@
 """Proving a phone is yours: a 6-digit code texted to it, typed back in chat.
 
+Calls ring a volunteer's phone only once it is proven (`ring_problem`, `ring_refusal`), so a
+phone typed at signup gets a code whatever the volunteer said about reminders: they asked for it
+by typing the phone. Codes cost money, so each is counted by handlers/send_limits.py (per chat
+user, per phone, per workspace); the once-a-minute resend is one of those limits.
+
 Only a hash of the code is stored (salted SHA-256: the code lives ten minutes, so a slow hash
 buys nothing). A code dies after 10 minutes or 5 wrong tries, and a new one (`verify resend`)
-can be had once a minute, which also kills the old one. A right code sets `phone_verified_at`
-and links the phone's volunteer to the chat identity that typed it. Nothing is texted without
-consent to texts; the reply then says how to verify later.
+kills the old one. A code is for the phone it was texted to: the volunteer's own, or one they
+typed that another volunteer's record still holds (an imported recruit, or someone who never
+proved it). Nothing about that other record is said until the right code is typed; then the
+phone is the asker's: a recruit's record that nobody claimed (or one whose phone was proven
+before, the same person on another chat) becomes theirs, and an unproven holder loses it.
 """
 
 from __future__ import annotations
@@ -16,27 +23,42 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
-from handlers.context import Context, Services
+from handlers.context import Context, Services, TelephonyFailure
 from handlers.identity import link_volunteer
 from handlers.replies import Reply, Tone, problem
+from handlers.send_limits import Asker, Refused, release, reserve
 from handlers.texting import VERIFICATION, TextResult, TextStatus, text_volunteer
-from storage.db import session_scope
-from storage.models import SmsVerification, Volunteer
+from matching.phones import PhonePolicy
+from storage.db import read_session, session_scope
+from storage.models import (
+    AuditLog,
+    Batch,
+    BroadcastAck,
+    CallAttempt,
+    CallSession,
+    ChatIdentity,
+    ShiftSignup,
+    SmsInbound,
+    SmsVerification,
+    TrainingProgress,
+    Volunteer,
+)
 
 CODE_DIGITS = 6
 LIFETIME = timedelta(minutes=10)
 MAX_TRIES = 5
-RESEND_AFTER = timedelta(minutes=1)
-HOW_TO_VERIFY_LATER = "To verify your phone by text later, tick “Text me” in `/phonebank signup`."
 RESEND = "`/phonebank verify resend`"
+HOW_TO_VERIFY = (
+    f"type the code we texted you (`/phonebank verify CODE`), or ask for a new one with {RESEND}"
+)
 
 
 class Sending(StrEnum):
     SENT = "sent"
-    NO_CONSENT = "no_consent"
-    TOO_SOON = "too_soon"
+    TOO_SOON = "too_soon"  # a send limit: `reason` says which, and when to ask again
     ALREADY_VERIFIED = "already_verified"
     NOT_SENT = "not_sent"  # the texting gate or Twilio refused; `reason` says why, to the volunteer
 
@@ -50,22 +72,28 @@ class CodeSent:
     wait_seconds: int = 0
 
 
-def send_code(services: Services, volunteer_id: int) -> CodeSent:
-    """Text a new code to the volunteer's phone (killing earlier ones), if allowed now."""
+def send_code(
+    services: Services, volunteer_id: int, asker: Asker, phone: str | None = None
+) -> CodeSent:
+    """Text a new code (killing earlier ones) to `phone`, default the volunteer's own, if the
+    send limits allow it now."""
     now = services.clock.now()
     with session_scope(services.engine) as session:
-        # Locked: two asks at once take turns, so the second sees the first's code and waits
-        # its minute (locking only the latest code let both through when there was none yet).
+        # Locked: two asks at once take turns, so the second sees the first's code.
         volunteer = session.get(Volunteer, volunteer_id, with_for_update=True)
-        refused = _why_not_send(session, volunteer, now)
+        to = phone or (volunteer.phone if volunteer else None)
+        refused = _why_not_send(services.phone_policy, volunteer, to)
         if refused is not None:
             return refused
-        assert volunteer is not None and volunteer.phone is not None
-        code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
-        _kill_open_codes(session, volunteer_id, now)
+        assert to is not None
+        reserved = reserve(session, asker, to, VERIFICATION, now)
+        if isinstance(reserved, Refused):
+            return CodeSent(Sending.TOO_SOON, reserved.text(), reserved.wait_seconds)
+        code = new_code()
+        kill_open_codes(session, volunteer_id, now)
         row = SmsVerification(
             volunteer_id=volunteer_id,
-            phone=volunteer.phone,
+            phone=to,
             code_hash=hash_code(code),
             expires_at=now + LIFETIME,
             created_at=now,
@@ -73,11 +101,63 @@ def send_code(services: Services, volunteer_id: int) -> CodeSent:
         session.add(row)
         session.flush()
         row_id = row.id
-    result = text_volunteer(services, volunteer_id, _code_text(code), purpose=VERIFICATION)
+    own = to == (volunteer.phone if volunteer else None)
+    result = text_volunteer(
+        services, volunteer_id, _code_text(code), purpose=VERIFICATION, to=None if own else to
+    )
     if not result.sent:
-        _forget(services, row_id)  # nothing arrived: it must not count against resending
+        _forget(services, row_id)  # nothing arrived: the code cannot be typed
+        if result.failure is not TelephonyFailure.OUTAGE:  # an outage may have sent it
+            release(services.engine, reserved)
         return CodeSent(Sending.NOT_SENT, _why_not_texted(result))
     return CodeSent(Sending.SENT)
+
+
+def ring_problem(volunteer: Volunteer, policy: PhonePolicy) -> str | None:
+    """Why calls cannot ring this volunteer yet, and how to fix it; None when they can."""
+    if volunteer.softphone:
+        return None  # the browser softphone: `/phonebank softphone`
+    if volunteer.sip_address:
+        refused = policy.sip_problem(volunteer.sip_address)
+        if refused is None:
+            return None
+        return f"Calls cannot ring your SIP address: {refused}. Clear it in `/phonebank signup`."
+    if not volunteer.phone:
+        return f"Your phone is not verified yet: {HOW_TO_VERIFY}."
+    refused = policy.phone_problem(volunteer.phone)
+    if refused is not None:
+        return (
+            f"Calls cannot ring your phone: {refused}. We call phones in"
+            f" {policy.countries_text()}; change it in `/phonebank signup`."
+        )
+    if volunteer.phone_verified_at is None:
+        return f"Your phone is not verified yet: {HOW_TO_VERIFY}."
+    return None
+
+
+def ring_refusal(engine: Engine, policy: PhonePolicy, target: str) -> str | None:
+    """Why telephony must not ring `target` (a phone, `sip:` or `client:` address): no
+    volunteer proved it, or the campaign does not allow it. None when it may ring."""
+    with read_session(engine) as session:
+        if target.startswith("client:volunteer_"):
+            number = target.removeprefix("client:volunteer_")
+            volunteer = session.get(Volunteer, int(number)) if number.isdigit() else None
+            ok = volunteer is not None and volunteer.softphone
+            return None if ok else "no volunteer takes calls in that browser"
+        if target.startswith("sip:"):
+            held = session.exec(
+                select(Volunteer.id).where(col(Volunteer.sip_address) == target)
+            ).first()
+            return policy.sip_problem(target) or (None if held else "no volunteer gave it")
+        refused = policy.phone_problem(target)
+        if refused is not None:
+            return refused
+        proven = session.exec(
+            select(Volunteer.id).where(
+                col(Volunteer.phone) == target, col(Volunteer.phone_verified_at).is_not(None)
+            )
+        ).first()
+        return None if proven else "no volunteer has verified that phone"
 
 
 def verify(ctx: Context, args: list[str]) -> Reply:
@@ -94,9 +174,25 @@ def verify(ctx: Context, args: list[str]) -> Reply:
 
 
 def resend(ctx: Context) -> Reply:
-    """A new code, at most once a minute."""
+    """A new code, for the phone the last one was for, within the send limits."""
     assert ctx.volunteer_id is not None
-    return code_sent_reply(send_code(ctx.services, ctx.volunteer_id))
+    with read_session(ctx.services.engine) as session:
+        phone = claimed_phone(session, ctx.volunteer_id)
+    return code_sent_reply(send_code(ctx.services, ctx.volunteer_id, Asker.of(ctx), phone))
+
+
+def claimed_phone(session: Session, volunteer_id: int) -> str | None:
+    """The phone the volunteer is proving: their own, or the one their last code was for when
+    their profile has none (they typed a phone another record holds)."""
+    volunteer = session.get(Volunteer, volunteer_id)
+    if volunteer is None or volunteer.phone:
+        return volunteer.phone if volunteer else None
+    last = session.exec(
+        select(SmsVerification.phone)
+        .where(col(SmsVerification.volunteer_id) == volunteer_id)
+        .order_by(col(SmsVerification.created_at).desc(), col(SmsVerification.id).desc())
+    ).first()
+    return last
 
 
 def check_code(ctx: Context, typed: str) -> Reply:
@@ -112,24 +208,121 @@ def check_code(ctx: Context, typed: str) -> Reply:
         row = _latest_code(session, ctx.volunteer_id)
         if row is None or volunteer is None:
             return problem(f"There is no code waiting for you; ask for one with {RESEND}.")
-        if row.phone != volunteer.phone:
-            return problem(f"That code was for your old phone number. {_ask_new()}")
-        if row.verified_at is not None:
-            return Reply(text="Your phone is already verified.", tone=Tone.SUCCESS)
+        if row.verified_at is not None and row.phone == volunteer.phone:
+            return Reply(text="Your phone is verified already.", tone=Tone.SUCCESS)
         if row.attempts >= MAX_TRIES:
             return problem(f"Too many wrong tries: that code no longer works. {_ask_new()}")
-        if now >= row.expires_at:
+        if now >= row.expires_at or row.verified_at is not None:
             return problem(f"That code has expired. {_ask_new()}")
         if not code_matches(code, row.code_hash):
             row.attempts += 1
             session.add(row)
             return _wrong(MAX_TRIES - row.attempts)
         row.verified_at = now
-        volunteer.phone_verified_at = now
-        volunteer.updated_at = now
-        session.add_all([row, volunteer])
-        link_volunteer(session, ctx, ctx.volunteer_id)
+        session.add(row)
+        _claim_phone(session, ctx, volunteer, row.phone, now)
     return Reply(text="Your phone is verified. Thank you!", tone=Tone.SUCCESS)
+
+
+def _claim_phone(
+    session: Session, ctx: Context, volunteer: Volunteer, phone: str, now: datetime
+) -> None:
+    """The asker proved `phone`: it becomes theirs, with the chat user linked to its record."""
+    holder = session.exec(
+        select(Volunteer).where(col(Volunteer.phone) == phone).with_for_update()
+    ).first()
+    if holder is None or holder.id == volunteer.id:
+        _prove(volunteer, phone, now)
+        session.add(volunteer)
+        link_volunteer(session, ctx, int(volunteer.id or 0))
+        return
+    if _one_person(session, holder) and _fresh(session, ctx, volunteer):
+        _adopt(session, ctx, holder, volunteer, now)
+        return
+    # The holder never proved it: the phone leaves their record for the one who did.
+    holder.phone, holder.phone_verified_at = None, None
+    holder.updated_at = now
+    session.add(holder)
+    session.flush()
+    _prove(volunteer, phone, now)
+    session.add(volunteer)
+    link_volunteer(session, ctx, int(volunteer.id or 0))
+    _audit(session, ctx, "phone.moved", holder, {"to_volunteer": volunteer.id})
+
+
+def _prove(volunteer: Volunteer, phone: str, now: datetime) -> None:
+    if volunteer.phone != phone:
+        volunteer.sms_undeliverable = None
+    volunteer.phone, volunteer.phone_verified_at, volunteer.updated_at = phone, now, now
+
+
+def _one_person(session: Session, holder: Volunteer) -> bool:
+    """Whether whoever proves the holder's phone is the holder: an imported recruit nobody has
+    claimed, or a record whose phone was proven before (the same person, another chat)."""
+    return holder.phone_verified_at is not None or not _linked_elsewhere(session, holder, None)
+
+
+def _fresh(session: Session, ctx: Context, volunteer: Volunteer) -> bool:
+    """A record made by this signup only: nothing else refers to it."""
+    if _linked_elsewhere(session, volunteer, ctx):
+        return False
+    vid = volunteer.id
+    tables = (Batch, CallSession, CallAttempt, ShiftSignup, TrainingProgress, BroadcastAck)
+    for table in (*tables, SmsInbound):
+        used = session.exec(
+            select(func.count()).select_from(table).where(col(table.volunteer_id) == vid)  # type: ignore[attr-defined]
+        ).one()
+        if used:
+            return False
+    return True
+
+
+def _linked_elsewhere(session: Session, volunteer: Volunteer, ctx: Context | None) -> bool:
+    """Whether a chat identity (other than the asker's) is linked to the record."""
+    query = select(ChatIdentity).where(col(ChatIdentity.volunteer_id) == volunteer.id)
+    for identity in session.exec(query):
+        if ctx is None or (identity.platform, identity.workspace, identity.user_id) != (
+            ctx.platform,
+            ctx.workspace,
+            ctx.user_id,
+        ):
+            return True
+    return False
+
+
+def _adopt(
+    session: Session, ctx: Context, holder: Volunteer, made: Volunteer, now: datetime
+) -> None:
+    """The holder's record becomes the asker's, with what they typed at signup; the record the
+    signup made goes (its codes move with the chat user)."""
+    holder.name, holder.languages = made.name, made.languages
+    holder.area_code, holder.sip_address = made.area_code, made.sip_address
+    holder.sms_consent = holder.sms_consent or made.sms_consent
+    holder.phone_verified_at, holder.updated_at = now, now
+    session.add(holder)
+    link_volunteer(session, ctx, int(holder.id or 0))
+    for code in session.exec(
+        select(SmsVerification).where(col(SmsVerification.volunteer_id) == made.id)
+    ):
+        code.volunteer_id = int(holder.id or 0)
+        session.add(code)
+    session.flush()
+    session.delete(made)
+    _audit(session, ctx, "volunteer.adopted", holder, {"signup_record": made.id})
+
+
+def _audit(
+    session: Session, ctx: Context, action: str, volunteer: Volunteer, detail: dict[str, object]
+) -> None:
+    session.add(
+        AuditLog(
+            at=ctx.services.clock.now(),
+            actor=ctx.identity,
+            action=action,
+            target=f"volunteer:{volunteer.id}",
+            detail=detail,
+        )
+    )
 
 
 def code_sent_reply(sent: CodeSent) -> Reply:
@@ -141,14 +334,15 @@ def code_sent_reply(sent: CodeSent) -> Reply:
             tone=Tone.SUCCESS,
         )
     if sent.outcome is Sending.TOO_SOON:
-        return problem(
-            f"We just sent you a code; you can ask for a new one in {sent.wait_seconds} s."
-        )
+        return problem(sent.reason)
     if sent.outcome is Sending.ALREADY_VERIFIED:
-        return Reply(text="Your phone is already verified.", tone=Tone.SUCCESS)
-    if sent.outcome is Sending.NO_CONSENT:
-        return problem(f"You have not agreed to texts, so we sent no code. {HOW_TO_VERIFY_LATER}")
+        return Reply(text="Your phone is verified already.", tone=Tone.SUCCESS)
     return problem(f"We could not text you a code: {sent.reason}.")
+
+
+def new_code() -> str:
+    """A random 6-digit code, leading zeros kept."""
+    return f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
 
 
 def hash_code(code: str) -> str:
@@ -166,18 +360,16 @@ def _digest(salt: str, code: str) -> str:
     return hashlib.sha256(f"{salt}{code}".encode()).hexdigest()
 
 
-def _why_not_send(session: Session, volunteer: Volunteer | None, now: datetime) -> CodeSent | None:
-    if volunteer is None or not volunteer.phone:
+def _why_not_send(
+    policy: PhonePolicy, volunteer: Volunteer | None, phone: str | None
+) -> CodeSent | None:
+    if volunteer is None or not phone:
         return CodeSent(Sending.NOT_SENT, "there is no phone number on your profile")
-    if not volunteer.sms_consent:
-        return CodeSent(Sending.NO_CONSENT)
-    if volunteer.phone_verified_at is not None:
+    if volunteer.phone_verified_at is not None and phone == volunteer.phone:
         return CodeSent(Sending.ALREADY_VERIFIED)
-    last = _latest_code(session, int(volunteer.id or 0))
-    if last is not None and last.phone == volunteer.phone:
-        wait = last.created_at + RESEND_AFTER - now
-        if wait > timedelta(0):
-            return CodeSent(Sending.TOO_SOON, wait_seconds=max(1, int(wait.total_seconds())))
+    refused = policy.phone_problem(phone)
+    if refused is not None:
+        return CodeSent(Sending.NOT_SENT, f"{refused}; we text phones in {policy.countries_text()}")
     return None
 
 
@@ -192,7 +384,8 @@ def _latest_code(session: Session, volunteer_id: int) -> SmsVerification | None:
     return session.exec(query.with_for_update()).first()
 
 
-def _kill_open_codes(session: Session, volunteer_id: int, now: datetime) -> None:
+def kill_open_codes(session: Session, volunteer_id: int, now: datetime) -> None:
+    """Every code of the volunteer not typed yet stops working now."""
     open_codes = session.exec(
         select(SmsVerification).where(
             col(SmsVerification.volunteer_id) == volunteer_id,
@@ -215,6 +408,8 @@ def _why_not_texted(result: TextResult) -> str:
     """The texting gate's or Twilio's refusal, told to the volunteer (a clause, no period)."""
     if result.status is TextStatus.OPTED_OUT:
         return "you replied STOP to our texts; text START to our number to get them again"
+    if result.status is TextStatus.NOT_ALLOWED:
+        return result.reason.rstrip(".")
     if result.status is TextStatus.UNDELIVERABLE:
         detail = f" ({result.undeliverable})" if result.undeliverable else ""
         return f"your phone cannot receive texts{detail}"

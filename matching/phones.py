@@ -230,3 +230,93 @@ def clear_phone_cache() -> None:
     """Forget the memos (tests and benchmarks start cold)."""
     _prefix_cache.clear()
     _input_cache.clear()
+
+
+# Where a volunteer's own phone may be: a line that rings at a place, at a normal price.
+# Everything else (premium rate, shared cost, toll free, personal numbers, pagers, satellite
+# and other non-geographic services, VoIP-only ranges) may bill the campaign far more than a call.
+_RINGABLE_TYPES = frozenset(
+    {
+        phonenumbers.PhoneNumberType.FIXED_LINE,
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    }
+)
+_TYPE_NAMES = {
+    phonenumbers.PhoneNumberType.PREMIUM_RATE: "a premium-rate number",
+    phonenumbers.PhoneNumberType.SHARED_COST: "a shared-cost number",
+    phonenumbers.PhoneNumberType.TOLL_FREE: "a toll-free number",
+    phonenumbers.PhoneNumberType.PERSONAL_NUMBER: "a personal (forwarding) number",
+    phonenumbers.PhoneNumberType.PAGER: "a pager",
+    phonenumbers.PhoneNumberType.UAN: "a company-wide access number",
+    phonenumbers.PhoneNumberType.VOICEMAIL: "a voicemail access number",
+    phonenumbers.PhoneNumberType.VOIP: "an internet-only (VoIP) number",
+}
+DEFAULT_COUNTRIES = frozenset({"US", "CA"})
+
+
+@dataclass(frozen=True)
+class PhonePolicy:
+    """What a campaign lets Phonebank ring or text on its own account: volunteers' phones in
+    `countries` (ISO codes) of an ordinary type, and SIP addresses on `sip_domains` only (an
+    entry `*.example.com` allows its subdomains; none: no SIP at all)."""
+
+    countries: frozenset[str] = DEFAULT_COUNTRIES
+    sip_domains: frozenset[str] = frozenset()
+
+    def phone_problem(self, e164: str) -> str | None:
+        """Why this E.164 number may not be rung or texted (a clause), or None when it may."""
+        return _phone_problem(e164, self.countries)
+
+    def sip_problem(self, address: str) -> str | None:
+        """Why this `sip:` address may not be rung (a clause), or None when it may."""
+        if not self.sip_domains:
+            return "calls to SIP addresses are not enabled here"
+        host = sip_host(address)
+        if host is None or not any(_domain_allows(entry, host) for entry in self.sip_domains):
+            return f"{host or 'that host'} is not a SIP domain this campaign allows"
+        return None
+
+    def countries_text(self) -> str:
+        """The allowed countries in words: "the US or Canada"."""
+        names = sorted(_COUNTRY_NAMES.get(code, code) for code in self.countries)
+        if len(names) <= 1:
+            return "".join(names) or "no country"
+        return ", ".join(names[:-1]) + " or " + names[-1]
+
+
+_COUNTRY_NAMES = {"US": "the US", "CA": "Canada", "GB": "the UK", "PR": "Puerto Rico"}
+
+
+def sip_host(address: str) -> str | None:
+    """The lowercased host of `sip:user@host[:port][;params]`, or None."""
+    _, at, rest = address.partition("@")
+    if not at:
+        return None
+    host = rest.split(";", 1)[0].split(":", 1)[0].strip().lower()
+    return host or None
+
+
+def _domain_allows(entry: str, host: str) -> bool:
+    entry = entry.strip().lower()
+    if entry.startswith("*."):
+        return host.endswith(entry[1:])
+    return host == entry
+
+
+def _phone_problem(e164: str, countries: frozenset[str]) -> str | None:
+    try:
+        number = phonenumbers.parse(e164, None)
+    except NumberParseException:
+        return "it is not a phone number in international form"
+    if not phonenumbers.is_valid_number(number):
+        return "it is not a valid phone number"
+    kind = phonenumbers.number_type(number)
+    if kind not in _RINGABLE_TYPES:
+        return f"it is {_TYPE_NAMES.get(kind, 'not an ordinary phone line')}"
+    region = phonenumbers.region_code_for_number(number)
+    if region == phonenumbers.UNKNOWN_REGION or region == "001":
+        return "it is a satellite or other non-geographic service"
+    if region not in countries:
+        return "it is outside the countries this campaign calls"
+    return None

@@ -440,6 +440,25 @@ class SmsVerification(SQLModel, table=True):
     created_at: datetime = _utc()
 
 
+class SmsSend(SQLModel, table=True):
+    """A text that costs money, sent because someone asked (a verification code): what the
+    send limits count, per asker, per destination and per workspace (handlers/send_limits.py)."""
+
+    __tablename__ = "sms_send"
+    __table_args__ = (
+        Index("ix_sms_send_asker", "asker", "sent_at"),
+        Index("ix_sms_send_destination", "destination", "sent_at"),
+        Index("ix_sms_send_workspace", "workspace", "sent_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    asker: str = Field(max_length=200)  # the chat identity: platform:workspace:user_id
+    workspace: str = Field(max_length=100)  # platform:workspace
+    destination: str = Field(max_length=20)  # E.164
+    purpose: str = Field(max_length=32)
+    sent_at: datetime = _utc()
+
+
 class SmsInbound(SQLModel, table=True):
     """A text a volunteer sent us: keywords act at once, free text waits for an organizer."""
 

@@ -114,7 +114,7 @@ def set_campaign_config(session: Session, campaign: Campaign, config: CampaignCo
 
 
 def make_volunteer(session: Session, *, clock: Clock | None = None, **overrides: Any) -> Volunteer:
-    """A certified, English-speaking volunteer with a unique Austin phone number."""
+    """A certified, English-speaking volunteer with a unique Austin phone number, verified."""
     n = _next()
     now = _now(clock)
     fields: dict[str, Any] = {
@@ -124,6 +124,7 @@ def make_volunteer(session: Session, *, clock: Clock | None = None, **overrides:
         "languages": ["en"],
         "status": VolunteerStatus.CERTIFIED,
         "sms_consent": True,
+        "phone_verified_at": now,
         "created_at": now,
         "updated_at": now,
     }

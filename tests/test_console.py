@@ -15,6 +15,7 @@ from sqlalchemy.engine import URL
 from typer.testing import CliRunner
 
 import bot.cli.console
+import handlers.verification
 from bot.cli import app
 from bot.cli.demo import EXAMPLES, calling_hours_clock
 from storage import migrate
@@ -63,6 +64,8 @@ SESSION = [
     "",  # area code: the phone's
     "1,2",  # English, Spanish
     "y",
+    "batch",  # the phone is not verified yet: refused, saying how
+    "verify 123456",  # the code the console showed as texted
     "batch",
     "1a",  # Call Maria
     "1c",  # Log outcome for Maria
@@ -78,13 +81,16 @@ SESSION = [
 ]
 
 
-def test_a_scripted_console_session(console_db: World) -> None:
+def test_a_scripted_console_session(console_db: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(handlers.verification, "new_code", lambda: "123456")
     result = CliRunner().invoke(app, ["console", "--as", "Ana Lopez"], input="\n".join(SESSION))
 
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "you are Ana Lopez, a volunteer" in out
     assert "Sign up first" in out and "You're signed up, Ana!" in out
+    assert "Your Phonebank code is 123456" in out and "not verified yet" in out
+    assert "Your phone is verified" in out
     assert "Hola Maria, soy Ana Lopez. Vote en Maria's School." in out
     assert "[1a] Call   [1b] Skip   [1c] Log outcome" in out
     assert "Calling: your phone rings first" in out

@@ -44,8 +44,13 @@ def settings_for(fake: FakeTwilioAPI, **overrides: object) -> Settings:
 
 
 def backend(fake: FakeTwilioAPI, fake_time: FakeTime, **overrides: object) -> TwilioTelephony:
+    """The backend with SIP allowed on the volunteers' domain, every destination proven (the
+    tests of the proof itself give their own)."""
     pacer = CallPacer(1.0, monotonic=fake_time.monotonic, sleep=fake_time.sleep)
-    return TwilioTelephony.from_settings(settings_for(fake, **overrides), pacer=pacer)
+    overrides = {"phonebank_sip_domains": "volunteers.sip.twilio.com"} | overrides
+    telephony = TwilioTelephony.from_settings(settings_for(fake, **overrides), pacer=pacer)
+    telephony.prove_with(lambda target: None)
+    return telephony
 
 
 def call_request(
@@ -366,6 +371,7 @@ def test_a_twilio_that_never_answers_times_out_as_an_outage(
             public_base_url=PUBLIC,
             pacer=CallPacer(1.0, monotonic=fake_time.monotonic, sleep=fake_time.sleep),
             timeout=0.05,
+            proof=lambda target: None,
         )
 
         with pytest.raises(TelephonyError) as raised:

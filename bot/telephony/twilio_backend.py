@@ -9,6 +9,11 @@ Twilio's errors become `TelephonyError`s with a `TelephonyFailure` the core acts
 of our own words: Twilio's messages often quote the phone number, which must never reach chat or
 logs. Nothing is retried here; the caller decides.
 
+Defense in depth against toll fraud: whatever the conversation checked, `place_call` rings only
+a destination the campaign allows (`PhonePolicy`: its countries, ordinary lines, allowed SIP
+domains) that a volunteer proved (`prove_with`: the composition root hands in the check on the
+database; without one nothing rings), and `send_sms` texts only allowed phones.
+
 The library has no base-URL setting, so `TWILIO_API_URL` is honoured by an HTTP client that
 rewrites Twilio's origin (tests point it at a local fake; a proxy works the same way).
 """
@@ -16,7 +21,7 @@ rewrites Twilio's origin (tests point it at a local fake; a proxy works the same
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,6 +41,7 @@ from bot.settings import Settings
 from bot.telephony.pacing import CallPacer, process_pacer
 from bot.telephony.urls import WebhookUrls
 from handlers.context import CallHandle, CallRequest, TelephonyError, TelephonyFailure
+from matching.phones import PhonePolicy
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +71,9 @@ _MESSAGES = {
     TelephonyFailure.OUTAGE: "Twilio could not be reached; try again in a moment.",
 }
 AUTHENTICATION_FAILED = 20003
+UNPROVEN = "Phonebank does not ring or text that destination: it is not a proven volunteer's."
+# Why a destination must not be rung (a clause), or None: handlers.verification.ring_refusal.
+RingProof = Callable[[str], str | None]
 
 
 class RebasedHttpClient(TwilioHttpClient):
@@ -103,8 +112,12 @@ class TwilioTelephony:
         public_base_url: str,
         pacer: CallPacer,
         timeout: float = REQUEST_TIMEOUT_SECONDS,
+        policy: PhonePolicy | None = None,
+        proof: RingProof | None = None,
     ) -> None:
         self.caller_id = caller_id
+        self.policy = policy or PhonePolicy()
+        self.proof = proof
         self.urls = WebhookUrls(public_base_url)
         self.pacer = pacer
         self.client = Client(
@@ -125,12 +138,18 @@ class TwilioTelephony:
             api_url=settings.twilio_api_url,
             public_base_url=settings.public_base_url,
             pacer=pacer or process_pacer(settings.twilio_calls_per_second),
+            policy=settings.phone_policy,
         )
+
+    def prove_with(self, proof: RingProof) -> None:
+        """Ring only destinations `proof` finds no fault with (on top of the policy)."""
+        self.proof = proof
 
     def place_call(self, request: CallRequest) -> CallHandle:
         """Ring the volunteer (phone or `sip:` address) from the caller id; when they answer,
         Twilio fetches the answer webhook, which dials the voter. Paced."""
         session = _session_of(request)
+        self._refuse_unproven(request.volunteer_phone, request.attempt_id)
         self.pacer.wait_turn()
         with _mapped_errors("place a call"):
             call = self.client.calls.create(
@@ -164,11 +183,29 @@ class TwilioTelephony:
 
     def send_sms(self, to: str, body: str) -> str:
         """Text `to` from the caller id; delivery reports go to the SMS status webhook."""
+        refused = self.policy.phone_problem(to)
+        if refused is not None:
+            log.warning("Twilio: refused to text a phone the campaign does not allow: %s", refused)
+            raise TelephonyError(TelephonyFailure.BLOCKED, UNPROVEN)
         with _mapped_errors("send a text"):
             message = self.client.messages.create(
                 to=to, from_=self.caller_id, body=body, status_callback=self.urls.sms_status()
             )
         return str(message.sid)
+
+    def _refuse_unproven(self, target: str, attempt_id: int) -> None:
+        """Raise unless the policy allows `target` and a volunteer proved it."""
+        if target.startswith("client:"):
+            refused = None
+        elif target.startswith("sip:"):
+            refused = self.policy.sip_problem(target)
+        else:
+            refused = self.policy.phone_problem(target)
+        if refused is None:
+            refused = "no proof check is set up" if self.proof is None else self.proof(target)
+        if refused is not None:
+            log.warning("Twilio: refused to ring for call attempt %s: %s", attempt_id, refused)
+            raise TelephonyError(TelephonyFailure.BLOCKED, UNPROVEN)
 
 
 def _session_of(request: CallRequest) -> int:

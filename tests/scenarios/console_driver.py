@@ -10,6 +10,7 @@ from bot.app import FanOutNotifier, build_services
 from bot.console import ConsoleNotifier, ConsoleSession
 from bot.console.render import Choice
 from bot.settings import load_settings
+from bot.telephony.simulated import SimulatedTelephony
 from handlers.context import Platform, Services
 from handlers.replies import Input, InputKind, Tone
 from tests.scenarios.driver import Answer, Driver, Shown, ShownForm
@@ -150,4 +151,9 @@ class ConsoleSurface:
         )
         fan_out = FanOutNotifier()
         fan_out.register(Platform.CONSOLE, self.notifier)
-        return build_services(settings, engine=world.engine, clock=world.clock, notifier=fan_out)
+        services = build_services(
+            settings, engine=world.engine, clock=world.clock, notifier=fan_out
+        )
+        assert isinstance(services.telephony, SimulatedTelephony)
+        services.telephony.on_text(world.heard)
+        return services

@@ -16,8 +16,8 @@ ANA_PHONE = "(512) 555-0142"
 BOB_PHONE = "(512) 555-0143"
 
 
-def sign_up(user: Driver, phone: str, languages: list[str] | None = None) -> None:
-    """The signup form, filled in the common way."""
+def sign_up(world: World, user: Driver, phone: str, languages: list[str] | None = None) -> None:
+    """The signup form, filled in the common way, then the phone verified with its code."""
     assert user.command("signup").form is not None
     done = user.fill(
         {
@@ -28,7 +28,8 @@ def sign_up(user: Driver, phone: str, languages: list[str] | None = None) -> Non
         }
     )
     assert not done.errors, done.errors
-    assert done.has("signed up") or done.has("welcome"), done.text
+    assert done.has("signed up", "texted you a 6-digit code"), done.text
+    assert user.command(f"verify {world.texted_code()}").has("phone is verified")
 
 
 # --- the whole flow -----------------------------------------------------------------------------
@@ -50,9 +51,15 @@ def a_volunteer_signs_up_calls_and_logs_an_outcome(world: World, surface: Surfac
             "sms_consent": True,
         }
     )
-    assert done.has("signed up, Ana") and not done.errors
+    assert done.has("signed up, Ana", "texted you a 6-digit code") and not done.errors
     [profile] = world.rows("SELECT * FROM volunteer")
     assert (profile.phone, profile.area_code, profile.sms_consent) == ("+15125550142", "512", True)
+
+    # Calls ring only a proven phone: no batch until the texted code comes back.
+    early = ana.command("batch")
+    assert early.refused and early.has("not verified yet", "verify CODE", "verify resend")
+    assert world.rows("SELECT id FROM batch") == []
+    assert ana.command(f"verify {world.texted_code('+15125550142')}").has("phone is verified")
 
     batch = ana.command("batch")
     assert batch.has("Maria", "Dave", "(512) •••-••01", "Spanish", "same area code 512")
@@ -95,7 +102,7 @@ def a_malformed_phone_is_refused_on_the_form(world: World, surface: Surface) -> 
 def signing_up_again_edits_the_profile(world: World, surface: Surface) -> None:
     """The second signup starts from the saved answers and changes only what is typed."""
     ana = surface.user("ana")
-    sign_up(ana, ANA_PHONE)
+    sign_up(world, ana, ANA_PHONE)
     again = ana.command("signup")
     assert again.has("Edit your profile")
     edited = ana.fill({"languages": ["English", "Vietnamese"], "area_code": "737"})
@@ -105,14 +112,55 @@ def signing_up_again_edits_the_profile(world: World, surface: Surface) -> None:
     assert "vi" in str(profile.languages)
 
 
-def a_phone_linked_to_another_volunteer_is_refused(world: World, surface: Surface) -> None:
-    """Bob cannot take Ana's phone; nothing changes."""
-    sign_up(surface.user("ana"), ANA_PHONE)
+def a_phone_someone_else_holds_reveals_nothing_and_rings_nothing(
+    world: World, surface: Surface
+) -> None:
+    """Bob types Ana's phone: the reply is a signup like any other (nothing says the phone is
+    a volunteer's), the code goes to Ana's phone, Ana's record is untouched, and Bob gets no
+    batch until he types a code he never received."""
+    world.campaign([voter("Maria", 1)])
+    sign_up(world, surface.user("ana"), ANA_PHONE)
     bob = surface.user("bob")
     bob.command("signup")
-    refused = bob.fill({"name": "Bob", "phone": ANA_PHONE, "languages": ["English"]})
-    assert "already linked to another volunteer" in refused.errors.get("phone", "")
-    assert len(world.rows("SELECT id FROM volunteer")) == 1
+    taken = bob.fill({"name": "Bob", "phone": ANA_PHONE, "languages": ["English"]})
+    assert not taken.errors and taken.has("signed up, Bob", "texted you a 6-digit code")
+    assert not taken.has("linked") and not taken.has("volunteer list")
+    code = world.texted_code("+15125550142")
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    assert bob.command(f"verify {wrong}").has("not right")
+    refused = bob.command("batch")
+    assert refused.refused and refused.has("not verified yet")
+    assert world.rows("SELECT id FROM batch") == []
+    rows = world.rows("SELECT name, phone, phone_verified_at FROM volunteer ORDER BY id")
+    assert [(r.name, r.phone) for r in rows] == [("Ana", "+15125550142"), ("Bob", None)]
+    assert rows[0].phone_verified_at is not None
+
+
+def an_imported_recruit_is_theirs_only_after_the_code(world: World, surface: Surface) -> None:
+    """A recruit from the imported list: a stranger who types their phone gets nothing of the
+    record; the recruit who types it and then its code keeps their record (and email)."""
+    recruit_id = world.recruit(name="Ana L.", phone="+15125550142", email="ana@example.org")
+    eve = surface.user("eve")
+    eve.command("signup")
+    stranger = eve.fill({"name": "Eve", "phone": ANA_PHONE, "languages": ["English"]})
+    assert stranger.has("signed up, Eve") and not stranger.has("volunteer list")
+    assert (
+        world.rows("SELECT volunteer_id FROM chat_identity WHERE volunteer_id = :id", id=recruit_id)
+        == []
+    )
+    [recruit] = world.rows(
+        "SELECT name, phone_verified_at FROM volunteer WHERE id = :id", id=recruit_id
+    )
+    assert (recruit.name, recruit.phone_verified_at) == ("Ana L.", None)
+
+    sign_up(world, surface.user("ana"), ANA_PHONE)
+    [linked] = world.rows(
+        "SELECT v.id, v.name, v.email, v.phone_verified_at FROM volunteer v"
+        " JOIN chat_identity c ON c.volunteer_id = v.id WHERE v.phone = '+15125550142'"
+    )
+    assert (linked.id, linked.name, linked.email) == (recruit_id, "Ana", "ana@example.org")
+    assert linked.phone_verified_at is not None
+    assert [r.name for r in world.rows("SELECT name FROM volunteer ORDER BY id")] == ["Ana", "Eve"]
 
 
 # --- asking for a batch ---------------------------------------------------------------------
@@ -148,7 +196,7 @@ def an_invalid_outcome_combination_is_refused(world: World, surface: Surface) ->
     """Survey answers with "Not home" are refused on the survey input, with the reason."""
     world.campaign([voter("Maria", 1)])
     ana = surface.user("ana")
-    sign_up(ana, ANA_PHONE)
+    sign_up(world, ana, ANA_PHONE)
     ana.command("batch")
     ana.press("Log outcome", near="Maria")
     wrong = ana.fill({"result": "Not home", "survey:support": "yes"})
@@ -164,7 +212,7 @@ def a_language_barrier_needs_the_language_heard(world: World, surface: Surface) 
     """The voter is re-routed to a speaker of the language heard."""
     world.campaign([voter("Minh", 1)])
     ana = surface.user("ana")
-    sign_up(ana, ANA_PHONE)
+    sign_up(world, ana, ANA_PHONE)
     ana.command("batch")
     ana.press("Log outcome", near="Minh")
     missing = ana.fill({"result": "Language barrier"})
@@ -179,7 +227,7 @@ def a_household_outcome_asks_who_answered(world: World, surface: Surface) -> Non
     """Two voters on one phone share a card; the outcome names which one was reached."""
     world.campaign([voter("Maria", 1), voter("José", 1)])
     ana = surface.user("ana")
-    sign_up(ana, ANA_PHONE)
+    sign_up(world, ana, ANA_PHONE)
     assert ana.command("batch").has("Maria and José")
     form = ana.press("Log outcome", near="Maria").form
     assert form is not None and "voter" in form.inputs
@@ -192,7 +240,7 @@ def skip_and_done_return_voters_to_the_list(world: World, surface: Surface) -> N
     """Skip returns one card's voters, "I'm done" the rest; no attempt is counted."""
     world.campaign([voter("Maria", 1), voter("Dave", 2)])
     ana = surface.user("ana")
-    sign_up(ana, ANA_PHONE)
+    sign_up(world, ana, ANA_PHONE)
     ana.command("batch")
     assert ana.press("Skip", near="Maria").has("Skipped")
     done = ana.press("I'm done")
@@ -206,8 +254,8 @@ def an_outcome_for_someone_elses_batch_is_refused(world: World, surface: Surface
     """Bob presses the buttons of Ana's card (a forwarded message): refused, nothing stored."""
     world.campaign([voter("Maria", 1)])
     ana, bob = surface.user("ana"), surface.user("bob")
-    sign_up(ana, ANA_PHONE)
-    sign_up(bob, BOB_PHONE)
+    sign_up(world, ana, ANA_PHONE)
+    sign_up(world, bob, BOB_PHONE)
     ana.command("batch")
     for label in ("Log outcome", "Call", "Skip"):
         refused = bob.press(label, near="Maria", seen_by=ana)
@@ -224,7 +272,7 @@ def an_organizer_chooses_the_campaign(world: World, surface: Surface) -> None:
     world.campaign([voter("Maria", 1)], slug="austin", name="Austin GOTV")
     world.campaign([voter("Dave", 2)], slug="dallas", name="Dallas GOTV")
     ana = surface.user("ana")
-    sign_up(ana, ANA_PHONE)
+    sign_up(world, ana, ANA_PHONE)
     assert ana.command("batch").has("ask an organizer")
     olga = surface.user("olga", organizer=True)
     assert olga.command("campaign").has("campaign use SLUG", "austin", "dallas")
@@ -252,7 +300,8 @@ SCENARIOS: list[Scenario] = [
     a_volunteer_signs_up_calls_and_logs_an_outcome,
     a_malformed_phone_is_refused_on_the_form,
     signing_up_again_edits_the_profile,
-    a_phone_linked_to_another_volunteer_is_refused,
+    a_phone_someone_else_holds_reveals_nothing_and_rings_nothing,
+    an_imported_recruit_is_theirs_only_after_the_code,
     no_batch_before_signup,
     an_unknown_subcommand_lists_the_commands,
     help_lists_only_what_the_role_allows,

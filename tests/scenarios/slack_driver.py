@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import httpx
 
 from bot.slack.app import SlackAdapter
+from bot.telephony.simulated import SimulatedTelephony
 from handlers.identity import grant_role
 from storage.models import Role
 from tests.fakes.slack_api import TEAM_ID, FakeSlackAPI
@@ -97,6 +98,9 @@ class SlackSurface:
         self._runner = asyncio.Runner()
         self._app = open_app(world.engine, world.clock, fake)
         self.http, self.adapter = self.run(self._app.__aenter__())
+        telephony = self.adapter.services.telephony
+        assert isinstance(telephony, SimulatedTelephony)
+        telephony.on_text(world.heard)
         self._users: dict[str, SlackDriver] = {}
 
     def run(self, work: Coroutine[Any, Any, T]) -> T:

@@ -15,8 +15,8 @@ from sqlalchemy import Engine, text
 from bot.telephony.simulated import SimulatedTelephony
 from handlers.context import Context, Platform, Services, Telephony
 from handlers.identity import context_for
-from handlers.replies import Reply
-from handlers.router import handle_form
+from handlers.replies import Reply, Tone
+from handlers.router import handle_command, handle_form
 from storage.campaign_config import CampaignConfig
 from storage.clock import FrozenClock
 from storage.db import session_scope
@@ -25,6 +25,7 @@ from tests.factories import (
     DEFAULT_SURVEY,
     campaign_config,
     make_campaign,
+    make_volunteer,
     make_voter,
 )
 
@@ -64,6 +65,9 @@ class World:
     clock: FrozenClock
     admins: frozenset[str] = ADMINS  # user names that are PHONEBANK_ADMINS on every surface
     campaign_ids: list[int] = field(default_factory=list)
+    # Every text the surface's telephony sent (surfaces register `heard` as its text listener):
+    # where a volunteer reads the code that proves their phone.
+    texts: list[tuple[str, str]] = field(default_factory=list)
 
     def campaign(self, voters: list[dict[str, Any]], **config: Any) -> int:
         """A campaign with these voters (factory overrides; `PollingPlace` etc. go in attributes)."""
@@ -75,10 +79,29 @@ class World:
         self.campaign_ids.append(campaign_id)
         return campaign_id
 
+    def recruit(self, **fields: Any) -> int:
+        """A volunteer from the imported recruiting list (an applicant no chat user claimed,
+        phone not verified); their id."""
+        fields = {"status": "applicant", "sms_consent": False, "phone_verified_at": None} | fields
+        with session_scope(self.engine) as session:
+            return int(make_volunteer(session, clock=self.clock, **fields).id or 0)
+
     def rows(self, sql: str, **params: Any) -> list[Any]:
         """Rows of a query, for assertions on what the conversation stored."""
         with self.engine.connect() as conn:
             return list(conn.execute(text(sql), params).all())
+
+    def heard(self, text: Any) -> None:
+        """A text the telephony sent (a `SentText`)."""
+        self.texts.append((text.to, text.body))
+
+    def texted_code(self, to: str | None = None) -> str:
+        """The 6-digit code in the newest text (to `to`, an E.164 phone, when given)."""
+        bodies = [body for phone, body in self.texts if to is None or phone == to]
+        assert bodies, f"no text was sent{' to ' + to if to else ''}"
+        found = re.findall(r"\b\d{6}\b", bodies[-1])
+        assert found, bodies[-1]
+        return str(found[0])
 
     def voter_phones(self) -> list[str]:
         return [row.phone for row in self.rows("SELECT phone FROM voter")]
@@ -154,9 +177,22 @@ def signed_up_context(
     *,
     request_key: str | None = None,
 ) -> Context:
-    """A Slack user who signed up through the form; their Context for the next request."""
+    """A Slack user who signed up through the form and verified their phone with the code it
+    was texted (calls ring only a proven phone); their Context for the next request."""
     first = context_for(services, Platform.SLACK, "T1", user_id, display_name=user_id)
     answers = {"name": f"Volunteer {user_id}", "phone": phone, "languages": list(languages)}
     reply = handle_form(first, "pb:signup:submit", "", answers)
     assert reply.ok, reply.errors
+    signed_up = context_for(services, Platform.SLACK, "T1", user_id)
+    verified = handle_command(signed_up, f"verify {last_code(services.telephony)}")
+    assert verified.tone is Tone.SUCCESS, verified.text
     return context_for(services, Platform.SLACK, "T1", user_id, request_key=request_key)
+
+
+def last_code(telephony: Telephony) -> str:
+    """The 6-digit code in the newest text the simulated telephony sent."""
+    assert isinstance(telephony, SimulatedTelephony), "codes are read from simulated texts"
+    assert telephony.messages, "no text was sent"
+    found = re.findall(r"\b\d{6}\b", telephony.messages[-1].body)
+    assert found, telephony.messages[-1].body
+    return str(found[0])
