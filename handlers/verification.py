@@ -209,7 +209,7 @@ def check_code(ctx: Context, typed: str) -> Reply:
         if row is None or volunteer is None:
             return problem(f"There is no code waiting for you; ask for one with {RESEND}.")
         if row.verified_at is not None and row.phone == volunteer.phone:
-            return Reply(text="Your phone is verified already.", tone=Tone.SUCCESS)
+            return Reply(text="Your phone is already verified.", tone=Tone.SUCCESS)
         if row.attempts >= MAX_TRIES:
             return problem(f"Too many wrong tries: that code no longer works. {_ask_new()}")
         if now >= row.expires_at or row.verified_at is not None:
@@ -336,7 +336,7 @@ def code_sent_reply(sent: CodeSent) -> Reply:
     if sent.outcome is Sending.TOO_SOON:
         return problem(sent.reason)
     if sent.outcome is Sending.ALREADY_VERIFIED:
-        return Reply(text="Your phone is verified already.", tone=Tone.SUCCESS)
+        return Reply(text="Your phone is already verified.", tone=Tone.SUCCESS)
     return problem(f"We could not text you a code: {sent.reason}.")
 
 

@@ -10,8 +10,9 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.settings import Settings, SettingsError, load_settings
 
-# DESIGN.md's table (plus PHONEBANK_DEFAULT_REGION, TWILIO_CALLS_PER_SECOND and the softphone's
-# TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET): variable -> default.
+# DESIGN.md's table (plus PHONEBANK_DEFAULT_REGION, TWILIO_CALLS_PER_SECOND, the softphone's
+# TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET, and what calls may ring:
+# PHONEBANK_ALLOWED_COUNTRIES, PHONEBANK_SIP_DOMAINS): variable -> default.
 DEFAULTS: dict[str, object] = {
     "DATABASE_URL": "sqlite:///phonebank.db",
     "SLACK_BOT_TOKEN": None,
@@ -30,6 +31,8 @@ DEFAULTS: dict[str, object] = {
     "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
     "PHONEBANK_ADMINS": (),
     "PHONEBANK_DEFAULT_REGION": "US",
+    "PHONEBANK_ALLOWED_COUNTRIES": ("CA", "US"),
+    "PHONEBANK_SIP_DOMAINS": (),
 }
 
 # variable -> (what the environment says, what the settings hold)
@@ -54,6 +57,11 @@ GOOD_VALUES: dict[str, tuple[str, object]] = {
     "PUBLIC_BASE_URL": ("https://phonebank.example.org", "https://phonebank.example.org"),
     "PHONEBANK_ADMINS": ("slack:U123,discord:456", ("slack:U123", "discord:456")),
     "PHONEBANK_DEFAULT_REGION": ("ca", "CA"),
+    "PHONEBANK_ALLOWED_COUNTRIES": ("us, pr", ("US", "PR")),
+    "PHONEBANK_SIP_DOMAINS": (
+        "Bank.sip.twilio.com,*.pbx.example.org",
+        ("bank.sip.twilio.com", "*.pbx.example.org"),
+    ),
 }
 
 # variable -> a value the app cannot use
@@ -67,6 +75,8 @@ BAD_VALUES: dict[str, str] = {
     "PUBLIC_BASE_URL": "localhost:8000",
     "PHONEBANK_ADMINS": "slack:U123,teams:789",
     "PHONEBANK_DEFAULT_REGION": "XX",
+    "PHONEBANK_ALLOWED_COUNTRIES": "US,XX",
+    "PHONEBANK_SIP_DOMAINS": "bank.sip.twilio.com,not a host",
 }
 
 

@@ -11,6 +11,7 @@ back to the list. No voter's number reaches Slack.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -172,6 +173,9 @@ async def test_call_session_from_slack_click_to_hang_up(
     )
     await slack.command("signup")
     await slack.submit({"name": "Sam Rivera", "phone": "(737) 555-0142", "languages": ["en"]})
+    [texted] = fake_twilio.messages_created()  # the code that proves the phone
+    assert texted.params["To"] == VOLUNTEER
+    await slack.command(f"verify {re.findall(r'[0-9]{6}', texted.params['Body'])[0]}")
     await slack.command("batch")
 
     # Click Call: Twilio is asked to ring the volunteer, from the campaign's number.

@@ -1,9 +1,11 @@
 """Verifying a phone by text on signup: a 6-digit code (only its hash stored) that lives 10
-minutes and 5 wrong tries, a resend at most once a minute, nothing texted without consent; and
-the SIP address on the signup form (both databases)."""
+minutes and 5 wrong tries, a resend at most once a minute, the code texted whatever was said
+about reminders (calls ring only a proven phone); and the SIP address on the signup form (both
+databases)."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -20,11 +22,14 @@ from handlers.context import Context, Platform, Services, TelephonyFailure
 from handlers.identity import context_for
 from handlers.replies import Reply, Tone
 from handlers.router import handle_command, handle_form
+from handlers.send_limits import Asker
 from handlers.signup import valid_sip_address, validate
 from handlers.sms import IncomingText, receive_text
+from handlers.texting import TextStatus, text_volunteer
 from handlers.verification import Sending, send_code
+from matching.phones import PhonePolicy
 from storage.clock import FrozenClock
-from storage.db import read_session, session_scope
+from storage.db import read_session
 from storage.models import SmsVerification, Volunteer
 from tests.fakes.twilio_api import FakeTwilioAPI
 from tests.scenarios.world import make_services, reply_text
@@ -129,17 +134,18 @@ def test_resend_is_limited_to_once_a_minute_and_kills_the_old_code(
     assert len(verifications(engine)) == 2
 
 
-def test_without_consent_no_code_is_texted_and_the_reply_says_how_to_verify_later(
+def test_without_consent_to_reminders_the_code_is_still_texted_but_nothing_else(
     engine: Engine, clock: FrozenClock
 ) -> None:
     services, telephony = sms_services(engine, clock)
 
     ana, welcome = sign_up(services, ANA)
-    resend = handle_command(ana, "verify resend")
+    [code] = codes_texted(telephony)
+    assert "texted you a 6-digit code" in reply_text(welcome)
+    assert "verified" in handle_command(ana, f"verify {code}").text
 
-    assert "tick “Text me” in `/phonebank signup`" in reply_text(welcome)
-    assert "not agreed to texts" in resend.text
-    assert telephony.tried == [] and verifications(engine) == []
+    reminder = text_volunteer(services, ana_row(engine).id or 0, "Shift at 6", purpose="reminder")
+    assert reminder.status is TextStatus.NO_CONSENT and len(telephony.messages) == 1
 
 
 def test_changing_the_phone_unverifies_it_and_texts_the_new_one(
@@ -176,12 +182,14 @@ def test_a_code_for_the_old_phone_does_not_verify_the_new_one(
     services, telephony = sms_services(engine, clock)
     ana, _ = sign_up(services, AGREED)
     [code] = codes_texted(telephony)
-    sign_up(services, ANA | {"phone": "512 555 0199"})  # no consent now: no new code
+    clock.advance(timedelta(minutes=2))
+    sign_up(services, AGREED | {"phone": "512 555 0199"})
 
     refused = handle_command(ana, f"verify {code}")
 
-    assert "old phone number" in refused.text
+    assert "not right" in refused.text  # only the newest code, the new phone's, counts
     assert ana_row(engine).phone_verified_at is None
+    assert ana_row(engine).phone == "+15125550199"
 
 
 def test_a_verified_old_phone_does_not_make_the_new_one_verified(
@@ -191,9 +199,11 @@ def test_a_verified_old_phone_does_not_make_the_new_one_verified(
     ana, _ = sign_up(services, AGREED)
     [code] = codes_texted(telephony)
     handle_command(ana, f"verify {code}")
-    sign_up(services, ANA | {"phone": "512 555 0199"})  # no consent now: no new code
+    clock.advance(timedelta(minutes=2))
+    _, edited = sign_up(services, AGREED | {"phone": "512 555 0199"})
 
-    assert "old phone number" in handle_command(ana, f"verify {code}").text
+    assert "Phone verified: not yet" in reply_text(edited)
+    assert "already verified" not in handle_command(ana, f"verify {code}").text
     assert ana_row(engine).phone_verified_at is None
 
 
@@ -298,7 +308,8 @@ def test_a_bad_sip_address_is_named_on_the_form(typed: str) -> None:
 
 
 def test_a_sip_address_is_saved_shown_and_cleared(engine: Engine, clock: FrozenClock) -> None:
-    services = make_services(engine, clock)
+    policy = PhonePolicy(sip_domains=frozenset({"bank.sip.twilio.com"}))
+    services = dataclasses.replace(make_services(engine, clock), phone_policy=policy)
 
     _, saved = sign_up(services, ANA | {"sip_address": "sip:ana@bank.sip.twilio.com"})
 
@@ -319,20 +330,18 @@ def test_codes_asked_for_at_the_same_moment_text_only_one(
     engine: Engine, clock: FrozenClock
 ) -> None:
     services, telephony = sms_services(engine, clock)
-    ana, _ = sign_up(services, ANA)  # no consent yet: nothing texted on signup
-    with session_scope(engine) as session:
-        row = session.exec(select(Volunteer)).one()
-        row.sms_consent = True
-        volunteer_id = int(row.id or 0)
+    ana, _ = sign_up(services, ANA)  # one code on signup
+    volunteer_id = int(ana.volunteer_id or 0)
+    clock.advance(timedelta(minutes=2))
     start = threading.Barrier(6)
 
     def ask() -> Sending:
         start.wait()
-        return send_code(services, volunteer_id).outcome
+        return send_code(services, volunteer_id, Asker.of(ana)).outcome
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         outcomes = list(pool.map(lambda _: ask(), range(6)))
 
     assert sorted(outcomes) == sorted([Sending.SENT] + [Sending.TOO_SOON] * 5)
-    assert len(codes_texted(telephony)) == 1
-    assert len(verifications(engine)) == 1
+    assert len(codes_texted(telephony)) == 2
+    assert len(verifications(engine)) == 2

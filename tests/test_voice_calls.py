@@ -4,6 +4,8 @@ calls the next card nobody called (both databases)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from sqlalchemy import Engine
 
@@ -11,6 +13,7 @@ from handlers import voice
 from handlers.context import Platform, TelephonyError, TelephonyFailure
 from handlers.identity import context_for, grant_role
 from handlers.replies import Tone
+from matching.phones import PhonePolicy
 from storage.clock import FrozenClock
 from storage.db import session_scope
 from storage.models import Role, Volunteer
@@ -83,18 +86,37 @@ def test_next_calls_the_next_card_nobody_called(desk: Desk) -> None:
     assert phones_in(reply_text(desk.batch), desk.world.voter_phones()) == []
 
 
+def _ring_sip(desk: Desk, address: str, allowed: str) -> None:
+    """The volunteer's SIP address, and the campaign's allowed SIP domain."""
+    with session_scope(desk.world.engine) as session:
+        volunteer = session.get(Volunteer, desk.ana.volunteer_id)
+        assert volunteer is not None
+        volunteer.sip_address = address
+        session.add(volunteer)
+    policy = PhonePolicy(sip_domains=frozenset({allowed}))
+    desk.services = dataclasses.replace(desk.services, phone_policy=policy)
+    desk.ana = dataclasses.replace(desk.ana, services=desk.services)
+
+
 def test_the_volunteers_sip_address_is_rung_instead_of_the_phone(world: World) -> None:
     world.campaign([voter("Maria", 1)])
     desk = Desk.open(world)
-    with session_scope(world.engine) as session:
-        volunteer = session.get(Volunteer, desk.ana.volunteer_id)
-        assert volunteer is not None
-        volunteer.sip_address = "sip:ana@phonebank.sip.twilio.com"
-        session.add(volunteer)
+    _ring_sip(desk, "sip:ana@phonebank.sip.twilio.com", "phonebank.sip.twilio.com")
 
     desk.press("Call", "Maria")
 
     assert desk.telephony.placed[0].volunteer_phone == "sip:ana@phonebank.sip.twilio.com"
+
+
+def test_a_sip_address_on_a_domain_not_allowed_is_never_rung(world: World) -> None:
+    world.campaign([voter("Maria", 1)])
+    desk = Desk.open(world)
+    _ring_sip(desk, "sip:anyone@attacker.example", "phonebank.sip.twilio.com")
+
+    refused = desk.press("Call", "Maria")
+
+    assert refused.tone is Tone.WARNING and "attacker.example is not a SIP domain" in refused.text
+    assert desk.telephony.placed == [] and world.rows("SELECT id FROM call_attempt") == []
 
 
 @pytest.mark.parametrize(
