@@ -279,13 +279,17 @@ class PhonePolicy:
 
     def countries_text(self) -> str:
         """The allowed countries in words: "the US or Canada"."""
-        names = sorted(_COUNTRY_NAMES.get(code, code) for code in self.countries)
+        ordered = sorted(
+            self.countries, key=lambda code: (code not in _FIRST, _FIRST.get(code, code))
+        )
+        names = [_COUNTRY_NAMES.get(code, code) for code in ordered]
         if len(names) <= 1:
             return "".join(names) or "no country"
         return ", ".join(names[:-1]) + " or " + names[-1]
 
 
 _COUNTRY_NAMES = {"US": "the US", "CA": "Canada", "GB": "the UK", "PR": "Puerto Rico"}
+_FIRST = {"US": "0", "CA": "1"}  # named first, in this order
 
 
 def sip_host(address: str) -> str | None:
