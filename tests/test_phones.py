@@ -19,6 +19,7 @@ from matching.phones import (
     SEVEN_DIGIT_NPAS,
     InvalidPhone,
     PhoneInfo,
+    PhonePolicy,
     full_normalize_phone,
     normalize_phone,
 )
@@ -286,3 +287,55 @@ def test_inputs_off_the_fast_path_are_remembered_and_bounded(
     for junk in ("x1", "x2", "x3", "x4"):
         reason_for(junk)
     assert len(phones._input_cache) == 3
+
+
+# --- what a campaign may ring or text: PhonePolicy ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("e164", "refused"),
+    [
+        ("+15125550142", None),
+        ("+14165550123", None),  # Toronto: Canada is allowed by default
+        ("+19002225555", "premium-rate"),
+        ("+18005550100", "toll-free"),
+        ("+15005550006", "personal"),
+        ("+870776123456", "satellite"),
+        ("+2693212345", "outside the countries"),
+        ("+18765550123", "outside the countries"),  # Jamaica shares +1
+        ("+447911123456", "outside the countries"),
+        ("+19762225555", "not a valid"),
+        ("not a number", "international form"),
+    ],
+)
+def test_the_default_policy_rings_ordinary_lines_in_the_us_and_canada(
+    e164: str, refused: str | None
+) -> None:
+    problem = PhonePolicy().phone_problem(e164)
+    assert problem is None if refused is None else refused in (problem or "")
+
+
+def test_allowed_countries_are_the_campaigns_choice() -> None:
+    uk = PhonePolicy(countries=frozenset({"GB"}))
+    assert uk.phone_problem("+447400123456") is None
+    assert uk.phone_problem("+15125550142") is not None
+    assert uk.phone_problem("+448717123456") is not None  # shared cost, even where allowed
+    assert PhonePolicy().countries_text() == "the US or Canada"
+
+
+@pytest.mark.parametrize(
+    ("address", "allowed"),
+    [
+        ("sip:ana@bank.sip.twilio.com", True),
+        ("sip:ana@BANK.sip.twilio.com:5061;transport=tls", True),
+        ("sip:ana@a.pbx.example.org", True),
+        ("sip:ana@pbx.example.org", False),  # `*.` means subdomains only
+        ("sip:ana@evilbank.sip.twilio.com", False),
+        ("sip:ana@bank.sip.twilio.com.attacker.example", False),
+        ("sip:anyone@attacker.example", False),
+    ],
+)
+def test_sip_addresses_ring_only_on_listed_domains(address: str, allowed: bool) -> None:
+    policy = PhonePolicy(sip_domains=frozenset({"bank.sip.twilio.com", "*.pbx.example.org"}))
+    assert (policy.sip_problem(address) is None) is allowed
+    assert PhonePolicy().sip_problem(address) == "calls to SIP addresses are not enabled here"
