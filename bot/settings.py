@@ -11,7 +11,7 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from matching.phones import DEFAULT_COUNTRIES, PhonePolicy
+from matching.phones import PhonePolicy
 from storage.db import normalize_url
 
 ADMIN_PLATFORMS = ("slack", "discord", "console")
@@ -61,9 +61,7 @@ class Settings(BaseSettings):
     phonebank_admins: Annotated[tuple[str, ...], NoDecode] = ()
     phonebank_default_region: str = "US"
     # Countries whose phones volunteers' calls and texts may go to (ISO codes, comma separated).
-    phonebank_allowed_countries: Annotated[tuple[str, ...], NoDecode] = tuple(
-        sorted(DEFAULT_COUNTRIES)
-    )
+    phonebank_allowed_countries: Annotated[tuple[str, ...], NoDecode] = ("US", "CA")
     # Hosts whose SIP addresses calls may ring (`*.example.com` for its subdomains); empty: no SIP.
     phonebank_sip_domains: Annotated[tuple[str, ...], NoDecode] = ()
 

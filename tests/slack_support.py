@@ -32,6 +32,7 @@ from bot.web import create_web_app
 from storage.clock import Clock
 from tests.fakes.chat_payloads import register_voter_phones
 from tests.fakes.slack_api import TEAM_ID, FakeSlackAPI, SlackCall
+from tests.scenarios.world import last_code
 from tests.slack_blockkit import block_kit_problems
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -139,6 +140,14 @@ class SlackWorkspace:
     async def submit(self, answers: Mapping[str, Answer], **headers: str) -> httpx.Response:
         """Fill the open modal (answers by input id or label) and submit it."""
         return await self.send(self.submission_body(answers), **headers)
+
+    async def sign_up(self, phone: str, name: str = "Sam", **answers: Answer) -> None:
+        """Sign up through the form, then verify the phone with the code texted to it (calls
+        ring only a proven phone)."""
+        await self.command("signup")
+        await self.submit({"name": name, "phone": phone, "languages": ["en"]} | answers)
+        assert self.errors == {}, self.errors
+        await self.command(f"verify {last_code(self.adapter.services.telephony)}")
 
     async def open_home(self) -> httpx.Response:
         """Open the App Home tab (an app_home_opened event)."""

@@ -215,8 +215,10 @@ class BrokenTelephony:
 
 def test_a_call_that_cannot_be_placed_says_try_again(world: World) -> None:
     world.campaign([voter("Maria", 1)])
-    services = make_services(world.engine, world.clock, telephony=BrokenTelephony())
-    ana = signed_up_context(services)
+    services = make_services(world.engine, world.clock)
+    ana = signed_up_context(services)  # the code arrives; then the phone network goes down
+    broken = dataclasses.replace(services, telephony=BrokenTelephony())
+    ana = dataclasses.replace(ana, services=broken)
 
     failed = press(ana, handle_command(ana, "batch"), "Call", "Maria")
 

@@ -31,7 +31,7 @@ DEFAULTS: dict[str, object] = {
     "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
     "PHONEBANK_ADMINS": (),
     "PHONEBANK_DEFAULT_REGION": "US",
-    "PHONEBANK_ALLOWED_COUNTRIES": ("CA", "US"),
+    "PHONEBANK_ALLOWED_COUNTRIES": ("US", "CA"),
     "PHONEBANK_SIP_DOMAINS": (),
 }
 

@@ -64,9 +64,7 @@ def seed_campaign(engine: Engine, voters: int = 3) -> None:
 
 
 async def sign_up(slack: SlackWorkspace, phone: str = "(737) 555-0142") -> None:
-    await slack.command("signup")
-    await slack.submit({"name": "Sam Rivera", "phone": phone, "languages": ["en"]})
-    assert slack.errors == {}
+    await slack.sign_up(phone, name="Sam Rivera")
 
 
 def command_body(text: str, **fields: str) -> str:

@@ -91,8 +91,7 @@ async def test_opening_the_tab_publishes_my_status(slack: SlackWorkspace) -> Non
 async def test_get_a_batch_on_the_tab_claims_sends_the_cards_and_refreshes_the_tab(
     slack: SlackWorkspace, engine: Engine, fake_slack: FakeSlackAPI
 ) -> None:
-    await slack.command("signup")
-    await slack.submit({"name": "Sam", "phone": "(737) 555-0121", "languages": ["en"]})
+    await slack.sign_up("(737) 555-0121")
     await slack.open_home()
 
     await slack.press_on_home("Get a batch")

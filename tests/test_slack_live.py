@@ -38,8 +38,7 @@ async def slack(
         for _ in range(2):
             make_voter(session, campaign)
     async with open_workspace(engine, clock, fake_slack) as workspace:
-        await workspace.command("signup")
-        await workspace.submit({"name": "Sam", "phone": "(737) 555-0110", "languages": ["en"]})
+        await workspace.sign_up("(737) 555-0110")
         yield workspace
 
 

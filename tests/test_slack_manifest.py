@@ -74,8 +74,7 @@ async def test_the_scopes_are_exactly_those_of_the_methods_a_conversation_calls(
         campaign = make_campaign(session, matching_config(batch_size=2))
         make_voter(session, campaign)
     async with open_workspace(engine, clock, fake_slack) as slack:
-        await slack.command("signup")
-        await slack.submit({"name": "Sam", "phone": "(737) 555-0101", "languages": ["en"]})
+        await slack.sign_up("(737) 555-0101")
         await slack.open_home()
         await slack.press_on_home("Get a batch")  # answered in a direct message
         await slack.press("Log outcome")
