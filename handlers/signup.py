@@ -105,8 +105,8 @@ def signup_form(ctx: Context, volunteer: Volunteer | None) -> Form:
                 "phone",
                 "Your phone number",
                 initial=phone,
-                hint="Calls ring this phone first, then connect you to the voter. We text it a"
-                " code to check it is yours.",
+                hint="Calls ring this phone first, then the voter. We text it a code to prove it"
+                " is yours.",
             ),
             Input(
                 "sip_address",

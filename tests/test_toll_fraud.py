@@ -292,13 +292,13 @@ async def test_alternating_phones_send_one_code_a_minute_and_five_an_hour_across
 ) -> None:
     async with phonebank(engine, clock, fake_slack, fake_twilio) as (slack, _):
         for phone in (PHONE_A, PHONE_B) * 3:  # six saves at once, alternating two phones
-            await sign_up(slack, phone=phone)
+            await sign_up(slack, phone=phone, sms_consent=True)
         assert len(fake_twilio.messages_created()) == 1
         assert "try again in" in slack.latest().text
 
         for phone in (PHONE_A, PHONE_B, PHONE_A, PHONE_B):  # a minute apart: the hour's five
             clock.advance(timedelta(seconds=61))
-            await sign_up(slack, phone=phone)
+            await sign_up(slack, phone=phone, sms_consent=True)
         assert len(fake_twilio.messages_created()) == 5
 
     # A restart: a new process, a new engine, the same database.
@@ -306,7 +306,7 @@ async def test_alternating_phones_send_one_code_a_minute_and_five_an_hour_across
     restarted = make_engine(engine.url.render_as_string(hide_password=False))
     try:
         async with phonebank(restarted, clock, fake_slack, fake_twilio) as (slack, _):
-            await sign_up(slack, phone=PHONE_A)
+            await sign_up(slack, phone=PHONE_A, sms_consent=True)
             limited = slack.latest().text
             await slack.command("verify resend")
             resent = slack.latest().text
