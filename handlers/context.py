@@ -103,6 +103,13 @@ class Later(Protocol):
     def __call__(self, key: str, work: Callable[[], None], *, replace: bool = True) -> None: ...
 
 
+class OutboxWorker(Protocol):
+    """Carries out the rows of the durable outbox in the background (handlers/outbox.py)."""
+
+    def wake(self) -> None:
+        """Rows were committed: look for due work now rather than at the next poll."""
+
+
 class Softphone(Protocol):
     """Personal links to the browser softphone page (bot/telephony/softphone.py)."""
 
@@ -123,6 +130,9 @@ class Services:
     later: Later | None = None
     # Links to the browser softphone; None where it is not set up (no Twilio API key).
     softphone: Softphone | None = None
+    # Runs the outbox's rows in the background (bot/outbox.py); None: `handlers.outbox.owed`
+    # runs them at once, in the caller's thread (the console, most tests).
+    outbox: OutboxWorker | None = None
 
     def after_request(self, key: str, work: Callable[[], None], *, replace: bool = True) -> None:
         """`work` after the request is answered when the process can, else now. `replace`:
