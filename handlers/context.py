@@ -98,7 +98,8 @@ class Notifier(Protocol):
 
 class Later(Protocol):
     """Runs work after the current request is answered; newer work under a waiting key
-    replaces the older, or with `replace=False` leaves it waiting instead (bot/later.py)."""
+    replaces the older, or with `replace=False` leaves it waiting instead (bot/later.py). In
+    memory: only for redraws; work whose loss changes the truth goes to handlers/outbox.py."""
 
     def __call__(self, key: str, work: Callable[[], None], *, replace: bool = True) -> None: ...
 

@@ -33,32 +33,30 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
 
 from handlers.cards import SESSION, join_names
 from handlers.context import Services
 from handlers.dialing import (
     DNC_REFUSAL,
-    ENDED,
     StatusReport,
     first_time,
     first_times,
     hours_refusal,
     moves_forward,
+    owe_batch_notice,
     reading,
     show_batch,
     status_changes,
     status_rank,
-    uncalled_cards,
 )
+from handlers.outbox import owed
 from handlers.replies import Tone
-from matching.leases import release_batch, release_cards, renew_lease
+from matching.leases import renew_lease
 from matching.outcomes import AlreadyLogged, Outcome, OutcomeError, record_outcome
-from matching.pool import campaign_config
+from matching.pool import campaign_config, run_transaction
+from matching.sessions import SessionEnd, advance_session, sweep_silent_sessions
 from matching.tables import ATTEMPT, BATCH, CAMPAIGN, CARD, DNC, ITEM, VOTER
 from storage.campaign_config import CampaignConfig, ResultAction, ResultCode
-from storage.db import read_session, session_scope
-from storage.models import Batch, CallAttempt, CallSession
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +195,7 @@ def voter_leg_ended(
     report = StatusReport(status, result.call_sid, result.duration_s, result.error_code)
     wrong_number = result.error_code == INVALID_NUMBER
     with services.engine.begin() as conn:
-        found = _load_call(conn, session_id, attempt_id)
+        found = _load_call(conn, session_id, attempt_id, lock=True)
         if found is None:
             return UNKNOWN_CALL
         call, changed = _store_status(conn, found, [report], services.clock.now())
@@ -265,34 +263,63 @@ def recording_notice() -> Plan:
 
 
 def volunteer_leg_status(services: Services, session_id: int, event: LegEvent) -> None:
-    """A status callback of the volunteer's leg: applied once, forward only. Hanging up after
-    answering ends the session and returns the voters not yet called; a phone that never
-    answered ends it too, and the volunteer is told in chat (the batch stays theirs)."""
+    """A status callback of the volunteer's leg: applied once, forward only, and committed
+    before Twilio gets its 200. Hanging up after answering ends the session and returns the
+    voters not yet called, in one transaction; a phone that never answered ends it too (the
+    batch stays theirs). Either way the volunteer is owed a notice, in that transaction."""
+    now = services.clock.now()
+
+    def apply(conn: Connection) -> SessionEnd | None:
+        if not first_time(conn, event.key, EVENT_SOURCE, now):
+            return None
+        end = advance_session(conn, session_id, event.status, now, call_sid=event.call_sid)
+        if end is not None:
+            text, tone = _end_notice(end, event)
+            owe_batch_notice(
+                conn, now, end.volunteer_id, end.batch_id, text, tone, key=_end_key(end)
+            )
+        return end
+
     try:
-        with session_scope(services.engine) as db:
-            if not first_time(db.connection(), event.key, EVENT_SOURCE, services.clock.now()):
-                return
-            call_session = db.get(CallSession, session_id)
-            if call_session is None or not _advance_session(db, services, call_session, event):
-                return
-            ended = call_session.ended_at is not None
-            answered = call_session.answered_at is not None
-            batch_id, volunteer_id = call_session.batch_id, call_session.volunteer_id
+        end = run_transaction(services.engine, apply)
     except IntegrityError:
         return  # the same callback, applied alongside by another worker
-    if not ended:
-        return
-    if answered:
-        returned = release_uncalled(services, batch_id)
-        people = "voter" if returned == 1 else "voters"
-        text = f"Your call ended. {returned} {people} not called went back to the list."
-        show_batch(services, volunteer_id, batch_id, text)
-    elif event.error_code == INVALID_NUMBER:
-        text = "Twilio cannot ring your phone; fix it with `signup`."
-        show_batch(services, volunteer_id, batch_id, text, Tone.WARNING)
-    else:
-        text = f"Your phone did not answer ({event.status}). Press Call to try again."
-        show_batch(services, volunteer_id, batch_id, text, Tone.WARNING)
+    if end is not None:
+        owed(services)
+
+
+def sweep_sessions(services: Services) -> int:
+    """End the calling sessions that died without a hang-up (matching.sessions), telling each
+    volunteer as a hang-up would; how many. Safe to run from any number of processes."""
+    now = services.clock.now()
+
+    def notice(conn: Connection, end: SessionEnd) -> None:
+        text, tone = _end_notice(end, None)
+        owe_batch_notice(conn, now, end.volunteer_id, end.batch_id, text, tone, key=_end_key(end))
+
+    ended = sweep_silent_sessions(services.engine, clock=services.clock, on_end=notice)
+    if ended:
+        owed(services)
+    return len(ended)
+
+
+def _end_key(end: SessionEnd) -> str:
+    return f"session-end:{end.session_id}"
+
+
+def _end_notice(end: SessionEnd, event: LegEvent | None) -> tuple[str, Tone]:
+    """What the volunteer is told when their session ends (`event`: the callback that ended it;
+    None: the sweep found it dead)."""
+    if end.answered:
+        people = "voter" if end.returned == 1 else "voters"
+        return (
+            f"Your call ended. {end.returned} {people} not called went back to the list.",
+            Tone.INFO,
+        )
+    if event is not None and event.error_code == INVALID_NUMBER:
+        return "Twilio cannot ring your phone; fix it with `signup`.", Tone.WARNING
+    status = event.status if event is not None else "no answer"
+    return f"Your phone did not answer ({status}). Press Call to try again.", Tone.WARNING
 
 
 def voter_leg_status(services: Services, session_id: int, attempt_id: int, event: LegEvent) -> None:
@@ -311,7 +338,7 @@ def voter_leg_statuses(
         with services.engine.begin() as conn:
             new = first_times(conn, [event.key for event in events], EVENT_SOURCE, now)
             fresh = [event for event in events if event.key in new]
-            found = _load_call(conn, session_id, attempt_id) if fresh else None
+            found = _load_call(conn, session_id, attempt_id, lock=True) if fresh else None
             if found is None:
                 return
             call, changed = _store_status(conn, found, [_report(event) for event in fresh], now)
@@ -325,24 +352,6 @@ def voter_leg_statuses(
 
 def _report(event: LegEvent) -> StatusReport:
     return StatusReport(event.status, event.call_sid, event.duration_s, event.error_code)
-
-
-def release_uncalled(services: Services, batch_id: int) -> int:
-    """Return the batch's open cards nobody called to the pool; how many voters. Cards called
-    but not logged yet stay, so the volunteer can still log them in chat."""
-    with read_session(services.engine) as db:
-        batch = db.get(Batch, batch_id)
-        if batch is None or batch.closed_at is not None:
-            return 0
-        uncalled = [int(card.id or 0) for card in uncalled_cards(db, batch_id)]
-        open_cards = db.execute(
-            select(CARD.c.id).where(CARD.c.batch_id == batch_id, CARD.c.released_at.is_(None))
-        ).all()
-    if len(uncalled) == len(open_cards):
-        return release_batch(services.engine, batch_id, clock=services.clock)
-    return release_cards(
-        services.engine, batch_id, uncalled, clock=services.clock, reason="released"
-    )
 
 
 # --- Dialing --------------------------------------------------------------------------------
@@ -611,9 +620,13 @@ class _Target:
         return next((voter for voter in self.voters if voter.voter_id == voter_id), None)
 
 
-def _load_call(conn: Connection, session_id: int, attempt_id: int) -> _Call | None:
-    """The attempt, when it belongs to the session, with its session and campaign."""
-    row = conn.execute(_CALL, {"session_id": session_id, "attempt_id": attempt_id}).first()
+def _load_call(
+    conn: Connection, session_id: int, attempt_id: int, *, lock: bool = False
+) -> _Call | None:
+    """The attempt, when it belongs to the session, with its session and campaign; `lock`: the
+    attempt's row stays locked until the transaction ends (a status report is applied to it)."""
+    query = _CALL_LOCKED if lock else _CALL
+    row = conn.execute(query, {"session_id": session_id, "attempt_id": attempt_id}).first()
     return None if row is None else _Call(**row._mapping)
 
 
@@ -644,38 +657,6 @@ def _target(conn: Connection, query: Select[Any], **params: Any) -> _Target | No
 def _was_dialed(call: _Call) -> bool:
     """Whether a voter leg existed: an attempt refused at the moment of dialing never had one."""
     return not (call.call_status == "canceled" and call.call_sid is None)
-
-
-def _advance_session(
-    db: Session, services: Services, call_session: CallSession, event: LegEvent
-) -> bool:
-    """Move the session's state forward with a callback of its leg; whether it moved."""
-    if call_session.call_sid is None and event.call_sid:
-        call_session.call_sid = event.call_sid
-    if not moves_forward(call_session.status, event.status) or call_session.ended_at:
-        db.add(call_session)
-        return False
-    now = services.clock.now()
-    call_session.status = event.status
-    if event.status == "in-progress" and call_session.answered_at is None:
-        call_session.answered_at = now
-    if event.status in ENDED:
-        call_session.ended_at = now
-        call_session.end_reason = "hung_up" if call_session.answered_at else event.status
-        _cancel_undialed(db, call_session)
-    db.add(call_session)
-    return True
-
-
-def _cancel_undialed(db: Session, call_session: CallSession) -> None:
-    """The session ended before its current voter was dialed: that call never happens."""
-    if call_session.current_attempt_id is None:
-        return
-    attempt = db.get(CallAttempt, call_session.current_attempt_id)
-    if attempt is not None and status_rank(attempt.call_status) <= 0:
-        attempt.call_status = "canceled"
-        attempt.ended_at = attempt.ended_at or call_session.ended_at
-        db.add(attempt)
 
 
 def _label(config: CampaignConfig, code: str) -> str:
@@ -823,6 +804,7 @@ def _target_query(card_id: ScalarSelect[Any]) -> Select[Any]:
 
 
 _CALL = _call_query()
+_CALL_LOCKED = _CALL.with_for_update(of=ATTEMPT)
 _NEXT_HEAD = _next_head_query()
 _CARD_OF_VOTER = _target_query(_card_of_voter())
 _NEXT_CARD = _target_query(_next_card())

@@ -302,6 +302,9 @@ class CallSession(SQLModel, table=True):
     answered_at: datetime | None = _utc(nullable=True)
     ended_at: datetime | None = _utc(nullable=True)
     end_reason: str | None = Field(default=None, max_length=32)
+    # The last webhook of an idle live call (a keypad wait), at most once a minute: the sweep
+    # of sessions that died without a hang-up (matching/sessions.py) tells them from dead ones.
+    last_heard_at: datetime | None = _utc(nullable=True)
 
 
 class CallAttempt(SQLModel, table=True):

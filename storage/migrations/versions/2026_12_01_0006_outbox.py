@@ -1,4 +1,5 @@
-"""outbox: work owed after an answer, carried out by a worker that survives a crash
+"""outbox: work owed after an answer, carried out by a worker that survives a crash; and
+call_session.last_heard_at, for the sweep of sessions that died without a hang-up
 
 Revision ID: 0006
 Revises: 0005
@@ -18,7 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """Create the outbox table and its index of unfinished rows."""
+    """Create the outbox table and its index of unfinished rows; add the heartbeat column."""
     op.create_table(
         "outbox",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -44,10 +45,14 @@ def upgrade() -> None:
             sqlite_where=sa.text("finished_at IS NULL"),
             postgresql_where=sa.text("finished_at IS NULL"),
         )
+    with op.batch_alter_table("call_session", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("last_heard_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
-    """Drop the outbox."""
+    """Drop the heartbeat column and the outbox."""
+    with op.batch_alter_table("call_session", schema=None) as batch_op:
+        batch_op.drop_column("last_heard_at")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_index("ix_outbox_due")
     op.drop_table("outbox")
