@@ -63,6 +63,7 @@ log = logging.getLogger(__name__)
 INVALID_NUMBER = 21211  # Twilio: the voter's number cannot be called
 NEXT_KEY = "#"
 GATHER_TIMEOUT_S = 20
+HEARTBEAT = timedelta(minutes=1)  # well inside matching.sessions.SILENCE
 RECORDING_NOTICE = "This call is recorded for quality and training."
 EVENT_SOURCE = "twilio:voice"
 _DIAL_STATUS = {"answered": "completed"}  # <Dial action>'s word for an answered call
@@ -221,10 +222,24 @@ def key_pressed(services: Services, session_id: int, attempt_id: int, digits: st
     if call.session_ended_at is not None:
         return (Hangup(),)
     if not key:
+        _heard(services, call)
         return _question(call, again=True)
     if not _was_dialed(call):
         return (Say("That voter was not called."), *_next_only(session_id, attempt_id))
     return _log_key(services, campaign_config(call.config), call, call.logged, key)
+
+
+def _heard(services: Services, call: _Call) -> None:
+    """An idle live call (the keypad's wait repeats every `GATHER_TIMEOUT_S`) is alive: note it
+    once a `HEARTBEAT`, so the sweep of dead sessions (matching/sessions.py) leaves it alone."""
+    now = services.clock.now()
+    last = call.session_last_heard_at or call.session_answered_at
+    if last is not None and now - last < HEARTBEAT:
+        return
+    with services.engine.begin() as conn:
+        conn.execute(
+            update(SESSION).where(SESSION.c.id == call.session_id).values(last_heard_at=now)
+        )
 
 
 def next_voter(services: Services, session_id: int, after_attempt_id: int) -> Plan:
@@ -359,9 +374,17 @@ def _report(event: LegEvent) -> StatusReport:
 
 def _dial_plan(conn: Connection, now: datetime, call: _Call, target: _Target | None = None) -> Plan:
     """Dial the attempt's voter, after the checks of the moment; refused: say why, offer '#'.
-    `target`: the attempt's card, when the caller read it already."""
-    if status_rank(call.call_status) > 0 or call.result_code is not None:
-        # Already dialed (a webhook asked twice): never a second call for one press.
+    `target`: the attempt's card, when the caller read it already.
+
+    Asked again for an attempt whose voter's leg has reported nothing (a retried webhook: the
+    same '#', the same answer), the answer is the same `<Dial>` again. Twilio retries a webhook
+    only when it got no answer to it (the process died between the commit and the reply, or
+    the reply came after Twilio's 15 s), and it acts on one answer per request, so the voter is
+    rung once: by the retry's answer, the first one being lost. Answering the retry without the
+    `<Dial>` would count the voter as dialed while nobody rang them. Once the leg has reported
+    (a sid, a status, an outcome), an answer did reach Twilio and the voter is being or was
+    rung: no second `<Dial>`, whatever asks again (one press, one call)."""
+    if _leg_reported(call):
         return _question(call, again=True)
     target = target or _target(conn, _CARD_OF_VOTER, batch_id=call.batch_id, voter_id=call.voter_id)
     voter = target.voter(call.voter_id) if target else None
@@ -371,11 +394,10 @@ def _dial_plan(conn: Connection, now: datetime, call: _Call, target: _Target | N
     reason = DNC_REFUSAL if target.listed else hours_refusal(voter, now, config)
     if reason is not None:
         return _refuse(conn, now, call, reason)
-    if not first_time(conn, f"twilio:dial:{call.id}", EVENT_SOURCE, now):
-        # This attempt's voter was dialed before (Twilio asked twice): one press, one call.
-        return _question(call, again=True)
     conn.execute(
-        update(SESSION).where(SESSION.c.id == call.session_id).values(current_attempt_id=call.id)
+        update(SESSION)
+        .where(SESSION.c.id == call.session_id)
+        .values(current_attempt_id=call.id, last_heard_at=now)
     )
     renew_lease(conn, call.session_batch_id, now, timedelta(minutes=config.batch_lease_minutes))
     verbs: list[Verb] = []
@@ -445,6 +467,7 @@ def _next_attempt(
         session_status=head.status,
         session_call_sid=head.call_sid,
         session_answered_at=head.answered_at,
+        session_last_heard_at=head.last_heard_at,
         config=head.config,
     )
     return call, target
@@ -596,6 +619,7 @@ class _Call:
     session_status: str
     session_call_sid: str | None
     session_answered_at: datetime | None
+    session_last_heard_at: datetime | None
     config: str  # the campaign's configuration document (matching.pool.campaign_config)
 
     @property
@@ -654,6 +678,12 @@ def _target(conn: Connection, query: Select[Any], **params: Any) -> _Target | No
     return _Target(rows[0].card_phone, bool(rows[0].listed), tuple(rows))
 
 
+def _leg_reported(call: _Call) -> bool:
+    """Whether the voter's leg of the attempt has said anything: it exists at Twilio (or the
+    attempt ended otherwise, refused or logged)."""
+    return status_rank(call.call_status) > 0 or call.call_sid is not None or call.logged is not None
+
+
 def _was_dialed(call: _Call) -> bool:
     """Whether a voter leg existed: an attempt refused at the moment of dialing never had one."""
     return not (call.call_status == "canceled" and call.call_sid is None)
@@ -699,6 +729,7 @@ def _call_query() -> Select[Any]:
             SESSION.c.status.label("session_status"),
             SESSION.c.call_sid.label("session_call_sid"),
             SESSION.c.answered_at.label("session_answered_at"),
+            SESSION.c.last_heard_at.label("session_last_heard_at"),
             cast(CAMPAIGN.c.config, String).label("config"),
         )
         .join(SESSION, SESSION.c.id == ATTEMPT.c.session_id)
@@ -726,6 +757,7 @@ def _next_head_query() -> Select[Any]:
             SESSION.c.status,
             SESSION.c.call_sid,
             SESSION.c.answered_at,
+            SESSION.c.last_heard_at,
             BATCH.c.closed_at.label("batch_closed_at"),
             cast(CAMPAIGN.c.config, String).label("config"),
             earlier.label("earlier_id"),
