@@ -29,6 +29,7 @@ from matching.sessions import ENDED as ENDED
 from matching.sessions import moves_forward as moves_forward
 from matching.sessions import status_rank as status_rank
 from matching.zones import calling_zone_key, key_verdict
+from storage.attempts import may_have_rung
 from storage.campaign_config import CampaignConfig
 from storage.db import insert_ignoring_duplicates, read_only, session_scope
 from storage.models import BatchCard, BatchItem, CallAttempt, DncEntry, ProcessedEvent, Voter
@@ -78,11 +79,16 @@ def open_voters(session: Session, card: BatchCard) -> list[Voter]:
 
 
 def called_card_ids(session: Session, batch_id: int) -> set[int]:
-    """Cards of the batch with a call attempt on any of their voters."""
+    """Cards of the batch with a call attempt on any of their voters (one that never reached
+    Twilio does not count)."""
     rows = session.exec(
         select(BatchItem.card_id)
         .join(CallAttempt, col(CallAttempt.voter_id) == col(BatchItem.voter_id))
-        .where(col(BatchItem.batch_id) == batch_id, col(CallAttempt.batch_id) == batch_id)
+        .where(
+            col(BatchItem.batch_id) == batch_id,
+            col(CallAttempt.batch_id) == batch_id,
+            may_have_rung(col(CallAttempt.call_status)),
+        )
     ).all()
     return set(rows)
 

@@ -56,6 +56,7 @@ from matching.outcomes import AlreadyLogged, Outcome, OutcomeError, record_outco
 from matching.pool import campaign_config, run_transaction
 from matching.sessions import SessionEnd, advance_session, sweep_silent_sessions
 from matching.tables import ATTEMPT, BATCH, CAMPAIGN, CARD, DNC, ITEM, VOTER
+from storage.attempts import NOT_PLACED, may_have_rung
 from storage.campaign_config import CampaignConfig, ResultAction, ResultCode
 
 log = logging.getLogger(__name__)
@@ -685,8 +686,9 @@ def _leg_reported(call: _Call) -> bool:
 
 
 def _was_dialed(call: _Call) -> bool:
-    """Whether a voter leg existed: an attempt refused at the moment of dialing never had one."""
-    return not (call.call_status == "canceled" and call.call_sid is None)
+    """Whether a voter leg existed: an attempt refused at the moment of dialing, or whose
+    session ended before it was dialed, never had one."""
+    return not (call.call_status in ("canceled", NOT_PLACED) and call.call_sid is None)
 
 
 def _label(config: CampaignConfig, code: str) -> str:
@@ -795,6 +797,7 @@ def _next_card() -> ScalarSelect[Any]:
             called.c.card_id == card.c.id,
             called.c.batch_id == bindparam("batch_id"),
             ATTEMPT.c.batch_id == bindparam("batch_id"),
+            may_have_rung(ATTEMPT.c.call_status),
         )
     )
     return (

@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, u
 from matching.leases import close_batch, release_cards_in
 from matching.pool import run_transaction
 from matching.tables import ATTEMPT, CARD, ITEM, SESSION
-from storage.attempts import was_rung
+from storage.attempts import NOT_PLACED, was_rung
 from storage.clock import Clock
 
 BATCH_NOTICE = "batch.notice"  # outbox kind: show the volunteer their batch with a message
@@ -132,14 +132,15 @@ def end_session(
 
 
 def _cancel_if_never_dialed(conn: Connection, attempt_id: int, now: datetime) -> None:
-    """The session ended before its current voter's leg reported anything: no call happens."""
+    """The session ended before its current voter's leg reported anything: that voter was
+    never rung, and is neither counted nor skipped (storage/attempts.py)."""
     conn.execute(
         update(ATTEMPT)
         .where(
             ATTEMPT.c.id == attempt_id,
             or_(ATTEMPT.c.call_status.is_(None), ATTEMPT.c.call_status.in_(("placing", "queued"))),
         )
-        .values(call_status="canceled", ended_at=func.coalesce(ATTEMPT.c.ended_at, now))
+        .values(call_status=NOT_PLACED, ended_at=func.coalesce(ATTEMPT.c.ended_at, now))
     )
 
 

@@ -15,6 +15,16 @@ from sqlalchemy import ColumnElement, or_
 
 # Statuses only Twilio (or the simulated backend) reports: the voter's phone was reached for.
 REACHED = ("initiated", "ringing", "in-progress", "completed", "busy", "no-answer")
+# An attempt known never to have reached Twilio: its session ended before the voter's leg said
+# anything, or the process died before the call was handed over. (A dial refused at that moment,
+# do-not-call or calling hours, is "canceled": not rung either, but its card is skipped.)
+NOT_PLACED = "not-placed"
+
+
+def may_have_rung(call_status: Any) -> ColumnElement[bool]:
+    """SQL: the attempt's card counts as called on its batch (rung, being rung, or refused),
+    unless the attempt is known never to have reached Twilio."""
+    return or_(call_status.is_(None), call_status != NOT_PLACED)
 
 
 def was_rung(call_sid: Any, call_status: Any, result_code: Any) -> ColumnElement[bool]:

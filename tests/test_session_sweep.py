@@ -102,7 +102,7 @@ def test_a_phone_that_rang_and_went_silent_is_ended_and_the_batch_kept(
 
     session = desk.one("SELECT end_reason FROM call_session")
     assert session.end_reason == "no_status"
-    assert desk.one("SELECT call_status FROM call_attempt").call_status == "canceled"
+    assert desk.one("SELECT call_status FROM call_attempt").call_status == "not-placed"
     assert open_voters(desk) == ["Maria", "Dave", "Eve"]  # never answered: still theirs
     told = desk.notifier.to_volunteers[-1][1]
     assert "did not answer" in told.text

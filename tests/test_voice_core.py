@@ -301,7 +301,7 @@ def test_a_volunteer_who_never_answers_keeps_the_batch_and_is_told(desk: Desk) -
     assert session.ended_at is not None and session.end_reason == "no-answer"
     told = desk.notifier.to_volunteers[-1][1]
     assert "did not answer" in told.text
-    assert desk.one("SELECT call_status FROM call_attempt").call_status == "canceled"
+    assert desk.one("SELECT call_status FROM call_attempt").call_status == "not-placed"
     open_cards = desk.world.rows("SELECT id FROM batch_card WHERE released_at IS NULL")
     assert len(open_cards) == 3
     assert desk.press("Call", "Dave").text.startswith("Calling: your phone rings first")
