@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import handlers.dialing  # noqa: F401  (the core's outbox kinds, registered at import)
+import handlers.requests  # noqa: F401
 from handlers.context import Services
 from handlers.outbox import run_due
 

@@ -52,7 +52,7 @@ _handlers: dict[str, Handler] = {}
 _under_way: set[tuple[str, int]] = set()  # (database, row id) running in this process
 _under_way_lock = threading.Lock()
 
-__all__ = ["Handler", "Task", "outbox_handler", "owe", "owed", "run_due", "run_task"]
+__all__ = ["Handler", "Task", "finished", "outbox_handler", "owe", "owed", "run_due", "run_task"]
 
 
 def outbox_handler(kind: str) -> Callable[[Handler], Handler]:
@@ -76,8 +76,10 @@ def owe(
     key: str,
     now: datetime,
     due_at: datetime | None = None,
-) -> bool:
-    """Write a row owing `kind` in `conn`'s transaction; False when `key` was owed before."""
+) -> int | None:
+    """Write a row owing `kind` in `conn`'s transaction; its id, or None when `key` was owed
+    before (`due_at`: not before then, e.g. to give the process that owes it time to do it
+    itself, and `finished` it)."""
     if kind not in _handlers:
         raise ValueError(f"no outbox handler for {kind!r}")
     return enqueue(conn, kind, payload, key=key, now=now, due_at=due_at)
@@ -90,6 +92,12 @@ def owed(services: Services) -> None:
         services.outbox.wake()
     else:
         run_due(services)
+
+
+def finished(services: Services, task_id: int) -> None:
+    """The row's work was done by the code that owed it (before the worker got to it)."""
+    with services.engine.begin() as conn:
+        finish(conn, task_id, services.clock.now())
 
 
 def run_due(services: Services, *, limit: int = BATCH) -> int:

@@ -51,8 +51,9 @@ def enqueue(
     key: str,
     now: datetime,
     due_at: datetime | None = None,
-) -> bool:
-    """Owe `kind` with `payload`, in `conn`'s transaction; False when a row with `key` exists."""
+) -> int | None:
+    """Owe `kind` with `payload`, in `conn`'s transaction; the row's id, or None when a row
+    with `key` exists already."""
     row = {
         "kind": kind,
         "key": key[:200],
@@ -62,7 +63,7 @@ def enqueue(
         "attempts": 0,
         "failed": False,
     }
-    return conn.execute(_insert(conn.dialect.name), row).first() is not None
+    return conn.execute(_insert(conn.dialect.name), row).scalar()
 
 
 @cache

@@ -73,7 +73,7 @@ def owe_effect(services: Services, key: str, say: str = "hi") -> bool:
     with services.engine.begin() as conn:
         made = owe(conn, "test.effect", {"say": say}, key=key, now=services.clock.now())
     owed(services)
-    return made
+    return made is not None
 
 
 def rows(engine: Engine) -> list[dict[str, object]]:
