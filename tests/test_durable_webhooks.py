@@ -127,7 +127,7 @@ def test_a_hang_up_whose_work_fails_gets_no_200(
     def database_gone(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr("handlers.voice.advance_session", database_gone)
+    monkeypatch.setattr("matching.sessions.advance_session", database_gone)
     hung_up = {"CallSid": "CAvolunteer", "CallStatus": "completed"}
     with pytest.raises(RuntimeError):  # the server answers 500: Twilio may send it again
         twilio.post(URLS.session_status(session), hung_up)

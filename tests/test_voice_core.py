@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from handlers import voice
 from handlers.router import handle_form
 from handlers.voice import Dial, DialResult, Gather, Hangup, LegEvent, Redirect, Say
+from matching import sessions
 from storage.clock import FrozenClock
 from storage.db import session_scope
 from storage.models import DncEntry
@@ -252,17 +253,17 @@ def test_hash_twice_at_once_dials_one_voter_and_hangs_up_nobody(
     session_id, maria = answered(desk)
     voice.voter_leg_ended(desk.services, session_id, maria, DialResult("completed", "CAv1", 30))
     voice.key_pressed(desk.services, session_id, maria, "2")
-    real_target = voice._target
+    real_target = sessions._target
 
     def other_request_commits_first(conn: Any, query: Any, **params: Any) -> Any:
         """The twin request: it reads the same next card and commits its attempt while this
         one is between reading the session and inserting its own."""
-        monkeypatch.setattr(voice, "_target", real_target)
+        monkeypatch.setattr(sessions, "_target", real_target)
         twin = voice.key_pressed(desk.services, session_id, maria, "#")
         assert isinstance(twin[-1], Dial)
         return real_target(conn, query, **params)
 
-    monkeypatch.setattr(voice, "_target", other_request_commits_first)
+    monkeypatch.setattr(sessions, "_target", other_request_commits_first)
     plan = voice.key_pressed(desk.services, session_id, maria, "#")
 
     [dave] = [
