@@ -12,13 +12,14 @@ import os
 from sqlalchemy.engine import Engine
 
 from bot.later import DEFAULT_THREADS as LATER_THREADS
+from bot.outbox import THREADS as OUTBOX_THREADS
 from bot.settings import Settings
 from bot.telephony import telephony_for
 from bot.telephony.simulated import CallEvent, SimulatedTelephony
 from bot.telephony.softphone import softphone_links
 from bot.telephony.twilio_backend import TwilioTelephony
 from handlers.calls import call_status_changed
-from handlers.context import Later, Notifier, Platform, Services, Telephony
+from handlers.context import Later, Notifier, OutboxWorker, Platform, Services, Telephony
 from handlers.replies import Reply
 from handlers.verification import ring_refusal
 from storage.clock import Clock, SystemClock
@@ -70,7 +71,7 @@ def database_engine(settings: Settings) -> Engine:
     if normalize_url(url).get_backend_name() != "postgresql":
         return make_engine(url)
     asyncio_workers = min(32, (os.cpu_count() or 1) + 4)  # ThreadPoolExecutor's default
-    pool = WORKER_THREADS + asyncio_workers + LATER_THREADS
+    pool = WORKER_THREADS + asyncio_workers + LATER_THREADS + 2 * OUTBOX_THREADS
     return make_engine(url, pool_size=pool, max_overflow=10)
 
 
@@ -82,6 +83,7 @@ def build_services(
     telephony: Telephony | None = None,
     notifier: Notifier | None = None,
     later: Later | None = None,
+    outbox: OutboxWorker | None = None,
 ) -> Services:
     """Services for one process; anything passed in replaces what the settings would pick."""
     clock = clock or SystemClock()
@@ -98,6 +100,7 @@ def build_services(
         later=later,
         softphone=softphone_links(settings, clock),
         phone_policy=policy,
+        outbox=outbox,
     )
     if isinstance(telephony, TwilioTelephony):  # it rings only what a volunteer proved
         telephony.prove_with(lambda target: ring_refusal(engine, policy, target))

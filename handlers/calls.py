@@ -52,6 +52,7 @@ from handlers.softphone import ring_target
 from handlers.verification import ring_problem
 from matching.leases import renew_lease
 from matching.pool import campaign_config
+from storage.attempts import NOT_PLACED as NOT_PLACED_STATUS
 from storage.db import read_session, session_scope
 from storage.models import (
     Batch,
@@ -76,6 +77,10 @@ _FAILURE_TEXT = {
     TelephonyFailure.BLOCKED: "Calls cannot ring that destination; check your phone in `signup`.",
 }
 NOT_PLACED = "The call could not be placed; try again in a moment."
+NEVER_PLACED = "Your last Call did not go through (Phonebank restarted): press Call again."
+# Longer than a placing takes (telephony's own timeout is 10 s): a press found still "placing"
+# after that, with no ring, was never handed to telephony (the process died in between).
+PLACING_TIMEOUT = timedelta(seconds=15)
 CALLER_ID_ALERT_QUIET = timedelta(hours=1)  # every Call press fails the same way until fixed
 
 
@@ -102,6 +107,8 @@ def call(ctx: Context, value: str) -> Reply:
         failure = _place(ctx.services, start)
         if failure is not None:
             text, tone = failure, Tone.WARNING
+    elif _never_placed(ctx.services, start.attempt_id):
+        text, tone = NEVER_PLACED, Tone.WARNING
     return render_batch(batch_view(ctx, start.batch_id), text, tone)
 
 
@@ -283,6 +290,27 @@ def _voter_on_the_line(session: Session, card: BatchCard) -> CallAttempt | None:
         )
         .order_by(col(CallAttempt.id).desc())
     ).first()
+
+
+def _never_placed(services: Services, attempt_id: int) -> bool:
+    """A press run again (handlers/requests.py) whose first run stored its call but died
+    before telephony rang the volunteer: the attempt and its silent session end as not placed
+    (not counted, the card not skipped), so the volunteer is told and a new press rings once."""
+    now = services.clock.now()
+    with session_scope(services.engine) as session:
+        attempt = session.get(CallAttempt, attempt_id)
+        if attempt is None or attempt.call_status != "placing" or attempt.call_sid is not None:
+            return False
+        call_session = session.get(CallSession, attempt.session_id) if attempt.session_id else None
+        if call_session is None or call_session.call_sid is not None:
+            return False  # handed over: the volunteer's leg exists (or a live call continues)
+        if now - attempt.started_at < PLACING_TIMEOUT:
+            return False  # the first run may still be placing it
+        attempt.call_status, attempt.ended_at = NOT_PLACED_STATUS, now
+        if call_session.ended_at is None:
+            call_session.ended_at, call_session.end_reason = now, "not_placed"
+        session.add_all([attempt, call_session])
+    return True
 
 
 def _forget_event(services: Services, key: str) -> None:

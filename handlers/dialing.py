@@ -1,50 +1,39 @@
-"""What every dial of a voter checks, and how a call's state moves: shared by the chat Call press
-(handlers/calls.py) and the live calling session (handlers/voice.py).
+"""What the chat Call press (handlers/calls.py) and the live calling session (handlers/voice.py)
+share: the checks of every dial, the volunteer's card after a change, and the notices owed.
 
 The do-not-call list and calling hours are checked at the moment of each dial, not only at the
 claim: a batch claimed at 20:55 is not called at 21:05, and a number listed meanwhile is never
-dialed. A call's state only moves forward (queued < initiated < ringing < in-progress < ended):
-status reports arrive late, twice, or out of order, and a late "ringing" must never reopen a
-completed call.
+dialed (matching/sessions.py). A call's state only moves forward (matching/call_state.py, whose
+names are re-exported here for the code that imports them from this module).
 """
 
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
-from typing import Any, Protocol
+from typing import Protocol
 
-from sqlalchemy import Connection, bindparam
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy import Connection
 from sqlmodel import Session, col, select
 
 from handlers.cards import read_batch, render_batch
 from handlers.context import Services
+from handlers.outbox import Task, outbox_handler, owe
 from handlers.replies import Tone
-from matching.zones import calling_zone_key, key_verdict
+from matching.call_state import ENDED as ENDED
+from matching.call_state import StatusReport as StatusReport
+from matching.call_state import first_time as first_time
+from matching.call_state import first_times as first_times
+from matching.call_state import moves_forward as moves_forward
+from matching.call_state import status_changes as status_changes
+from matching.call_state import status_rank as status_rank
+from matching.sessions import BATCH_NOTICE
+from matching.sessions import DNC_REFUSAL as DNC_REFUSAL
+from matching.sessions import hours_refusal as hours_refusal
+from storage.attempts import may_have_rung
 from storage.campaign_config import CampaignConfig
-from storage.db import insert_ignoring_duplicates, read_only, session_scope
-from storage.models import BatchCard, BatchItem, CallAttempt, DncEntry, ProcessedEvent, Voter
-
-ENDED = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
-_RANK = {"placing": 0, "queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3}
-_ENDED_RANK = 4
-PROCESSED_EVENT = ProcessedEvent.__table__  # type: ignore[attr-defined]
-DNC_REFUSAL = "this number is on the do-not-call list now"
-
-
-def status_rank(status: str | None) -> int:
-    """Where a Twilio call status stands in a call's life; unknown statuses rank lowest."""
-    if status in ENDED:
-        return _ENDED_RANK
-    return _RANK.get(status or "", -1)
-
-
-def moves_forward(current: str | None, new: str) -> bool:
-    """Whether `new` is a later state than `current` (an ended call never changes again)."""
-    return status_rank(new) > status_rank(current)
+from storage.db import read_only, session_scope
+from storage.models import BatchCard, BatchItem, CallAttempt, DncEntry, Voter
 
 
 class ZonedVoter(Protocol):
@@ -66,15 +55,6 @@ def dial_refusal(
     return DNC_REFUSAL if listed is not None else hours_refusal(voter, now, config)
 
 
-def hours_refusal(voter: ZonedVoter, now: datetime, config: CampaignConfig) -> str | None:
-    """Why the voter may not be called at `now` under the campaign's calling hours, or None."""
-    key = voter.calling_zone_key
-    if key is None:
-        key = calling_zone_key(voter.phone, voter.state, voter.time_zones, voter.zip)
-    verdict = key_verdict(key, now, config.calling_hours)
-    return None if verdict.ok else verdict.reason
-
-
 def open_voters(session: Session, card: BatchCard) -> list[Voter]:
     """The card's voters still to be called from it, in id order."""
     return list(
@@ -88,11 +68,16 @@ def open_voters(session: Session, card: BatchCard) -> list[Voter]:
 
 
 def called_card_ids(session: Session, batch_id: int) -> set[int]:
-    """Cards of the batch with a call attempt on any of their voters."""
+    """Cards of the batch with a call attempt on any of their voters (one that never reached
+    Twilio does not count)."""
     rows = session.exec(
         select(BatchItem.card_id)
         .join(CallAttempt, col(CallAttempt.voter_id) == col(BatchItem.voter_id))
-        .where(col(BatchItem.batch_id) == batch_id, col(CallAttempt.batch_id) == batch_id)
+        .where(
+            col(BatchItem.batch_id) == batch_id,
+            col(CallAttempt.batch_id) == batch_id,
+            may_have_rung(col(CallAttempt.call_status)),
+        )
     ).all()
     return set(rows)
 
@@ -108,53 +93,6 @@ def uncalled_cards(session: Session, batch_id: int) -> list[BatchCard]:
     return [card for card in cards if card.id not in called]
 
 
-@dataclass(frozen=True)
-class StatusReport:
-    """A call's progress as telephony reports it (the voter's leg, or the simulated call)."""
-
-    status: str
-    call_sid: str | None = None
-    duration_s: int | None = None
-    error_code: int | None = None
-
-
-class AttemptState(Protocol):
-    """What a status report is applied to: a `CallAttempt`, or a row with those columns."""
-
-    @property
-    def call_sid(self) -> str | None: ...
-    @property
-    def error_code(self) -> int | None: ...
-    @property
-    def call_status(self) -> str | None: ...
-    @property
-    def started_at(self) -> datetime: ...
-    @property
-    def ended_at(self) -> datetime | None: ...
-    @property
-    def duration_s(self) -> int | None: ...
-
-
-def status_changes(attempt: AttemptState, report: StatusReport, now: datetime) -> dict[str, Any]:
-    """The attempt's columns the report changes, forward only. Missing facts (the child call's
-    sid, the duration, an error code) are filled in even by a late report."""
-    changes: dict[str, Any] = {}
-    if report.call_sid and attempt.call_sid is None:
-        changes["call_sid"] = report.call_sid
-    if report.error_code is not None and attempt.error_code is None:
-        changes["error_code"] = report.error_code
-    status, ended_at = attempt.call_status, attempt.ended_at
-    if moves_forward(status, report.status):
-        status = changes["call_status"] = report.status
-        if status in ENDED and ended_at is None:
-            ended_at = changes["ended_at"] = now
-    if status in ENDED and attempt.duration_s is None:
-        duration = _duration(attempt.started_at, ended_at, report)
-        if duration is not None:
-            changes["duration_s"] = duration
-    return changes
-
-
 def apply_status(
     session: Session, attempt: CallAttempt, report: StatusReport, now: datetime
 ) -> bool:
@@ -165,42 +103,6 @@ def apply_status(
     if changes:
         session.add(attempt)
     return bool(changes)
-
-
-def _duration(started_at: datetime, ended_at: datetime | None, report: StatusReport) -> int | None:
-    """Twilio's count of seconds when it gives one, else start to end as we saw them."""
-    if report.duration_s is not None:
-        return report.duration_s
-    if ended_at is None:
-        return None
-    return int((ended_at - started_at).total_seconds())
-
-
-def first_time(conn: Connection, key: str, source: str, now: datetime) -> bool:
-    """Record an event's key (`ProcessedEvent`); False when it was recorded before, or alongside
-    by another worker: the unique key decides, in one round trip."""
-    return key in first_times(conn, [key], source, now)
-
-
-def first_times(conn: Connection, keys: list[str], source: str, now: datetime) -> set[str]:
-    """Record several events' keys in one round trip; the keys recorded now (not before, nor
-    alongside by another worker)."""
-    rows = [
-        {"key": key, "source": source, "created_at": now, "result": {}}
-        for key in dict.fromkeys(keys)
-    ]
-    return set(conn.execute(_recording(conn.dialect.name), rows).scalars())
-
-
-@cache
-def _recording(dialect_name: str) -> Insert:
-    """`first_times`'s statement for a database, built once."""
-    values = {
-        name: bindparam(name, type_=PROCESSED_EVENT.c[name].type)
-        for name in ("key", "source", "created_at", "result")
-    }
-    statement = insert_ignoring_duplicates(PROCESSED_EVENT, dialect_name, ["key"], **values)
-    return statement.returning(PROCESSED_EVENT.c.key)
 
 
 def update_attempt(services: Services, attempt_id: int, report: StatusReport) -> bool:
@@ -241,3 +143,31 @@ def show_batch(
             services.notifier.to_volunteer(volunteer_id, render_batch(view, text, tone))
 
     services.after_request(f"batch:{batch_id}", update, replace=text is not None)
+
+
+def owe_batch_notice(
+    conn: Connection,
+    now: datetime,
+    volunteer_id: int,
+    batch_id: int,
+    text: str,
+    tone: Tone = Tone.INFO,
+    *,
+    key: str,
+) -> None:
+    """Owe the volunteer their batch with `text` (a message whose loss changes what they know,
+    such as "your call ended"), in `conn`'s transaction: the outbox delivers it."""
+    payload = {"volunteer_id": volunteer_id, "batch_id": batch_id, "text": text, "tone": tone}
+    owe(conn, BATCH_NOTICE, payload, key=key, now=now)
+
+
+@outbox_handler(BATCH_NOTICE)
+def deliver_batch_notice(services: Services, task: Task) -> None:
+    """The batch as it stands, with the notice; delivered again after a crash, it replaces the
+    same message (the card's update key), so the volunteer sees it once."""
+    payload = task.payload
+    with reading(services) as conn:
+        view = read_batch(conn, int(payload["batch_id"]))
+    if view is not None:
+        reply = render_batch(view, str(payload["text"]), Tone(payload["tone"]))
+        services.notifier.to_volunteer(int(payload["volunteer_id"]), reply)

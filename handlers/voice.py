@@ -1,11 +1,13 @@
-"""A calling session, as the phone network drives it: the neutral core of the voice webhooks.
+"""A calling session as the volunteer hears it and presses it: the neutral core of the voice
+webhooks.
 
 The volunteer's phone is rung once (handlers/calls.py); when they pick up, each voter of the
 batch is dialed from inside that live call, and between calls the keypad logs the outcome and
 '#' dials the next voter. The functions here answer the webhooks with a `Plan`: a few neutral
 verbs (say, dial, gather keys, redirect, hang up) that bot/telephony/twiml.py renders as TwiML,
-so nothing here knows Twilio. Status reports of both legs are applied once (keyed in
-`ProcessedEvent`) and only forward; the chat card follows every change.
+so nothing here knows Twilio. The session's state and what it stores (which voter is dialed,
+the legs' reports, forward only and each once, the session's end) are matching/sessions.py's;
+here is what is said, asked and pressed, and the chat card follows every change.
 
 Every dial checks the do-not-call list and calling hours again at that moment. A voter is only
 dialed because the volunteer asked for it: a chat Call or Next, or '#' on the keypad; one press,
@@ -16,49 +18,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import (
-    Connection,
-    ScalarSelect,
-    Select,
-    String,
-    bindparam,
-    cast,
-    func,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
 
-from handlers.cards import SESSION, join_names
+from handlers.cards import join_names
 from handlers.context import Services
-from handlers.dialing import (
-    DNC_REFUSAL,
-    ENDED,
-    StatusReport,
-    first_time,
-    first_times,
-    hours_refusal,
-    moves_forward,
-    reading,
-    show_batch,
-    status_changes,
-    status_rank,
-    uncalled_cards,
-)
+from handlers.dialing import owe_batch_notice, show_batch
+from handlers.outbox import owed
 from handlers.replies import Tone
-from matching.leases import release_batch, release_cards, renew_lease
+from matching import sessions
+from matching.call_state import StatusReport, first_time, first_times
 from matching.outcomes import AlreadyLogged, Outcome, OutcomeError, record_outcome
-from matching.pool import campaign_config
-from matching.tables import ATTEMPT, BATCH, CAMPAIGN, CARD, DNC, ITEM, VOTER
+from matching.pool import run_transaction
+from matching.sessions import AlreadyDialed, Call, Refused, SessionEnd, Target
 from storage.campaign_config import CampaignConfig, ResultAction, ResultCode
-from storage.db import read_session, session_scope
-from storage.models import Batch, CallAttempt, CallSession
 
 log = logging.getLogger(__name__)
 
@@ -165,28 +141,16 @@ def _dial_in_session(
     leg just picked up (the first dial of the session)."""
     now = services.clock.now()
     with services.engine.begin() as conn:
-        call = _load_call(conn, session_id, attempt_id)
+        call = sessions.load_call(conn, session_id, attempt_id)
         if call is None:
             return UNKNOWN_CALL
         if call.session_ended_at is not None:
             return (Hangup(),)
         if answered_by is not None:
-            _mark_answered(conn, call, answered_by, now)
+            sessions.mark_answered(conn, call, answered_by, now)
         plan = _dial_plan(conn, now, call)
     show_batch(services, call.session_volunteer_id, call.session_batch_id)
     return plan
-
-
-def _mark_answered(conn: Connection, call: _Call, call_sid: str, now: datetime) -> None:
-    changes: dict[str, Any] = {}
-    if call.session_call_sid is None and call_sid:
-        changes["call_sid"] = call_sid
-    if call.session_answered_at is None:
-        changes["answered_at"] = now
-    if moves_forward(call.session_status, "in-progress"):
-        changes["status"] = "in-progress"
-    if changes:
-        conn.execute(update(SESSION).where(SESSION.c.id == call.session_id).values(**changes))
 
 
 def voter_leg_ended(
@@ -196,11 +160,12 @@ def voter_leg_ended(
     status = _DIAL_STATUS.get(result.status, result.status)
     report = StatusReport(status, result.call_sid, result.duration_s, result.error_code)
     wrong_number = result.error_code == INVALID_NUMBER
+    now = services.clock.now()
     with services.engine.begin() as conn:
-        found = _load_call(conn, session_id, attempt_id)
-        if found is None:
-            return UNKNOWN_CALL
-        call, changed = _store_status(conn, found, [report], services.clock.now())
+        stored = sessions.store_reports(conn, session_id, attempt_id, [report], now)
+    if stored is None:
+        return UNKNOWN_CALL
+    call, changed = stored
     if wrong_number:  # the wrong-number outcome is logged first, and then said
         _record_wrong_number(services, session_id, attempt_id)
         plan = _outcome_question(services, session_id, attempt_id)
@@ -216,17 +181,17 @@ def key_pressed(services: Services, session_id: int, attempt_id: int, digits: st
     key = digits.strip()[:1]
     if key == NEXT_KEY:
         return next_voter(services, session_id, attempt_id)
-    with reading(services) as conn:
-        call = _load_call(conn, session_id, attempt_id)
+    call = sessions.read_call(services.engine, session_id, attempt_id)
     if call is None:
         return UNKNOWN_CALL
     if call.session_ended_at is not None:
         return (Hangup(),)
     if not key:
+        sessions.note_heard(services.engine, call, services.clock.now())
         return _question(call, again=True)
-    if not _was_dialed(call):
+    if not call.was_dialed:
         return (Say("That voter was not called."), *_next_only(session_id, attempt_id))
-    return _log_key(services, campaign_config(call.config), call, call.logged, key)
+    return _log_key(services, call.campaign, call, call.logged, key)
 
 
 def next_voter(services: Services, session_id: int, after_attempt_id: int) -> Plan:
@@ -243,19 +208,13 @@ def next_voter(services: Services, session_id: int, after_attempt_id: int) -> Pl
 def _next_voter(services: Services, session_id: int, after_attempt_id: int) -> Plan:
     now = services.clock.now()
     with services.engine.begin() as conn:
-        head = conn.execute(
-            _NEXT_HEAD, {"session_id": session_id, "request_key": _next_key(after_attempt_id)}
-        ).first()
-        if head is None or head.ended_at is not None:
+        step = sessions.take_next(conn, session_id, after_attempt_id, now)
+        if step is None:
             return (Hangup(),)
-        if head.earlier_id is not None:  # '#' asked again: the voter it chose, never another
-            call, target = _load_call(conn, session_id, head.earlier_id), None
-        else:
-            call, target = _next_attempt(conn, now, head, after_attempt_id)
-        if call is None:
+        if step.call is None:
             return (Say("That was the last one on your batch. Thank you for calling!"), Hangup())
-        plan = _dial_plan(conn, now, call, target)
-    show_batch(services, head.volunteer_id, head.batch_id)
+        plan = _dial_plan(conn, now, step.call, step.target)
+    show_batch(services, step.volunteer_id, step.batch_id)
     return plan
 
 
@@ -265,34 +224,62 @@ def recording_notice() -> Plan:
 
 
 def volunteer_leg_status(services: Services, session_id: int, event: LegEvent) -> None:
-    """A status callback of the volunteer's leg: applied once, forward only. Hanging up after
-    answering ends the session and returns the voters not yet called; a phone that never
-    answered ends it too, and the volunteer is told in chat (the batch stays theirs)."""
+    """A status callback of the volunteer's leg: applied once, forward only, and committed
+    before Twilio gets its 200. Hanging up after answering ends the session and returns the
+    voters not yet called, in one transaction; a phone that never answered ends it too (the
+    batch stays theirs). Either way the volunteer is owed a notice, in that transaction."""
+    now = services.clock.now()
+
+    def apply(conn: Connection) -> SessionEnd | None:
+        if not first_time(conn, event.key, EVENT_SOURCE, now):
+            return None
+        end = sessions.advance_session(conn, session_id, event.status, now, call_sid=event.call_sid)
+        if end is not None:
+            text, tone = _end_notice(end, event)
+            key = _end_key(end)
+            owe_batch_notice(conn, now, end.volunteer_id, end.batch_id, text, tone, key=key)
+        return end
+
     try:
-        with session_scope(services.engine) as db:
-            if not first_time(db.connection(), event.key, EVENT_SOURCE, services.clock.now()):
-                return
-            call_session = db.get(CallSession, session_id)
-            if call_session is None or not _advance_session(db, services, call_session, event):
-                return
-            ended = call_session.ended_at is not None
-            answered = call_session.answered_at is not None
-            batch_id, volunteer_id = call_session.batch_id, call_session.volunteer_id
+        end = run_transaction(services.engine, apply)
     except IntegrityError:
         return  # the same callback, applied alongside by another worker
-    if not ended:
-        return
-    if answered:
-        returned = release_uncalled(services, batch_id)
-        people = "voter" if returned == 1 else "voters"
-        text = f"Your call ended. {returned} {people} not called went back to the list."
-        show_batch(services, volunteer_id, batch_id, text)
-    elif event.error_code == INVALID_NUMBER:
-        text = "Twilio cannot ring your phone; fix it with `signup`."
-        show_batch(services, volunteer_id, batch_id, text, Tone.WARNING)
-    else:
-        text = f"Your phone did not answer ({event.status}). Press Call to try again."
-        show_batch(services, volunteer_id, batch_id, text, Tone.WARNING)
+    if end is not None:
+        owed(services)
+
+
+def sweep_sessions(services: Services) -> int:
+    """End the calling sessions that died without a hang-up (matching.sessions), telling each
+    volunteer as a hang-up would; how many. Safe to run from any number of processes."""
+    now = services.clock.now()
+
+    def notice(conn: Connection, end: SessionEnd) -> None:
+        text, tone = _end_notice(end, None)
+        owe_batch_notice(conn, now, end.volunteer_id, end.batch_id, text, tone, key=_end_key(end))
+
+    ended = sessions.sweep_silent_sessions(services.engine, clock=services.clock, on_end=notice)
+    if ended:
+        owed(services)
+    return len(ended)
+
+
+def _end_key(end: SessionEnd) -> str:
+    return f"session-end:{end.session_id}"
+
+
+def _end_notice(end: SessionEnd, event: LegEvent | None) -> tuple[str, Tone]:
+    """What the volunteer is told when their session ends (`event`: the callback that ended it;
+    None: the sweep found it dead)."""
+    if end.answered:
+        people = "voter" if end.returned == 1 else "voters"
+        return (
+            f"Your call ended. {end.returned} {people} not called went back to the list.",
+            Tone.INFO,
+        )
+    if event is not None and event.error_code == INVALID_NUMBER:
+        return "Twilio cannot ring your phone; fix it with `signup`.", Tone.WARNING
+    status = event.status if event is not None else "no answer"
+    return f"Your phone did not answer ({status}). Press Call to try again.", Tone.WARNING
 
 
 def voter_leg_status(services: Services, session_id: int, attempt_id: int, event: LegEvent) -> None:
@@ -311,12 +298,15 @@ def voter_leg_statuses(
         with services.engine.begin() as conn:
             new = first_times(conn, [event.key for event in events], EVENT_SOURCE, now)
             fresh = [event for event in events if event.key in new]
-            found = _load_call(conn, session_id, attempt_id) if fresh else None
-            if found is None:
+            if not fresh:
                 return
-            call, changed = _store_status(conn, found, [_report(event) for event in fresh], now)
+            reports = [_report(event) for event in fresh]
+            stored = sessions.store_reports(conn, session_id, attempt_id, reports, now)
     except IntegrityError:
         return
+    if stored is None:
+        return
+    call, changed = stored
     if any(event.error_code == INVALID_NUMBER for event in fresh):
         _record_wrong_number(services, session_id, attempt_id)
     if changed and call.volunteer_id is not None and call.batch_id is not None:
@@ -327,48 +317,20 @@ def _report(event: LegEvent) -> StatusReport:
     return StatusReport(event.status, event.call_sid, event.duration_s, event.error_code)
 
 
-def release_uncalled(services: Services, batch_id: int) -> int:
-    """Return the batch's open cards nobody called to the pool; how many voters. Cards called
-    but not logged yet stay, so the volunteer can still log them in chat."""
-    with read_session(services.engine) as db:
-        batch = db.get(Batch, batch_id)
-        if batch is None or batch.closed_at is not None:
-            return 0
-        uncalled = [int(card.id or 0) for card in uncalled_cards(db, batch_id)]
-        open_cards = db.execute(
-            select(CARD.c.id).where(CARD.c.batch_id == batch_id, CARD.c.released_at.is_(None))
-        ).all()
-    if len(uncalled) == len(open_cards):
-        return release_batch(services.engine, batch_id, clock=services.clock)
-    return release_cards(
-        services.engine, batch_id, uncalled, clock=services.clock, reason="released"
-    )
+# --- Dialing: what is said --------------------------------------------------------------------
 
 
-# --- Dialing --------------------------------------------------------------------------------
-
-
-def _dial_plan(conn: Connection, now: datetime, call: _Call, target: _Target | None = None) -> Plan:
-    """Dial the attempt's voter, after the checks of the moment; refused: say why, offer '#'.
-    `target`: the attempt's card, when the caller read it already."""
-    if status_rank(call.call_status) > 0 or call.result_code is not None:
-        # Already dialed (a webhook asked twice): never a second call for one press.
+def _dial_plan(conn: Connection, now: datetime, call: Call, target: Target | None = None) -> Plan:
+    """Dial the attempt's voter if `sessions.decide_dial` says so (which also answers Twilio's
+    retries: the same `<Dial>` again until the voter's leg reports); refused: say why, offer
+    '#'; dialed already: ask how it went."""
+    decision = sessions.decide_dial(conn, call, now, target)
+    if isinstance(decision, AlreadyDialed):
         return _question(call, again=True)
-    target = target or _target(conn, _CARD_OF_VOTER, batch_id=call.batch_id, voter_id=call.voter_id)
-    voter = target.voter(call.voter_id) if target else None
-    if target is None or voter is None:
-        return _refuse(conn, now, call, "that card is closed")
-    config = campaign_config(call.config)
-    reason = DNC_REFUSAL if target.listed else hours_refusal(voter, now, config)
-    if reason is not None:
-        return _refuse(conn, now, call, reason)
-    if not first_time(conn, f"twilio:dial:{call.id}", EVENT_SOURCE, now):
-        # This attempt's voter was dialed before (Twilio asked twice): one press, one call.
-        return _question(call, again=True)
-    conn.execute(
-        update(SESSION).where(SESSION.c.id == call.session_id).values(current_attempt_id=call.id)
-    )
-    renew_lease(conn, call.session_batch_id, now, timedelta(minutes=config.batch_lease_minutes))
+    if isinstance(decision, Refused):
+        said = Say(f"Not calling this voter: {decision.reason}.")
+        return (said, *_next_only(call.session_id, call.id))
+    config, target = decision.config, decision.target
     verbs: list[Verb] = []
     if config.recording:
         verbs.append(Say(f"{RECORDING_NOTICE} The voter hears this notice too."))
@@ -377,89 +339,24 @@ def _dial_plan(conn: Connection, now: datetime, call: _Call, target: _Target | N
     return tuple(verbs)
 
 
-def _refuse(conn: Connection, now: datetime, call: _Call, reason: str) -> Plan:
-    """The voter is not dialed: the attempt is canceled, the reason said (never the number)."""
-    conn.execute(
-        update(ATTEMPT)
-        .where(ATTEMPT.c.id == call.id)
-        .values(call_status="canceled", ended_at=func.coalesce(ATTEMPT.c.ended_at, now))
-    )
-    said = Say(f"Not calling this voter: {reason}.")
-    return (said, *_next_only(call.session_id, call.id))
-
-
-def _next_key(after_attempt_id: int) -> str:
-    return f"twilio:next-after:{after_attempt_id}"
-
-
-def _next_attempt(
-    conn: Connection, now: datetime, head: Any, after_attempt_id: int
-) -> tuple[_Call | None, _Target | None]:
-    """The attempt '#' after `after_attempt_id` dials, on the batch's first uncalled open card
-    (made once: a repeat finds it by its request key), and that card."""
-    if head.batch_closed_at is not None:
-        return None, None
-    target = _target(conn, _NEXT_CARD, batch_id=head.batch_id)
-    if target is None:
-        return None, None
-    voter_id = target.voters[0].voter_id
-    values = {
-        "campaign_id": head.campaign_id,
-        "voter_id": voter_id,
-        "volunteer_id": head.volunteer_id,
-        "batch_id": head.batch_id,
-        "session_id": head.id,
-        "started_at": now,
-        "call_status": "placing",
-        "request_key": _next_key(after_attempt_id),
-        "survey": {},
-        "notes": "",
-    }
-    attempt_id = conn.execute(insert(ATTEMPT).values(values).returning(ATTEMPT.c.id)).scalar_one()
-    call = _Call(
-        id=attempt_id,
-        session_id=head.id,
-        voter_id=voter_id,
-        volunteer_id=head.volunteer_id,
-        batch_id=head.batch_id,
-        call_sid=None,
-        call_status="placing",
-        error_code=None,
-        started_at=now,
-        ended_at=None,
-        duration_s=None,
-        result_code=None,
-        item_result_code=None,
-        session_ended_at=None,
-        session_batch_id=head.batch_id,
-        session_volunteer_id=head.volunteer_id,
-        session_status=head.status,
-        session_call_sid=head.call_sid,
-        session_answered_at=head.answered_at,
-        config=head.config,
-    )
-    return call, target
-
-
 # --- After a call: the keypad ---------------------------------------------------------------
 
 
 def _outcome_question(
     services: Services, session_id: int, attempt_id: int, *, again: bool = False
 ) -> Plan:
-    with reading(services) as conn:
-        call = _load_call(conn, session_id, attempt_id)
+    call = sessions.read_call(services.engine, session_id, attempt_id)
     return UNKNOWN_CALL if call is None else _question(call, again=again)
 
 
-def _question(call: _Call, *, again: bool = False) -> Plan:
+def _question(call: Call, *, again: bool = False) -> Plan:
     """How did it go: the campaign's keypad keys, or log it in chat; '#' for the next voter."""
-    if not _was_dialed(call):
+    if not call.was_dialed:
         return _next_only(call.session_id, call.id)
-    return _question_plan(campaign_config(call.config), call, call.logged, again=again)
+    return _question_plan(call.campaign, call, call.logged, again=again)
 
 
-def _question_plan(config: CampaignConfig, call: _Call, logged: str | None, *, again: bool) -> Plan:
+def _question_plan(config: CampaignConfig, call: Call, logged: str | None, *, again: bool) -> Plan:
     session_id, attempt_id = call.session_id, call.id
     if logged is not None:
         code = config.result_code(logged)
@@ -488,7 +385,7 @@ def keypad_codes(config: CampaignConfig) -> list[ResultCode]:
 
 
 def _log_key(
-    services: Services, config: CampaignConfig, call: _Call, logged: str | None, key: str
+    services: Services, config: CampaignConfig, call: Call, logged: str | None, key: str
 ) -> Plan:
     """Log the keyed outcome unless one is logged already; say so, then ask what next."""
     code = next((c for c in keypad_codes(config) if str(c.keypad) == key), None)
@@ -508,7 +405,7 @@ def _log_key(
     return (said, *_question_plan(config, call, logged, again=True))
 
 
-def _record_key(services: Services, call: _Call, code: ResultCode) -> tuple[str, bool]:
+def _record_key(services: Services, call: Call, code: ResultCode) -> tuple[str, bool]:
     """Record the keyed outcome once (a repeated webhook finds its key); what to say, and
     whether it is recorded."""
     try:
@@ -524,24 +421,22 @@ def _record_key(services: Services, call: _Call, code: ResultCode) -> tuple[str,
     return f"Logged {code.label}.", True
 
 
-def _reread(services: Services, call: _Call) -> _Call | None:
-    with reading(services) as conn:
-        return _load_call(conn, call.session_id, call.id)
+def _reread(services: Services, call: Call) -> Call | None:
+    return sessions.read_call(services.engine, call.session_id, call.id)
 
 
 def _record_wrong_number(services: Services, session_id: int, attempt_id: int) -> None:
     """Twilio says the voter's number cannot be called: the campaign's wrong-number outcome."""
-    with reading(services) as conn:
-        call = _load_call(conn, session_id, attempt_id)
+    call = sessions.read_call(services.engine, session_id, attempt_id)
     if call is None or call.logged is not None:
         return
-    config = campaign_config(call.config)
+    config = call.campaign
     code = next((c for c in config.result_codes if c.action is ResultAction.WRONG_NUMBER), None)
     if code is not None:
         record_outcome(services.engine, _outcome(call, code, "wrong-number"), clock=services.clock)
 
 
-def _outcome(call: _Call, code: ResultCode, source: str) -> Outcome:
+def _outcome(call: Call, code: ResultCode, source: str) -> Outcome:
     """The outcome of the call, keyed by where it came from: a repeated webhook records none."""
     return Outcome(
         voter_id=call.voter_id,
@@ -561,268 +456,6 @@ def _gather(prompt: str, session_id: int, attempt_id: int) -> Plan:
     return (Gather(prompt, session_id, attempt_id), Redirect(session_id, attempt_id))
 
 
-# --- Reading and moving state ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Call:
-    """A call attempt with what the webhooks need of its session and campaign, read at once."""
-
-    id: int
-    session_id: int
-    voter_id: int
-    volunteer_id: int | None
-    batch_id: int | None
-    call_sid: str | None
-    call_status: str | None
-    error_code: int | None
-    started_at: datetime
-    ended_at: datetime | None
-    duration_s: int | None
-    result_code: str | None
-    item_result_code: str | None  # the outcome logged for the voter on the batch (keypad or chat)
-    session_ended_at: datetime | None
-    session_batch_id: int
-    session_volunteer_id: int
-    session_status: str
-    session_call_sid: str | None
-    session_answered_at: datetime | None
-    config: str  # the campaign's configuration document (matching.pool.campaign_config)
-
-    @property
-    def logged(self) -> str | None:
-        """The outcome already logged for this call's voter on this batch (keypad or chat)."""
-        return self.result_code if self.result_code is not None else self.item_result_code
-
-
-@dataclass(frozen=True)
-class _Target:
-    """A card to dial: its phone, whether that is on the do-not-call list, its open voters."""
-
-    phone: str
-    listed: bool
-    voters: tuple[Any, ...]  # rows: voter_id, first_name and what the calling hours need
-
-    @property
-    def names(self) -> list[str]:
-        return [voter.first_name for voter in self.voters]
-
-    def voter(self, voter_id: int) -> Any | None:
-        return next((voter for voter in self.voters if voter.voter_id == voter_id), None)
-
-
-def _load_call(conn: Connection, session_id: int, attempt_id: int) -> _Call | None:
-    """The attempt, when it belongs to the session, with its session and campaign."""
-    row = conn.execute(_CALL, {"session_id": session_id, "attempt_id": attempt_id}).first()
-    return None if row is None else _Call(**row._mapping)
-
-
-def _store_status(
-    conn: Connection, call: _Call, reports: Sequence[StatusReport], now: datetime
-) -> tuple[_Call, bool]:
-    """Apply reports to the attempt, in order and forward only, in one UPDATE; the call as it is
-    now, and whether it moved."""
-    changes: dict[str, Any] = {}
-    for report in reports:
-        step = status_changes(call, report, now)
-        call = replace(call, **step)
-        changes.update(step)
-    if changes:
-        conn.execute(update(ATTEMPT).where(ATTEMPT.c.id == call.id).values(**changes))
-    return call, bool(changes)
-
-
-def _target(conn: Connection, query: Select[Any], **params: Any) -> _Target | None:
-    """The card `query` picks (`_CARD_OF_VOTER`, `_NEXT_CARD`), with its open voters; None if
-    it has none."""
-    rows = conn.execute(query, params).all()
-    if not rows:
-        return None
-    return _Target(rows[0].card_phone, bool(rows[0].listed), tuple(rows))
-
-
-def _was_dialed(call: _Call) -> bool:
-    """Whether a voter leg existed: an attempt refused at the moment of dialing never had one."""
-    return not (call.call_status == "canceled" and call.call_sid is None)
-
-
-def _advance_session(
-    db: Session, services: Services, call_session: CallSession, event: LegEvent
-) -> bool:
-    """Move the session's state forward with a callback of its leg; whether it moved."""
-    if call_session.call_sid is None and event.call_sid:
-        call_session.call_sid = event.call_sid
-    if not moves_forward(call_session.status, event.status) or call_session.ended_at:
-        db.add(call_session)
-        return False
-    now = services.clock.now()
-    call_session.status = event.status
-    if event.status == "in-progress" and call_session.answered_at is None:
-        call_session.answered_at = now
-    if event.status in ENDED:
-        call_session.ended_at = now
-        call_session.end_reason = "hung_up" if call_session.answered_at else event.status
-        _cancel_undialed(db, call_session)
-    db.add(call_session)
-    return True
-
-
-def _cancel_undialed(db: Session, call_session: CallSession) -> None:
-    """The session ended before its current voter was dialed: that call never happens."""
-    if call_session.current_attempt_id is None:
-        return
-    attempt = db.get(CallAttempt, call_session.current_attempt_id)
-    if attempt is not None and status_rank(attempt.call_status) <= 0:
-        attempt.call_status = "canceled"
-        attempt.ended_at = attempt.ended_at or call_session.ended_at
-        db.add(attempt)
-
-
 def _label(config: CampaignConfig, code: str) -> str:
     known = config.result_code(code)
     return known.label if known else code
-
-
-# --- Statements, built once ------------------------------------------------------------------
-
-
-def _call_query() -> Select[Any]:
-    logged = (
-        select(ITEM.c.result_code)
-        .where(
-            ITEM.c.voter_id == ATTEMPT.c.voter_id,
-            ITEM.c.batch_id == ATTEMPT.c.batch_id,
-            ITEM.c.result_code.is_not(None),
-        )
-        .limit(1)
-        .scalar_subquery()
-    )
-    return (
-        select(
-            ATTEMPT.c.id,
-            ATTEMPT.c.session_id,
-            ATTEMPT.c.voter_id,
-            ATTEMPT.c.volunteer_id,
-            ATTEMPT.c.batch_id,
-            ATTEMPT.c.call_sid,
-            ATTEMPT.c.call_status,
-            ATTEMPT.c.error_code,
-            ATTEMPT.c.started_at,
-            ATTEMPT.c.ended_at,
-            ATTEMPT.c.duration_s,
-            ATTEMPT.c.result_code,
-            logged.label("item_result_code"),
-            SESSION.c.ended_at.label("session_ended_at"),
-            SESSION.c.batch_id.label("session_batch_id"),
-            SESSION.c.volunteer_id.label("session_volunteer_id"),
-            SESSION.c.status.label("session_status"),
-            SESSION.c.call_sid.label("session_call_sid"),
-            SESSION.c.answered_at.label("session_answered_at"),
-            cast(CAMPAIGN.c.config, String).label("config"),
-        )
-        .join(SESSION, SESSION.c.id == ATTEMPT.c.session_id)
-        .join(CAMPAIGN, CAMPAIGN.c.id == ATTEMPT.c.campaign_id)
-        .where(ATTEMPT.c.id == bindparam("attempt_id"), SESSION.c.id == bindparam("session_id"))
-    )
-
-
-def _next_head_query() -> Select[Any]:
-    """The session '#' continues, its batch's state, the campaign, and the attempt an earlier
-    '#' after the same call made (its request key)."""
-    earlier = (
-        select(ATTEMPT.c.id)
-        .where(ATTEMPT.c.request_key == bindparam("request_key"))
-        .limit(1)
-        .scalar_subquery()
-    )
-    return (
-        select(
-            SESSION.c.id,
-            SESSION.c.ended_at,
-            SESSION.c.batch_id,
-            SESSION.c.volunteer_id,
-            SESSION.c.campaign_id,
-            SESSION.c.status,
-            SESSION.c.call_sid,
-            SESSION.c.answered_at,
-            BATCH.c.closed_at.label("batch_closed_at"),
-            cast(CAMPAIGN.c.config, String).label("config"),
-            earlier.label("earlier_id"),
-        )
-        .join(BATCH, BATCH.c.id == SESSION.c.batch_id)
-        .join(CAMPAIGN, CAMPAIGN.c.id == SESSION.c.campaign_id)
-        .where(SESSION.c.id == bindparam("session_id"))
-    )
-
-
-def _card_of_voter() -> ScalarSelect[Any]:
-    """The open card of a voter (`voter_id`) on a batch (`batch_id`)."""
-    item = ITEM.alias("voter_item")
-    return (
-        select(item.c.card_id)
-        .where(
-            item.c.voter_id == bindparam("voter_id"),
-            item.c.batch_id == bindparam("batch_id"),
-            item.c.released_at.is_(None),
-        )
-        .limit(1)
-        .scalar_subquery()
-    )
-
-
-def _next_card() -> ScalarSelect[Any]:
-    """The batch's (`batch_id`) first open card that still has open voters and that nobody
-    has called yet, in batch order."""
-    card, item, called = CARD.alias("next_card"), ITEM.alias("open_item"), ITEM.alias("called")
-    has_open = select(item.c.id).where(item.c.card_id == card.c.id, item.c.released_at.is_(None))
-    was_called = (
-        select(called.c.id)
-        .join(ATTEMPT, ATTEMPT.c.voter_id == called.c.voter_id)
-        .where(
-            called.c.card_id == card.c.id,
-            called.c.batch_id == bindparam("batch_id"),
-            ATTEMPT.c.batch_id == bindparam("batch_id"),
-        )
-    )
-    return (
-        select(card.c.id)
-        .where(
-            card.c.batch_id == bindparam("batch_id"),
-            card.c.released_at.is_(None),
-            has_open.exists(),
-            ~was_called.exists(),
-        )
-        .order_by(card.c.position, card.c.id)
-        .limit(1)
-        .scalar_subquery()
-    )
-
-
-def _target_query(card_id: ScalarSelect[Any]) -> Select[Any]:
-    """The open voters of the card `card_id` picks, with its phone and whether the phone is on
-    the do-not-call list now."""
-    listed = select(DNC.c.id).where(DNC.c.phone == CARD.c.phone).exists()
-    return (
-        select(
-            CARD.c.phone.label("card_phone"),
-            listed.label("listed"),
-            VOTER.c.id.label("voter_id"),
-            VOTER.c.first_name,
-            VOTER.c.phone,
-            VOTER.c.state,
-            VOTER.c.zip,
-            VOTER.c.time_zones,
-            VOTER.c.calling_zone_key,
-        )
-        .select_from(ITEM)
-        .join(CARD, CARD.c.id == ITEM.c.card_id)
-        .join(VOTER, VOTER.c.id == ITEM.c.voter_id)
-        .where(ITEM.c.card_id == card_id, ITEM.c.released_at.is_(None))
-        .order_by(VOTER.c.id)
-    )
-
-
-_CALL = _call_query()
-_NEXT_HEAD = _next_head_query()
-_CARD_OF_VOTER = _target_query(_card_of_voter())
-_NEXT_CARD = _target_query(_next_card())

@@ -14,6 +14,7 @@ from sqlalchemy.pool import QueuePool
 
 from bot.app import WORKER_THREADS, database_engine
 from bot.later import DEFAULT_THREADS
+from bot.outbox import THREADS as OUTBOX_THREADS
 from bot.settings import load_settings
 from bot.web import create_web_app
 from storage.clock import FrozenClock
@@ -27,7 +28,9 @@ def test_postgresql_keeps_a_connection_for_every_thread_that_may_use_one(db_url:
         if engine.dialect.name == "postgresql":
             assert isinstance(pool, QueuePool)
             asyncio_workers = min(32, (os.cpu_count() or 1) + 4)
-            assert pool.size() == WORKER_THREADS + asyncio_workers + DEFAULT_THREADS
+            # the outbox worker's threads: a row's lock, and its handler's own transactions
+            outbox = 2 * OUTBOX_THREADS
+            assert pool.size() == WORKER_THREADS + asyncio_workers + DEFAULT_THREADS + outbox
         else:  # SQLite writes take turns anyway: the engine's own pool
             assert engine.dialect.name == "sqlite"
         with engine.connect() as conn:  # and it works

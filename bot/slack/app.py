@@ -1,7 +1,9 @@
 """The Bolt app: `/phonebank`, buttons, modals and the App Home, each acknowledged at once.
 
 Every listener acks first (Slack wants an answer within 3 seconds) and hands the work to a task
-that runs the synchronous handlers in a worker thread, then answers through the Web API. The
+that runs the synchronous handlers in a worker thread, then answers through the Web API. Before
+the ack, the request is owed to the durable outbox (handlers/requests.py), and marked answered
+after: a process that dies in between leaves it to be answered after the restart. The
 one exception is a modal submission: Slack shows input errors natively only when they travel in
 the ack, so on a quiet server the handler gets up to `form_budget_s` (a tenth of a second)
 before it; when it is slower, or the server busy, the ack turns the modal to "Saving…" and the
@@ -50,7 +52,9 @@ from bot.slack.render import action_id_of
 from handlers import router
 from handlers.context import Platform, Services
 from handlers.identity import context_for
+from handlers.outbox import finished
 from handlers.replies import Reply, problem
+from handlers.requests import ChatRequest, owe_request
 
 log = logging.getLogger(__name__)
 bolt_log = logging.getLogger("bot.slack.bolt")
@@ -115,18 +119,21 @@ class SlackAdapter:
 
     async def on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         """`/phonebank <subcommand ...>`."""
-        await ack()
         request = command_request(body)
         text = str(body.get("text") or "")
-        self._spawn(self._answer(request, lambda ctx: router.handle_command(ctx, text)))
+        owed = await self._owe(request, "command", text)
+        await ack()
+        self._spawn(self._answer(request, lambda ctx: router.handle_command(ctx, text), owed))
 
     async def on_action(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         """A `pb:*` button (or select) on a message or the App Home."""
-        await ack()
         request = action_request(body)
         action = (body.get("actions") or [{}])[0]
         action_id, value = action_id_of(str(action.get("action_id", ""))), _action_value(action)
-        self._spawn(self._answer(request, lambda ctx: router.handle_action(ctx, action_id, value)))
+        owed = await self._owe(request, "action", action_id, value)
+        await ack()
+        answer = self._answer(request, lambda c: router.handle_action(c, action_id, value), owed)
+        self._spawn(answer)
 
     async def on_view_submission(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         """A submitted `pb:*` modal: errors go back in the ack, everything else after it."""
@@ -135,6 +142,7 @@ class SlackAdapter:
         action_id = str(view.get("callback_id", ""))
         value = str(modal_metadata(view).get("value", ""))
         answers = modal_answers(view)
+        owed = await self._owe(request, "form", action_id, value, answers)
         work = asyncio.ensure_future(
             self._run(request, lambda ctx: router.handle_form(ctx, action_id, value, answers))
         )
@@ -143,18 +151,20 @@ class SlackAdapter:
         done = (await asyncio.wait({work}, timeout=budget))[0] if budget else set()
         if not done:
             await ack(response_action="update", view=saving_view(view))
-            self._spawn(self._finish_slow_form(request, view, work))
+            self._spawn(self._finish_slow_form(request, view, work, owed))
             return
         reply = work.result()
         if reply.errors:
             await ack(response_action="errors", errors=errors_on(view, reply.errors))
+            await self._settle(owed)
         elif reply.form is not None:
             metadata = request.modal_metadata()
             next_view = render_modal(reply.form, intro=reply.text, metadata=metadata)
             await ack(response_action="update", view=next_view)
+            await self._settle(owed)
         else:
             await ack()
-            self._spawn(self._deliver(request, reply))
+            self._spawn(self._deliver(request, reply, owed))
 
     def _form_budget(self) -> float:
         """How long a submission may wait for its answer before the ack: only while the server
@@ -169,8 +179,47 @@ class SlackAdapter:
 
     # --- the work after the ack -----------------------------------------------------------
 
-    async def _answer(self, request: SlackRequest, conversation: Conversation) -> None:
-        await self._deliver(request, await self._run(request, conversation))
+    async def _owe(
+        self,
+        request: SlackRequest,
+        kind: str,
+        name: str,
+        value: str = "",
+        answers: dict[str, Any] | None = None,
+    ) -> int | None:
+        """Owe the request to the outbox before acknowledging it (handlers/requests.py): a
+        process that dies before answering leaves it to be answered after the restart."""
+        owed = ChatRequest(
+            platform=Platform.SLACK,
+            workspace=request.team_id,
+            user_id=request.user_id,
+            request_key=request.request_key,
+            kind=kind,
+            name=name,
+            value=value,
+            answers=dict(answers or {}),
+            display_name=request.user_name,
+            channel=request.channel_id,
+        )
+        try:
+            return await asyncio.to_thread(owe_request, self.services, owed)
+        except Exception:  # the database is away: the work will say so; answer anyway
+            log.exception("Could not owe Slack request %s", request.request_key)
+            return None
+
+    async def _settle(self, owed: int | None) -> None:
+        """The owed request is answered: the outbox has nothing left to do for it."""
+        if owed is None:
+            return
+        try:
+            await asyncio.to_thread(finished, self.services, owed)
+        except Exception:  # left owed: answered again after RESUME_AFTER (its key dedupes)
+            log.exception("Could not mark an owed Slack request answered")
+
+    async def _answer(
+        self, request: SlackRequest, conversation: Conversation, owed: int | None = None
+    ) -> None:
+        await self._deliver(request, await self._run(request, conversation), owed)
 
     async def _run(self, request: SlackRequest, conversation: Conversation) -> Reply:
         """The conversation, in a worker thread (services are synchronous)."""
@@ -192,16 +241,21 @@ class SlackAdapter:
         )
         return conversation(ctx)
 
-    async def _deliver(self, request: SlackRequest, reply: Reply) -> None:
+    async def _deliver(self, request: SlackRequest, reply: Reply, owed: int | None = None) -> None:
         try:
             await self.outbox.deliver(request, reply)
             if request.from_home:
                 await self.publish_home(request)
         except Exception:
             log.exception("Could not answer Slack request %s", request.request_key)
+        await self._settle(owed)
 
     async def _finish_slow_form(
-        self, request: SlackRequest, view: Mapping[str, Any], work: asyncio.Future[Reply]
+        self,
+        request: SlackRequest,
+        view: Mapping[str, Any],
+        work: asyncio.Future[Reply],
+        owed: int | None = None,
     ) -> None:
         """The answer to a submission acked before it was ready: the modal shows it."""
         reply = await work
@@ -219,10 +273,12 @@ class SlackAdapter:
             if reply.errors:
                 problems = "\n".join(f"• {message}" for message in reply.errors.values())
                 reply = problem(f"{reply.text}\n{problems}".strip())
-            await self._deliver(request, dataclasses.replace(reply, form=None))
+            await self._deliver(request, dataclasses.replace(reply, form=None), owed)
             return
         if not reply.errors and reply.form is None:
-            await self._deliver(request, reply)
+            await self._deliver(request, reply, owed)
+        else:
+            await self._settle(owed)
 
     async def publish_home(self, request: SlackRequest) -> None:
         """Publish the App Home tab with the user's current status."""
