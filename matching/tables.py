@@ -24,6 +24,8 @@ CARD = _table("batch_card")
 ITEM = _table("batch_item")
 DNC = _table("dnc_entry")
 ATTEMPT = _table("call_attempt")
+EVENT = _table("processed_event")
+REVIEW = _table("outcome_review")
 
 
 def one_of(column: Any, values: Sequence[Any], dialect: str) -> ColumnElement[bool]:
