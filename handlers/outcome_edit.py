@@ -35,7 +35,7 @@ from storage.db import read_session, session_scope
 from storage.models import AuditLog, CallAttempt, Campaign, Role, Voter
 
 EDIT = "pb:outcome:edit"
-SUBMIT = "pb:outcome:edit:submit"
+SUBMIT = "pb:outcome:save"
 LISTED = 10
 NOTHING_CHANGED = "Nothing changed."
 _NOTES = 200

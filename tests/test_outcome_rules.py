@@ -152,7 +152,7 @@ def test_a_volunteer_cannot_review_or_edit_someone_elses_outcome(
     assert "Only organizers" in handle_command(bob, "review").text
     assert "Only organizers" in handle_command(bob, "outcomes <@U1>").text
     opened = handle_action(bob, "pb:outcome:edit", str(attempt.id))
-    sent = handle_form(bob, "pb:outcome:edit:submit", str(attempt.id), {"survey:support": "no"})
+    sent = handle_form(bob, "pb:outcome:save", str(attempt.id), {"survey:support": "no"})
 
     assert opened.form is None and "another volunteer" in opened.text
     assert sent.tone is Tone.WARNING and "another volunteer" in sent.text
@@ -172,8 +172,8 @@ def test_an_edit_is_audited_with_before_and_after_and_a_repeat_is_no_change(
     world.clock.advance(timedelta(minutes=10))  # the last minute of the window
 
     answers = {"survey:support": "no", "notes": "changed her mind"}
-    saved = handle_form(ana, "pb:outcome:edit:submit", str(attempt.id), answers)
-    same = handle_form(ana, "pb:outcome:edit:submit", str(attempt.id), answers)
+    saved = handle_form(ana, "pb:outcome:save", str(attempt.id), answers)
+    same = handle_form(ana, "pb:outcome:save", str(attempt.id), answers)
 
     assert saved.text.startswith("Saved") and same.text == "Nothing changed."
     [audit] = world.rows("SELECT actor, detail FROM audit_log WHERE action = 'outcome.edit'")
