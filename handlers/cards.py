@@ -59,6 +59,7 @@ _RETURNED = {
     "skipped": "Skipped",
     "expired": "Returned to the list: the batch expired",
     "released": "Returned to the list",
+    "review": "Sent to the organizers for review",
 }
 
 

@@ -5,31 +5,58 @@ results marked `survey: true`), the language heard for a language barrier, and n
 that do not fit together are refused with the reason on the input concerned. The outcome is
 recorded by matching (matching/outcomes.py) with the request's key, so a retried submit logs
 nothing twice.
+
+A result that needs a call (matching.outcomes.needs_a_call: it ends, re-routes or lists the
+voter, or carries survey answers) on a card nobody called through Phonebank is refused, and
+nothing changes. In a campaign with manual dialing the volunteer may have dialed by hand: their
+result then waits for an organizer (matching/reviews.py, handlers/review.py), and an
+organizer's own is recorded at once on their word, in the audit log.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
 from sqlmodel import Session, col, select
 
+from handlers.alerts import alert_organizers
 from handlers.batch import batch_view, own_card
 from handlers.cards import join_names, render_batch
 from handlers.context import Context
 from handlers.refusal import Refusal, int_value, signed_up
 from handlers.replies import Form, Input, InputKind, Option, Reply, Tone
-from matching.outcomes import AlreadyLogged, Outcome, OutcomeError, record_outcome
+from matching.outcomes import (
+    AlreadyLogged,
+    NoCallPlaced,
+    Outcome,
+    OutcomeError,
+    OutcomeResult,
+    needs_a_call,
+    record_outcome,
+)
 from matching.pool import campaign_config
 from matching.ranking import LANGUAGE_NAMES
+from matching.reviews import hold_for_review
 from storage.campaign_config import CampaignConfig, ResultAction, ResultCode, ResultKind
 from storage.db import read_session, session_scope
-from storage.models import BatchCard, BatchItem, CallAttempt, Campaign, Voter
+from storage.models import (
+    AuditLog,
+    BatchCard,
+    BatchItem,
+    CallAttempt,
+    Campaign,
+    OutcomeReview,
+    Role,
+    Voter,
+)
 
 SUBMIT = "pb:outcome:submit"
 SURVEY_PREFIX = "survey:"
 NOTES_LIMIT = 2000
+REVIEW_ALERT_QUIET = timedelta(minutes=15)  # one "outcomes wait for review" alert at a time
 
 Answers = Mapping[str, str | list[str]]
 
@@ -148,6 +175,8 @@ def submit_outcome(ctx: Context, value: str, answers: Answers) -> Reply:
         batch_id = int(batch.id or 0)
         if _already_recorded(session, ctx):
             return render_batch(batch_view(ctx, batch_id), "Logged.", Tone.SUCCESS)
+        if _already_held(session, ctx):
+            return render_batch(batch_view(ctx, batch_id), SENT_FOR_REVIEW, Tone.SUCCESS)
         config = _config(session, batch.campaign_id)
         voters = _card_voters(session, card)
     logged, errors = validate_outcome(config, answers, voters)
@@ -168,16 +197,81 @@ def submit_outcome(ctx: Context, value: str, answers: Answers) -> Reply:
         notes=logged.notes,
         request_key=ctx.request_key,
     )
+    name = voter.first_name or "the voter"
     try:
-        result = record_outcome(ctx.services.engine, outcome, clock=ctx.services.clock)
+        result = _record(ctx, outcome, voter)
+    except NoCallPlaced:
+        if not config.manual_dialing:
+            raise Refusal(_needs_a_call(logged)) from None
+        if not ctx.has_role(Role.ORGANIZER):
+            return _send_for_review(ctx, outcome, logged, name)
+        result = _record(ctx, replace(outcome, vouched_by=ctx.identity), voter)
+        _audit_unplaced(ctx, outcome)
+    text = f"Logged for {name}: {logged.code.label}."
+    if result.dnc_added:
+        text += " The number is now on the do-not-call list."
+    return render_batch(batch_view(ctx, batch_id), text, Tone.SUCCESS)
+
+
+SENT_FOR_REVIEW = "Sent to the organizers for review."
+HELD = "review"  # the release reason of a voter whose outcome waits for review
+
+
+def _record(ctx: Context, outcome: Outcome, voter: CardVoter) -> OutcomeResult:
+    """Record the outcome; matching's refusals as chat refusals (NoCallPlaced passes)."""
+    try:
+        return record_outcome(ctx.services.engine, outcome, clock=ctx.services.clock)
+    except NoCallPlaced:
+        raise
     except AlreadyLogged:  # the keypad logged this call while the form was open
         raise Refusal(f"{voter.first_name or 'That voter'} is logged already.") from None
     except OutcomeError as exc:
         raise Refusal(f"That outcome cannot be logged: {exc}.") from None
-    text = f"Logged for {voter.first_name or 'the voter'}: {logged.code.label}."
-    if result.dnc_added:
-        text += " The number is now on the do-not-call list."
-    return render_batch(batch_view(ctx, batch_id), text, Tone.SUCCESS)
+
+
+def _needs_a_call(logged: LoggedOutcome) -> str:
+    what = logged.code.label if needs_a_call(logged.code) else "Survey answers"
+    return (
+        f"Nobody was called on this card yet, so {what} cannot be logged: press Call first, "
+        "then log what happened. Nothing was changed."
+    )
+
+
+def _send_for_review(ctx: Context, outcome: Outcome, logged: LoggedOutcome, name: str) -> Reply:
+    """A manual dial's result that needs a call: held for an organizer, who is told."""
+    services = ctx.services
+    try:
+        hold_for_review(services.engine, outcome, actor=ctx.identity, clock=services.clock)
+    except AlreadyLogged:
+        raise Refusal(f"{name} is logged already.") from None
+    except OutcomeError as exc:
+        raise Refusal(f"That outcome cannot be sent for review: {exc}.") from None
+    alert_organizers(
+        services,
+        "outcome.waiting_review",
+        "Outcomes logged without a call through Phonebank wait for your review: "
+        "`/phonebank review`.",
+        quiet_for=REVIEW_ALERT_QUIET,
+    )
+    text = (
+        f"{SENT_FOR_REVIEW} {logged.code.label} for {name} was not logged yet: no call to them "
+        "went through Phonebank, so an organizer checks it first. They are off your card."
+    )
+    return render_batch(batch_view(ctx, int(outcome.batch_id or 0)), text, Tone.SUCCESS)
+
+
+def _audit_unplaced(ctx: Context, outcome: Outcome) -> None:
+    """An organizer logged a manual dial's result on their own word: on the record."""
+    with session_scope(ctx.services.engine) as session:
+        session.add(
+            AuditLog(
+                at=ctx.services.clock.now(),
+                actor=ctx.identity,
+                action="outcome.unplaced",
+                target=f"voter:{outcome.voter_id}",
+                detail={"result_code": outcome.result_code, "batch_id": outcome.batch_id},
+            )
+        )
 
 
 def validate_outcome(
@@ -294,6 +388,15 @@ def _already_recorded(session: Session, ctx: Context) -> bool:
     return found is not None
 
 
+def _already_held(session: Session, ctx: Context) -> bool:
+    if ctx.request_key is None:
+        return False
+    found = session.exec(
+        select(OutcomeReview.id).where(col(OutcomeReview.request_key) == ctx.request_key)
+    ).first()
+    return found is not None
+
+
 def _card_voters(session: Session, card: BatchCard) -> list[CardVoter]:
     rows = session.exec(
         select(BatchItem, Voter)
@@ -301,6 +404,7 @@ def _card_voters(session: Session, card: BatchCard) -> list[CardVoter]:
         .where(col(BatchItem.card_id) == card.id)
         .order_by(col(Voter.id))
     ).all()
+    rows = [(item, voter) for item, voter in rows if item.release_reason != HELD]
     return [
         CardVoter(int(voter.id or 0), voter.first_name, item.result_code) for item, voter in rows
     ]

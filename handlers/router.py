@@ -25,6 +25,8 @@ from handlers import (
     campaigns,
     cards,
     outcome,
+    outcome_edit,
+    review,
     roles,
     signup,
     sms_review,
@@ -90,9 +92,11 @@ COMMANDS: tuple[Command, ...] = (
     Command(("softphone",), softphone.softphone, arguments="[off]"),
     Command(("batch",), batch.take_batch),
     Command(("stats",), stats.stats),
+    Command(("outcomes",), outcome_edit.list_outcomes, arguments="[@someone]"),
     Command(("campaign",), campaigns.show_campaign),
     Command(("campaign", "use"), campaigns.use_campaign, Role.ORGANIZER, "SLUG"),
     Command(("sms", "review"), sms_review.review_texts, Role.ORGANIZER),
+    Command(("review",), review.review_outcomes, Role.ORGANIZER),
     Command(("role", "grant"), roles.grant, Role.ADMIN, "@someone ROLE"),
     Command(("role", "revoke"), roles.revoke, Role.ADMIN, "@someone ROLE"),
     Command(("help",), show_help),
@@ -105,15 +109,19 @@ ACTIONS: dict[str, Action] = {
     "pb:card:next": Action(calls.next_call),
     "pb:card:skip": Action(batch.skip),
     "pb:card:outcome": Action(outcome.open_outcome),
+    outcome_edit.EDIT: Action(outcome_edit.open_edit),
     cards.SURVEY: Action(survey.open_survey),
     cards.VOICEMAIL: Action(calls.leave_voicemail),
     sms_review.REVIEWED: Action(sms_review.mark_reviewed, Role.ORGANIZER),
     sms_review.OPT_OUT: Action(sms_review.opt_out_sender, Role.ORGANIZER),
+    review.APPROVE: Action(review.approve, Role.ORGANIZER),
+    review.REJECT: Action(review.reject, Role.ORGANIZER),
 }
 FORMS: dict[str, FormHandler] = {
     signup.SUBMIT: FormHandler(signup.submit_signup),
     outcome.SUBMIT: FormHandler(outcome.submit_outcome),
     survey.SUBMIT: FormHandler(survey.submit_survey),
+    outcome_edit.SUBMIT: FormHandler(outcome_edit.submit_edit),
 }
 
 

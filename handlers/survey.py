@@ -4,7 +4,8 @@ In a calling session the volunteer logs "talked" with a key, but the keypad cann
 answers. Such a call keeps a **Survey** button on its card (even once the card is closed) until
 the answers are in: the form asks the campaign's questions and notes, and stores them on the
 call's attempt, where the results export reads them. Sending the same answers twice (a retried
-submit) writes the same row again; nothing is logged a second time.
+submit) changes nothing; different answers once some are saved are an edit, with its rules
+(handlers/outcome_edit.py: the logger's for a while, then an organizer's). Both are audited.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from handlers.batch import batch_view, own_batch
 from handlers.cards import KEYPAD_PREFIX, render_batch
 from handlers.context import Context
 from handlers.outcome import NOTES_LIMIT, Answers, answer_of, survey_answers, survey_inputs
+from handlers.outcome_edit import change_outcome
 from handlers.refusal import Refusal, int_value, signed_up
 from handlers.replies import Form, Input, InputKind, Reply, Tone
 from matching.pool import campaign_config
 from storage.campaign_config import CampaignConfig
-from storage.db import read_session, session_scope
+from storage.db import read_session
 from storage.models import CallAttempt, Campaign, Voter
 
 SUBMIT = "pb:survey:submit"
@@ -50,11 +52,7 @@ def submit_survey(ctx: Context, value: str, answers: Answers) -> Reply:
         errors["notes"] = f"Notes hold at most {NOTES_LIMIT} characters."
     if errors:
         return Reply(text="Please fix the marked answers.", tone=Tone.WARNING, errors=errors)
-    with session_scope(ctx.services.engine) as session:
-        stored = session.get(CallAttempt, attempt.id)
-        if stored is not None:
-            stored.survey, stored.notes = survey, notes  # a repeat writes the same again
-            session.add(stored)
+    change_outcome(ctx, int(attempt.id or 0), survey, notes, action="outcome.survey")
     batch_id = int(attempt.batch_id or 0)
     return render_batch(batch_view(ctx, batch_id), f"Survey saved for {name}.", Tone.SUCCESS)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import Connection
@@ -433,7 +433,8 @@ def _record_wrong_number(services: Services, session_id: int, attempt_id: int) -
     config = call.campaign
     code = next((c for c in config.result_codes if c.action is ResultAction.WRONG_NUMBER), None)
     if code is not None:
-        record_outcome(services.engine, _outcome(call, code, "wrong-number"), clock=services.clock)
+        outcome = replace(_outcome(call, code, "wrong-number"), vouched_by="twilio")
+        record_outcome(services.engine, outcome, clock=services.clock)
 
 
 def _outcome(call: Call, code: ResultCode, source: str) -> Outcome:

@@ -7,6 +7,12 @@ end the voter; "do not call" also lists the phone, and it and "wrong number" end
 phone. An outcome that arrives after its lease expired is still recorded in full, and a terminal
 one takes the voter out of whatever batch holds it by then.
 
+An outcome needs a call (`needs_a_call`): a result that ends the voter, re-routes them or lists
+their phone, or that carries survey answers, is recorded only when a call on the voter's card
+reached telephony (`NoCallPlaced` otherwise, and nothing changes), unless an organizer vouches
+for it (`Outcome.vouched_by`: a reviewed manual dial). Plain retries (no answer, busy) need none.
+Chat and keypad outcomes both pass here, so the rule holds for both.
+
 An outcome may carry the chat request's key (`request_key`), stored on its call attempt under a
 unique index in the same transaction: a retried request finds it and records nothing twice
 (`repeated`). The voter rows are locked first, so a retry running alongside its first attempt
@@ -21,7 +27,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -29,15 +45,29 @@ from matching.leases import renew_lease
 from matching.pool import campaign_config, load_config, run_transaction
 from matching.ranking import normalize_language
 from matching.tables import ATTEMPT, BATCH, CARD, DNC, ITEM, VOTER, one_of
+from storage.attempts import REACHED
 from storage.campaign_config import CampaignConfig, ResultAction, ResultCode, ResultKind
 from storage.clock import Clock
 from storage.models import VoterStatus
 
 _PHONE_ACTIONS = (ResultAction.DNC, ResultAction.WRONG_NUMBER)
+# Statuses only telephony reports for a voter's leg: proof that the call reached it even when
+# no call sid came back. ("failed" is not: it is also written when Twilio refused the volunteer's
+# leg; Twilio refusing the voter's number is vouched for by the webhook that says so.)
+TELEPHONY_STATUSES = REACHED
 
 
 class OutcomeError(ValueError):
     """The outcome cannot be recorded as given (unknown code, missing language, no voter)."""
+
+
+class NoCallPlaced(OutcomeError):
+    """The result needs a call, and none on the voter's card reached telephony."""
+
+    def __init__(self, voter_id: int, code: ResultCode) -> None:
+        super().__init__(f"{code.label} needs a call placed on the card first")
+        self.voter_id = voter_id
+        self.code = code
 
 
 class AlreadyLogged(OutcomeError):
@@ -58,6 +88,13 @@ class Outcome:
     survey: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
     request_key: str | None = None  # the chat request that logs it: a retry records nothing
+    # The organizer whose review stands in for a placed call (a manual dial): no call needed.
+    vouched_by: str | None = None
+
+
+def needs_a_call(code: ResultCode, survey: dict[str, Any] | None = None) -> bool:
+    """Whether the result needs a placed call: anything but a plain retry, or survey answers."""
+    return code.kind is not ResultKind.RETRY or code.action is not None or bool(survey)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +133,11 @@ def record_outcomes(
         # A retry of the same request committed meanwhile (the unique key is the backstop to
         # the voter lock): run again, and find its rows.
         return run_transaction(engine, lambda conn: _record_all(conn, outcomes, now))
+
+
+def record_in(conn: Connection, outcomes: list[Outcome], now: datetime) -> list[OutcomeResult]:
+    """`record_outcomes` inside a transaction the caller holds (a review's approval)."""
+    return _record_all(conn, outcomes, now)
 
 
 def _record_all(conn: Connection, outcomes: list[Outcome], now: datetime) -> list[OutcomeResult]:
@@ -147,8 +189,15 @@ def _record_fresh(
     now: datetime,
 ) -> list[OutcomeResult]:
     codes = [_code(config, outcome) for outcome in outcomes]
+    needs = [
+        outcome.vouched_by is None and needs_a_call(code, outcome.survey)
+        for outcome, code in zip(outcomes, codes, strict=True)
+    ]
     touched = _Touched()
-    open_items = _close_items(conn, outcomes, codes, now, touched)
+    open_items, called = _close_items(conn, outcomes, codes, needs, now, touched)
+    for outcome, code, need in zip(outcomes, codes, needs, strict=True):
+        if need and outcome.voter_id not in called:
+            raise NoCallPlaced(outcome.voter_id, code)  # rolls everything back
     attempts = _new_attempts(conn, voters, outcomes, codes, now)
     changes = _voter_changes(config, voters, outcomes, codes, open_items, now)
     _write_attempts_and_voters(conn, attempts, changes, now)
@@ -235,12 +284,14 @@ def _close_items(
     conn: Connection,
     outcomes: list[Outcome],
     codes: list[ResultCode],
+    needs: list[bool],
     now: datetime,
     touched: _Touched,
-) -> set[int]:
-    """Mark each voter's item with its outcome; the voters whose item was still open."""
+) -> tuple[set[int], set[int]]:
+    """Mark each voter's item with its outcome; the voters whose item was still open, and
+    those of `needs` whose card had a placed call."""
     if conn.dialect.name == "postgresql":
-        return _pg_close_items(conn, outcomes, codes, now, touched)
+        return _pg_close_items(conn, outcomes, codes, needs, now, touched)
     rows = conn.execute(
         select(
             ITEM.c.id,
@@ -290,43 +341,80 @@ def _close_items(
             ),
             updates,
         )
-    return {voter_id for voter_id, item in latest.items() if item.released_at is None}
+    cards = {
+        latest[outcome.voter_id].card_id
+        for outcome, need in zip(outcomes, needs, strict=True)
+        if need and outcome.voter_id in latest
+    }
+    called_cards = _called_cards(conn, cards) if cards else set()
+    called = {voter_id for voter_id, item in latest.items() if item.card_id in called_cards}
+    return {voter_id for voter_id, item in latest.items() if item.released_at is None}, called
+
+
+def _called_cards(conn: Connection, card_ids: set[int]) -> set[int]:
+    """The cards among these with a call on any of their voters that reached telephony."""
+    rows = conn.execute(
+        select(ITEM.c.card_id)
+        .distinct()
+        .join(
+            ATTEMPT,
+            (ATTEMPT.c.voter_id == ITEM.c.voter_id) & (ATTEMPT.c.batch_id == ITEM.c.batch_id),
+        )
+        .where(
+            one_of(ITEM.c.card_id, sorted(card_ids), conn.dialect.name),
+            or_(ATTEMPT.c.call_sid.is_not(None), ATTEMPT.c.call_status.in_(TELEPHONY_STATUSES)),
+        )
+    ).scalars()
+    return set(rows)
 
 
 def _pg_close_items(
     conn: Connection,
     outcomes: list[Outcome],
     codes: list[ResultCode],
+    needs: list[bool],
     now: datetime,
     touched: _Touched,
-) -> set[int]:
-    """`_close_items` in one round trip: `_is_item_of` in SQL, the items marked, and what they
-    were before."""
+) -> tuple[set[int], set[int]]:
+    """`_close_items` in one round trip: `_is_item_of` in SQL, the items marked, what they
+    were before, and whether their card was called (where asked)."""
     params = {
         "voter_id": [outcome.voter_id for outcome in outcomes],
         "batch_id": [outcome.batch_id for outcome in outcomes],
         "code": [code.code for code in codes],
+        "needs": needs,
+        "reported": list(TELEPHONY_STATUSES),
         "now": now,
     }
     rows = conn.execute(_PG_CLOSE_ITEMS, params).all()
     _refuse_logged_twice(row.voter_id for row in rows if row.logged)  # rolls the marks back
     touched.cards.update(row.card_id for row in rows)
     touched.batches.update(row.batch_id for row in rows)
-    return {row.voter_id for row in rows if row.was_open}
+    called = {row.voter_id for row in rows if row.called}
+    return {row.voter_id for row in rows if row.was_open}, called
 
 
 # PostgreSQL: each per-row statement as one statement over arrays. Executing it once per row
 # costs Python a parameter conversion and a pipeline round per row, which made logging a batch
 # of outcomes cost more than claiming it.
 # The item of each outcome (`_is_item_of`): the voter's latest item in the batch named, else
-# the voter's open item. The CTE `m` reads the items as they were before the update.
+# the voter's open item. The CTE `m` reads the items as they were before the update; `called`
+# is `_called_cards` for the item's card, asked only where the outcome needs a call.
 _PG_CLOSE_ITEMS = text(
     """
     WITH m AS (
         SELECT DISTINCT ON (u.voter_id) i.id, i.voter_id, i.batch_id, i.card_id,
-               i.released_at IS NULL AS was_open, i.result_code IS NOT NULL AS logged, u.code
+               i.released_at IS NULL AS was_open, i.result_code IS NOT NULL AS logged, u.code,
+               u.needs AND EXISTS (
+                   SELECT 1 FROM batch_item j
+                     JOIN call_attempt a ON a.voter_id = j.voter_id AND a.batch_id = j.batch_id
+                    WHERE j.card_id = i.card_id
+                      AND (a.call_sid IS NOT NULL
+                           OR a.call_status = ANY(CAST(:reported AS varchar[])))
+               ) AS called
           FROM unnest(CAST(:voter_id AS integer[]), CAST(:batch_id AS integer[]),
-                      CAST(:code AS varchar[])) AS u(voter_id, batch_id, code)
+                      CAST(:code AS varchar[]), CAST(:needs AS boolean[]))
+               AS u(voter_id, batch_id, code, needs)
           JOIN batch_item i ON i.voter_id = u.voter_id
            AND CASE WHEN u.batch_id IS NULL THEN i.released_at IS NULL
                     ELSE i.batch_id = u.batch_id END
@@ -339,7 +427,7 @@ _PG_CLOSE_ITEMS = text(
           FROM m
          WHERE i.id = m.id
     )
-    SELECT voter_id, batch_id, card_id, was_open, logged FROM m
+    SELECT voter_id, batch_id, card_id, was_open, logged, called FROM m
     """
 )
 _PG_VOTERS_SQL = """
@@ -361,9 +449,9 @@ _PG_ATTEMPTS_AND_VOTERS = text(
     """
     WITH attempts AS (
     INSERT INTO call_attempt (campaign_id, voter_id, volunteer_id, batch_id, started_at,
-                              ended_at, notes, result_code, survey, outcome_key)
+                              ended_at, notes, result_code, survey, outcome_key, logged_at)
     SELECT a.campaign_id, a.voter_id, a.volunteer_id, a.batch_id, :now, :now, a.notes, a.code,
-           CAST(a.survey AS jsonb), a.outcome_key
+           CAST(a.survey AS jsonb), a.outcome_key, :now
       FROM unnest(CAST(:campaign_id AS integer[]), CAST(:voter_id AS integer[]),
                   CAST(:volunteer_id AS integer[]), CAST(:batch_id AS integer[]),
                   CAST(:notes AS text[]), CAST(:result_code AS varchar[]),
@@ -405,7 +493,11 @@ def _new_attempts(
     """Complete the telephony rows that exist; the call attempts to insert for the others."""
     new = []
     for outcome, code in zip(outcomes, codes, strict=True):
-        values: dict[str, Any] = {"result_code": code.code, "survey": outcome.survey}
+        values: dict[str, Any] = {
+            "result_code": code.code,
+            "survey": outcome.survey,
+            "logged_at": now,
+        }
         if outcome.request_key:
             values["outcome_key"] = outcome.request_key
         if outcome.notes:
@@ -427,6 +519,7 @@ def _new_attempts(
                 "result_code": code.code,
                 "survey": outcome.survey,
                 "outcome_key": outcome.request_key,
+                "logged_at": now,
             }
         )
     return new
@@ -569,6 +662,14 @@ def _no_open_item(correlation: Any) -> Any:
     an anti-join the planner may run over every item ever made."""
     probe = select(ITEM.c.id).where(correlation, ITEM.c.released_at.is_(None)).limit(1)
     return probe.scalar_subquery().is_(None)
+
+
+def settle(
+    conn: Connection, cards: set[int], batches: set[int], now: datetime, lease: timedelta
+) -> None:
+    """Release these cards when no voter is left on them; close these batches when done, else
+    renew their leases."""
+    _settle(conn, _Touched(set(cards), set(batches)), now, lease)
 
 
 def _settle(conn: Connection, touched: _Touched, now: datetime, lease: timedelta) -> None:

@@ -25,6 +25,8 @@ ITEM = _table("batch_item")
 DNC = _table("dnc_entry")
 ATTEMPT = _table("call_attempt")
 SESSION = _table("call_session")
+EVENT = _table("processed_event")
+REVIEW = _table("outcome_review")
 
 
 def one_of(column: Any, values: Sequence[Any], dialect: str) -> ColumnElement[bool]:

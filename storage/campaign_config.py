@@ -212,6 +212,8 @@ class CampaignConfig(_Strict):
     leaderboard: LeaderboardConfig = LeaderboardConfig()
     goals: tuple[GoalConfig, ...] = ()
     manual_dialing: bool = False  # show volunteers the voter's full number to dial themselves
+    # How long a logged outcome stays its logger's to edit; after that only organizers may.
+    outcome_edit_minutes: int = Field(default=10, ge=0, le=7 * 24 * 60)
     recording: bool = False  # off by default: all-party consent states (REFERENCE.md)
     # A recorded message (mp3 or wav, https) a volunteer may leave on a voter's answering
     # machine with one click; None: no voicemail drop. Nothing else is ever played to a voter.

@@ -6,7 +6,9 @@ one column per survey question of the config, then one per answer key found in t
 no longer in the config (a question since removed), so no answer is silently dropped.
 
 Rows are streamed from the database (`yield_per`: a server-side cursor on PostgreSQL) and
-written as they come, so memory stays flat whatever the campaign's size.
+written as they come, so memory stays flat whatever the campaign's size. Every cell is made
+safe to open in a spreadsheet (storage/spreadsheet.py): names, notes and voter-file fields that
+would run as a formula get a leading `'`; plain numbers, such as the E.164 phone, stay as they are.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sqlmodel import Session, col
 from storage.attempts import was_rung
 from storage.campaign_config import CampaignConfig
 from storage.models import CallAttempt, Campaign, Volunteer, Voter
+from storage.spreadsheet import safe_row
 
 FIXED_BEFORE_SURVEY = (
     "VanID",
@@ -102,10 +105,10 @@ def write_results(
     """Write the header and every row to `out`; return the number of data rows."""
     columns = export_columns(session, campaign, config, since)
     writer = csv.writer(out)
-    writer.writerow(columns.header)
+    writer.writerow(safe_row(columns.header))
     count = 0
     for row in result_rows(session, campaign, config, columns, since):
-        writer.writerow(row)
+        writer.writerow(safe_row(row))
         count += 1
     return count
 

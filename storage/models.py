@@ -41,6 +41,7 @@ def _where(condition: str) -> dict[str, Any]:
 _IN_POOL = "status = 'ready' AND batch_id IS NULL"
 # Open batch cards and items: what the "never in two open batches" unique indexes cover.
 _OPEN = "released_at IS NULL"
+_UNDECIDED = "decided_at IS NULL"
 
 
 class VolunteerStatus(StrEnum):
@@ -52,6 +53,7 @@ class VolunteerStatus(StrEnum):
 class VoterStatus(StrEnum):
     READY = "ready"  # in the pool
     DONE = "done"  # a terminal result was logged
+    REVIEW = "review"  # an outcome logged without a placed call waits for an organizer
     REMOVED = "removed"  # taken out by an organizer
 
 
@@ -334,6 +336,37 @@ class CallAttempt(SQLModel, table=True):
     notes: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     request_key: str | None = Field(default=None, max_length=200)  # the request that placed it
     outcome_key: str | None = Field(default=None, max_length=200)  # the request that logged it
+    logged_at: datetime | None = _utc(nullable=True)  # when its outcome was logged (edit window)
+
+
+class OutcomeReview(SQLModel, table=True):
+    """An outcome a volunteer logged on a card nobody called through Phonebank (a campaign with
+    manual dialing) that would change shared data: it waits here for an organizer, and the voter
+    waits out of the pool (`VoterStatus.REVIEW`)."""
+
+    __tablename__ = "outcome_review"
+    __table_args__ = (
+        # A retried submit finds the review its first attempt made.
+        Index("uq_outcome_review_request_key", "request_key", unique=True),
+        # The queue: a campaign's reviews still waiting, oldest first.
+        Index("ix_outcome_review_waiting", "campaign_id", "submitted_at", **_where(_UNDECIDED)),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id")
+    batch_id: int = Field(foreign_key="batch.id")
+    voter_id: int = Field(foreign_key="voter.id", index=True)
+    volunteer_id: int | None = Field(default=None, foreign_key="volunteer.id")
+    submitted_by: str = Field(max_length=100)  # platform:user_id
+    result_code: str = Field(max_length=32)
+    language_heard: str | None = Field(default=None, max_length=16)
+    survey: dict[str, Any] = _json(dict)
+    notes: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    request_key: str | None = Field(default=None, max_length=200)
+    submitted_at: datetime = _utc()
+    decision: str | None = Field(default=None, max_length=16)  # approved | rejected
+    decided_by: str | None = Field(default=None, max_length=100)
+    decided_at: datetime | None = _utc(nullable=True)
 
 
 class Shift(SQLModel, table=True):

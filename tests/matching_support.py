@@ -10,9 +10,11 @@ from sqlalchemy import Engine, text
 from storage.campaign_config import CampaignConfig
 from storage.clock import Clock
 from storage.db import session_scope
+from storage.models import Voter
 from tests.factories import (
     DEFAULT_RESULT_CODES,
     campaign_config,
+    make_attempt,
     make_campaign,
     make_volunteer,
     make_voter,
@@ -103,3 +105,13 @@ def open_batches_per_phone(engine: Engine) -> list[Any]:
         " JOIN voter v ON v.id = i.voter_id WHERE i.released_at IS NULL"
         " GROUP BY v.phone HAVING count(DISTINCT i.batch_id) > 1",
     )
+
+
+def called(engine: Engine, batch_id: int | None, *voter_ids: int) -> None:
+    """A call that reached telephony to each voter, from that batch, not logged yet: what an
+    outcome that needs a call asks for on the voter's card."""
+    with session_scope(engine) as session:
+        for voter_id in voter_ids:
+            row = session.get(Voter, voter_id)
+            assert row is not None
+            make_attempt(session, row, batch_id=batch_id, result_code=None)

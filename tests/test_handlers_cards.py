@@ -145,6 +145,7 @@ def test_a_logged_card_offers_no_second_outcome(world: World, services: Services
     ana = signed_up_context(services)
     batch = handle_command(ana, "batch")
     maria_outcome = button(batch, "Log outcome", "Maria")
+    press(ana, batch, "Call", "Maria")
     log_outcome(ana, batch, "Maria", result="refused")
 
     stale = handle_action(ana, *maria_outcome)
@@ -286,7 +287,9 @@ def test_stale_or_forged_buttons_are_refused(
 def test_a_do_not_call_outcome_says_the_number_is_listed(world: World, services: Services) -> None:
     world.campaign([voter("Maria", 1)])
     ana = signed_up_context(services)
-    logged = log_outcome(ana, handle_command(ana, "batch"), "Maria", result="do_not_call")
+    batch = handle_command(ana, "batch")
+    press(ana, batch, "Call", "Maria")
+    logged = log_outcome(ana, batch, "Maria", result="do_not_call")
     assert "do-not-call list" in logged.text
     assert [r.phone for r in world.rows("SELECT phone FROM dnc_entry")] == ["+15125550201"]
 

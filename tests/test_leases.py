@@ -59,7 +59,7 @@ def test_a_volunteer_can_release_a_batch(engine: Engine, clock: FrozenClock) -> 
     world = seed(engine, [{}, {}, {}])
     volunteer, campaign = world.volunteer_ids[0], world.campaign_id
     batch = claim_batch(engine, volunteer, campaign, clock=clock)
-    record_outcome(engine, Outcome(world.voter_ids[0], "talked", batch.batch_id), clock=clock)
+    record_outcome(engine, Outcome(world.voter_ids[0], "not_home", batch.batch_id), clock=clock)
     assert release_batch(engine, batch.batch_id or 0, clock=clock) == 2  # the untouched two
     assert release_batch(engine, batch.batch_id or 0, clock=clock) == 0  # already closed
     assert rows(engine, "SELECT id FROM batch_card WHERE released_at IS NULL") == []

@@ -21,7 +21,7 @@ from storage.clock import FrozenClock
 from storage.db import session_scope
 from storage.models import Voter
 from tests.factories import make_attempt
-from tests.matching_support import rows, seed, voter
+from tests.matching_support import called, rows, seed, voter
 
 
 def ids(result: ClaimResult) -> list[int]:
@@ -49,6 +49,7 @@ def test_the_last_outcome_closes_the_batch_and_frees_its_cards(
 ) -> None:
     world = seed(engine, [{}, {}])
     batch = claim_batch(engine, world.volunteer_ids[0], world.campaign_id, clock=clock)
+    called(engine, batch.batch_id, world.voter_ids[0])
     record_outcome(engine, Outcome(world.voter_ids[0], "talked", batch.batch_id), clock=clock)
     assert rows(engine, "SELECT closed_at FROM batch")[0].closed_at is None
     record_outcome(engine, Outcome(world.voter_ids[1], "busy", batch.batch_id), clock=clock)
@@ -68,6 +69,7 @@ def test_contact_and_terminal_results_end_the_voter(
 ) -> None:
     world = seed(engine, [{}])
     batch = claim_batch(engine, world.volunteer_ids[0], world.campaign_id, clock=clock)
+    called(engine, batch.batch_id, world.voter_ids[0])
     result = record_outcome(engine, Outcome(world.voter_ids[0], code, batch.batch_id), clock=clock)
     assert result.voter_done
     assert voter(engine, world.voter_ids[0]).status == "done"
@@ -83,6 +85,7 @@ def test_do_not_call_lists_the_phone_and_ends_the_household(
     shared = "+15125550444"
     world = seed(engine, [{"phone": shared}, {"phone": shared}, {}])
     batch = claim_batch(engine, world.volunteer_ids[0], world.campaign_id, clock=clock)
+    called(engine, batch.batch_id, world.voter_ids[0])
     result = record_outcome(engine, Outcome(world.voter_ids[0], "dnc", batch.batch_id), clock=clock)
     assert result.dnc_added
     assert [r.phone for r in rows(engine, "SELECT phone FROM dnc_entry")] == [shared]
@@ -103,6 +106,7 @@ def test_phone_ending_outcomes_logged_together_act_as_one_by_one(
     )
     batch = claim_batch(engine, world.volunteer_ids[0], world.campaign_id, clock=clock)
     first, second, third, unnamed, elsewhere, untouched = world.voter_ids
+    called(engine, batch.batch_id, first, elsewhere)
     results = record_outcomes(
         engine,
         [
@@ -131,6 +135,7 @@ def test_a_wrong_number_ends_everyone_on_it_without_listing_it(
     shared = "+15125550445"
     world = seed(engine, [{"phone": shared}, {"phone": shared}])
     batch = claim_batch(engine, world.volunteer_ids[0], world.campaign_id, clock=clock)
+    called(engine, batch.batch_id, world.voter_ids[0])
     record_outcome(engine, Outcome(world.voter_ids[0], "wrong_number", batch.batch_id), clock=clock)
     assert [voter(engine, v).status for v in world.voter_ids] == ["done", "done"]
     assert rows(engine, "SELECT id FROM dnc_entry") == []
@@ -141,6 +146,7 @@ def test_a_language_barrier_reroutes_to_a_speaker(engine: Engine, clock: FrozenC
     world = seed(engine, [{}], [{}, {"languages": ["en", "vi"]}])
     english_only, vietnamese = world.volunteer_ids
     batch = claim_batch(engine, english_only, world.campaign_id, clock=clock)
+    called(engine, batch.batch_id, world.voter_ids[0])
     outcome = Outcome(world.voter_ids[0], "language", batch.batch_id, language_heard="VI")
     record_outcome(engine, outcome, clock=clock)
     row = voter(engine, world.voter_ids[0])
@@ -187,13 +193,20 @@ def test_an_outcome_renews_the_lease(engine: Engine, clock: FrozenClock) -> None
 
 def test_a_telephony_row_is_completed_not_duplicated(engine: Engine, clock: FrozenClock) -> None:
     world = seed(engine, [{}])
+    batch = claim_batch(engine, world.volunteer_ids[0], world.campaign_id, clock=clock)
     with session_scope(engine) as session:
-        attempt = make_attempt(session, session.get(Voter, world.voter_ids[0]), result_code=None)
+        voter_row = session.get(Voter, world.voter_ids[0])
+        assert voter_row is not None
+        attempt = make_attempt(session, voter_row, batch_id=batch.batch_id, result_code=None)
         attempt_id = attempt.id
     record_outcome(
         engine,
         Outcome(
-            world.voter_ids[0], "talked", call_attempt_id=attempt_id, survey={"support": "yes"}
+            world.voter_ids[0],
+            "talked",
+            batch.batch_id,
+            call_attempt_id=attempt_id,
+            survey={"support": "yes"},
         ),
         clock=clock,
     )
@@ -216,6 +229,7 @@ def test_a_late_terminal_outcome_takes_the_voter_from_the_batch_holding_it(
     engine: Engine, clock: FrozenClock
 ) -> None:
     voter_id, expired_batch, second = _expire_and_reclaim(engine, clock)
+    called(engine, expired_batch, voter_id)
     result = record_outcome(engine, Outcome(voter_id, "refused", expired_batch), clock=clock)
     assert result.late and result.voter_done
     row = voter(engine, voter_id)
@@ -227,9 +241,8 @@ def test_a_late_terminal_outcome_takes_the_voter_from_the_batch_holding_it(
     ]
     batches = rows(engine, "SELECT id, close_reason FROM batch ORDER BY id")
     assert [b.close_reason for b in batches] == ["expired", "done"]
-    assert [a.batch_id for a in rows(engine, "SELECT batch_id FROM call_attempt")] == [
-        expired_batch
-    ]
+    logged = rows(engine, "SELECT batch_id FROM call_attempt WHERE result_code IS NOT NULL")
+    assert [a.batch_id for a in logged] == [expired_batch]
 
 
 def test_a_late_retry_outcome_is_counted_and_leaves_the_new_batch_alone(
@@ -252,7 +265,7 @@ def test_a_second_log_of_the_same_voter_on_a_batch_is_refused_and_counts_nothing
     record_outcome(engine, first, clock=clock)
     again = Outcome(
         world.voter_ids[0],
-        "talked",
+        "busy",
         batch.batch_id if on_batch else None,
         request_key="slack:chat-form",
     )
@@ -265,7 +278,7 @@ def test_a_second_log_of_the_same_voter_on_a_batch_is_refused_and_counts_nothing
 
     logged = 1 if on_batch else 2
     row = voter(engine, world.voter_ids[0])
-    assert (row.attempts, row.last_result) == (logged, "not_home" if on_batch else "talked")
+    assert (row.attempts, row.last_result) == (logged, "not_home" if on_batch else "busy")
     assert len(rows(engine, "SELECT id FROM call_attempt")) == logged
     items = rows(engine, "SELECT result_code FROM batch_item ORDER BY voter_id")
     assert [item.result_code for item in items] == ["not_home", None]

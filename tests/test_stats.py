@@ -83,7 +83,7 @@ def test_figures_on_a_known_data_set(engine: Engine, clock: FrozenClock) -> None
     stats = stats_of(engine, clock)
 
     assert stats.today == date(2026, 11, 3)
-    assert stats.voters_by_status == {"ready": 5, "done": 2, "removed": 1}
+    assert stats.voters_by_status == {"ready": 5, "done": 2, "review": 0, "removed": 1}
     assert stats.voters_total == 8
     assert (stats.attempts, stats.contacts, stats.contact_rate) == (8, 3, 0.375)
     assert (stats.attempts_today, stats.contacts_today) == (5, 2)
@@ -126,7 +126,7 @@ def test_an_empty_campaign_has_zeros_and_no_contact_rate(
 
     stats = stats_of(engine, clock)
 
-    assert stats.voters_by_status == {"ready": 0, "done": 0, "removed": 0}
+    assert stats.voters_by_status == {"ready": 0, "done": 0, "review": 0, "removed": 0}
     assert (stats.attempts, stats.contacts, stats.contact_rate) == (0, 0, None)
     assert stats.by_result == []
 
@@ -173,7 +173,7 @@ def test_json_output_shape(
         "time_zone": "America/New_York",
         "today": "2026-11-03",
         "voters_total": 8,
-        "voters_by_status": {"ready": 5, "done": 2, "removed": 1},
+        "voters_by_status": {"ready": 5, "done": 2, "review": 0, "removed": 1},
         "attempts": 8,
         "contacts": 3,
         "contact_rate": 0.375,

@@ -4,6 +4,7 @@ until they are in, the answers land on that call, and bad input is refused (both
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine
@@ -105,3 +106,21 @@ def test_a_call_logged_in_chat_has_no_survey_button(desk: Desk) -> None:
     attempt_id = desk.one("SELECT id FROM call_attempt").id
     refused = handle_action(desk.ana, "pb:card:survey", str(attempt_id))
     assert refused.form is None and "Log outcome" in refused.text
+
+
+def test_the_answers_come_any_time_but_change_only_within_the_edit_window(desk: Desk) -> None:
+    talked_on_the_keypad(desk)
+    [(action, value)] = buttons(desk.batch, "Survey: Maria", "Maria")
+    form = handle_action(desk.ana, action, value).form
+    assert form is not None
+    desk.world.clock.advance(timedelta(hours=1))  # the first answers complete the log
+
+    saved = handle_form(desk.ana, form.submit_action, form.value, {"survey:support": "yes"})
+    changed = handle_form(desk.ana, form.submit_action, form.value, {"survey:support": "no"})
+
+    assert saved.text == "Survey saved for Maria."
+    assert changed.tone is Tone.WARNING and "ask an organizer" in changed.text
+    assert "yes" in str(desk.one("SELECT survey FROM call_attempt").survey)
+    audits = desk.world.rows("SELECT actor, action, detail FROM audit_log")
+    assert [(a.actor, a.action) for a in audits] == [("slack:U1", "outcome.survey")]
+    assert "yes" in str(audits[0].detail)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from storage.spreadsheet import safe_row
+
 _SCAN_BLOCK = 1 << 20
 _PROGRESS_EVERY = 4096  # records
 _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
@@ -132,7 +134,8 @@ def unreadable_reason(row: list[str]) -> str | None:
 
 
 class RejectsWriter:
-    """Writes rejected rows, as they were read, plus a `reason` column; created on first use."""
+    """Writes rejected rows, as they were read, plus a `reason` column; created on first use.
+    A cell a spreadsheet would run as a formula is written with a leading `'` (storage/spreadsheet.py)."""
 
     def __init__(self, path: Path, header: list[str]) -> None:
         self.path = path
@@ -147,13 +150,13 @@ class RejectsWriter:
         if self._handle is None:
             self._handle = self.path.open("w", encoding="utf-8-sig", newline="")
             self._csv = csv.writer(self._handle)
-            self._csv.writerow([*self.header, "reason"])
+            self._csv.writerow(safe_row([*self.header, "reason"]))
         self.count += 1
         # A ragged row keeps every field: short ones padded, extra ones after the reason, so
         # the reason always sits in its column.
         width = len(self.header)
         fields = row[:width] + [""] * (width - len(row))
-        self._csv.writerow([*fields, reason, *row[width:]])
+        self._csv.writerow(safe_row([*fields, reason, *row[width:]]))
 
     def close(self) -> None:
         """Flush and close the file, if any row was rejected."""

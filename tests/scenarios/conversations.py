@@ -7,6 +7,7 @@ as what a volunteer or an organizer types and sees, then check what the database
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from tests.scenarios.driver import Driver, Surface
 from tests.scenarios.world import World, voter
@@ -214,6 +215,7 @@ def a_language_barrier_needs_the_language_heard(world: World, surface: Surface) 
     ana = surface.user("ana")
     sign_up(world, ana, ANA_PHONE)
     ana.command("batch")
+    ana.press("Call", near="Minh")
     ana.press("Log outcome", near="Minh")
     missing = ana.fill({"result": "Language barrier"})
     assert "language_heard" in missing.errors
@@ -229,6 +231,7 @@ def a_household_outcome_asks_who_answered(world: World, surface: Surface) -> Non
     ana = surface.user("ana")
     sign_up(world, ana, ANA_PHONE)
     assert ana.command("batch").has("Maria and José")
+    ana.press("Call", near="Maria")
     form = ana.press("Log outcome", near="Maria").form
     assert form is not None and "voter" in form.inputs
     assert ana.fill({"voter": "José", "result": "Refused"}).has("Logged for José: Refused")
@@ -262,6 +265,114 @@ def an_outcome_for_someone_elses_batch_is_refused(world: World, surface: Surface
         assert refused.refused and refused.has("another volunteer"), (label, refused.text)
     assert world.rows("SELECT id FROM call_attempt") == []
     assert len(world.rows("SELECT id FROM batch_card WHERE released_at IS NULL")) == 1
+
+
+# --- outcomes need a call ------------------------------------------------------------------
+
+
+def an_uncalled_card_cannot_poison_the_lists(world: World, surface: Surface) -> None:
+    """ "Do not call" and invented survey answers on a card nobody called are refused and change
+    nothing; once the card is called, the same result is logged."""
+    world.campaign([voter("Maria", 1)])
+    ana = surface.user("ana")
+    sign_up(world, ana, ANA_PHONE)
+    ana.command("batch")
+
+    ana.press("Log outcome", near="Maria")
+    refused = ana.fill({"result": "Asked not to be called"})
+    assert refused.refused and refused.has("Nobody was called", "press Call first"), refused.text
+    ana.command("batch")
+    ana.press("Log outcome", near="Maria")
+    invented = ana.fill({"result": "Talked to voter", "survey:support": "yes"})
+    assert invented.refused and invented.has("Nobody was called"), invented.text
+    assert world.rows("SELECT id FROM dnc_entry") == []
+    assert world.rows("SELECT id FROM call_attempt") == []
+    [maria] = world.rows("SELECT status, attempts, batch_id FROM voter")
+    assert (maria.status, maria.attempts) == ("ready", 0) and maria.batch_id is not None
+
+    ana.command("batch")
+    assert ana.press("Call", near="Maria").has("Calling")
+    ana.press("Log outcome", near="Maria")
+    logged = ana.fill({"result": "Asked not to be called"})
+    assert logged.has("do-not-call list") and not logged.refused, logged.text
+    assert [row.phone for row in world.rows("SELECT phone FROM dnc_entry")] == ["+15125550201"]
+
+
+def a_manual_dial_result_waits_for_an_organizer(world: World, surface: Surface) -> None:
+    """With manual dialing, a volunteer's "Do not call" with no call through Phonebank goes to
+    the organizers' review: approved, it reaches the list; rejected, the voter goes back."""
+    world.campaign([voter("Maria", 1), voter("Dave", 2)], manual_dialing=True)
+    ana = surface.user("ana")
+    sign_up(world, ana, ANA_PHONE)
+    ana.command("batch")
+    ana.press("Log outcome", near="Maria")
+    held = ana.fill({"result": "Asked not to be called", "notes": "Take me off, she said."})
+    assert held.has("Sent to the organizers for review") and not held.refused, held.text
+    ana.press("Log outcome", near="Dave")
+    assert ana.fill({"result": "Refused"}).has("Sent to the organizers for review")
+    assert world.rows("SELECT id FROM dnc_entry") == []
+    statuses = world.rows("SELECT status, batch_id FROM voter ORDER BY id")
+    assert [(row.status, row.batch_id) for row in statuses] == [("review", None)] * 2
+    assert ana.command("review").has("Only organizers")
+
+    olga = surface.user("olga", organizer=True)
+    queue = olga.command("review")
+    assert queue.has("Asked not to be called", "Maria", "Take me off", "Refused", "Dave")
+    assert queue.buttons.count("Approve") == 2
+    approved = olga.press("Approve", near="Maria")
+    assert approved.has("Approved", "do-not-call list") and not approved.refused, approved.text
+    assert [row.phone for row in world.rows("SELECT phone FROM dnc_entry")] == ["+15125550201"]
+    rejected = olga.press("Reject", near="Dave")
+    assert rejected.has("Rejected", "No outcomes are waiting"), rejected.text
+
+    rows = world.rows("SELECT first_name, status, attempts FROM voter ORDER BY id")
+    assert [(r.first_name, r.status, r.attempts) for r in rows] == [
+        ("Maria", "done", 1),
+        ("Dave", "ready", 0),
+    ]
+    audits = world.rows(
+        "SELECT actor, action FROM audit_log WHERE action LIKE 'outcome.review.%' ORDER BY id"
+    )
+    assert [a.action for a in audits] == ["outcome.review.approve", "outcome.review.reject"]
+    assert all("olga" in a.actor.lower() for a in audits)
+
+
+def an_outcome_is_its_loggers_to_edit_for_a_while(world: World, surface: Surface) -> None:
+    """The logger changes survey answers within the campaign's 10 minutes; after that they are
+    refused and an organizer's change is saved; every change is audited."""
+    world.campaign([voter("Maria", 1)])
+    ana = surface.user("ana")
+    sign_up(world, ana, ANA_PHONE)
+    ana.command("batch")
+    ana.press("Call", near="Maria")
+    ana.press("Log outcome", near="Maria")
+    ana.fill({"result": "Talked to voter", "survey:support": "yes"})
+
+    listed = ana.command("outcomes")
+    assert listed.has("Talked to voter", "Maria", "support: yes") and "Edit" in listed.buttons
+    assert ana.press("Edit", near="Maria").form is not None
+    assert ana.fill({"survey:support": "undecided"}).has("Saved the changes")
+
+    world.clock.advance(timedelta(minutes=9))
+    ana.command("outcomes")
+    assert ana.press("Edit", near="Maria").form is not None
+    world.clock.advance(timedelta(minutes=2))  # the window closes while the form is open
+    late = ana.fill({"survey:support": "no"})
+    assert late.refused and late.has("ask an organizer"), late.text
+    ana.command("outcomes")
+    again = ana.press("Edit", near="Maria")
+    assert again.refused and again.form is None and again.has("10 minutes")
+    assert "undecided" in str(world.rows("SELECT survey FROM call_attempt")[0].survey)
+
+    olga = surface.user("olga", organizer=True)
+    assert olga.command(f"outcomes {surface.mention('ana')}").has("Maria", "support: undecided")
+    assert olga.press("Edit", near="Maria").form is not None
+    assert olga.fill({"survey:support": "no", "notes": "Fixed on request."}).has("Saved")
+    [attempt] = world.rows("SELECT survey, notes FROM call_attempt")
+    assert '"no"' in str(attempt.survey).replace("'", '"') and attempt.notes == "Fixed on request."
+    audits = world.rows("SELECT actor, detail FROM audit_log WHERE action = 'outcome.edit'")
+    assert len(audits) == 2 and "olga" in audits[1].actor.lower()
+    assert "undecided" in str(audits[1].detail)  # what it was before
 
 
 # --- organizers and admins ---------------------------------------------------------------
@@ -310,6 +421,9 @@ SCENARIOS: list[Scenario] = [
     a_household_outcome_asks_who_answered,
     skip_and_done_return_voters_to_the_list,
     an_outcome_for_someone_elses_batch_is_refused,
+    an_uncalled_card_cannot_poison_the_lists,
+    a_manual_dial_result_waits_for_an_organizer,
+    an_outcome_is_its_loggers_to_edit_for_a_while,
     an_organizer_chooses_the_campaign,
     an_admin_grants_the_organizer_role,
 ]
