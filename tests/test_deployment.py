@@ -17,6 +17,7 @@ import typer.main
 import yaml
 from sqlalchemy.engine import make_url
 
+from bot.body_limit import MAX_BODY_BYTES
 from bot.cli import app
 from bot.settings import Settings, load_settings
 
@@ -286,3 +287,10 @@ def test_web_port_agrees_with_its_healthcheck_and_the_load_balancer() -> None:
     caddyfile = compose()["configs"]["caddyfile"]["content"]
     assert re.search(rf"dynamic a web {port}\b", caddyfile)
     assert services()["lb"]["configs"][0]["source"] == "caddyfile"
+
+
+def test_the_load_balancer_caps_bodies_as_the_app_does() -> None:
+    caddyfile = compose()["configs"]["caddyfile"]["content"]
+    found = re.search(r"request_body\s*\{\s*max_size\s+(\d+)MiB\s*\}", caddyfile)
+    assert found, "the Caddyfile sets no request_body max_size"
+    assert int(found.group(1)) * 1024 * 1024 == MAX_BODY_BYTES
