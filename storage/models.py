@@ -85,6 +85,8 @@ class Volunteer(SQLModel, table=True):
     sip_address: str | None = Field(default=None, max_length=200)
     # Rung in the browser instead (the softphone page, `/phonebank softphone`), when true.
     softphone: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # Signed into every softphone link; `softphone off` bumps it, voiding the links given before.
+    softphone_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     email: str | None = Field(default=None, max_length=320)
     area_code: str | None = Field(default=None, max_length=3)
     languages: list[str] = _json(list)
