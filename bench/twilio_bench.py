@@ -105,13 +105,18 @@ def serve(url: str, port: int, api_url: str, started: float) -> None:
     import uvicorn
 
     from bot.app import build_services
+    from bot.cli.run import web_worker
     from bot.later import LaterWork
     from bot.telephony.webhooks import twilio_routes
     from bot.web import create_web_app
 
     settings = twilio_settings(url, api_url, f"http://127.0.0.1:{port}")
     later = LaterWork()  # card updates after the answer, as `phonebank web` does
-    services = build_services(settings, clock=BenchClock(started), later=later.submit)
+    worker = web_worker()  # the outbox's rows (a session's end notice), as `phonebank web` runs
+    services = build_services(
+        settings, clock=BenchClock(started), later=later.submit, outbox=worker
+    )
+    worker.start(services)
     app = create_web_app(services, routes=twilio_routes(settings, services))
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 

@@ -12,12 +12,13 @@ import os
 from sqlalchemy.engine import Engine
 
 from bot.later import DEFAULT_THREADS as LATER_THREADS
+from bot.outbox import THREADS as OUTBOX_THREADS
 from bot.settings import Settings
 from bot.telephony import telephony_for
 from bot.telephony.simulated import CallEvent, SimulatedTelephony
 from bot.telephony.softphone import softphone_links
 from handlers.calls import call_status_changed
-from handlers.context import Later, Notifier, Platform, Services, Telephony
+from handlers.context import Later, Notifier, OutboxWorker, Platform, Services, Telephony
 from handlers.replies import Reply
 from storage.clock import Clock, SystemClock
 from storage.db import make_engine, normalize_url
@@ -68,7 +69,7 @@ def database_engine(settings: Settings) -> Engine:
     if normalize_url(url).get_backend_name() != "postgresql":
         return make_engine(url)
     asyncio_workers = min(32, (os.cpu_count() or 1) + 4)  # ThreadPoolExecutor's default
-    pool = WORKER_THREADS + asyncio_workers + LATER_THREADS
+    pool = WORKER_THREADS + asyncio_workers + LATER_THREADS + 2 * OUTBOX_THREADS
     return make_engine(url, pool_size=pool, max_overflow=10)
 
 
@@ -80,6 +81,7 @@ def build_services(
     telephony: Telephony | None = None,
     notifier: Notifier | None = None,
     later: Later | None = None,
+    outbox: OutboxWorker | None = None,
 ) -> Services:
     """Services for one process; anything passed in replaces what the settings would pick."""
     clock = clock or SystemClock()
@@ -93,6 +95,7 @@ def build_services(
         default_region=settings.phonebank_default_region,
         later=later,
         softphone=softphone_links(settings, clock),
+        outbox=outbox,
     )
     if isinstance(telephony, SimulatedTelephony):
         telephony.on_status(lambda event: _report_call(services, event))

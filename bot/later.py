@@ -10,6 +10,13 @@ runs on two threads at once, so edits of one card stay in order, and it starts a
 `key_interval_s` (a second by default, Slack's pace): a card that changes with every webhook of
 a live call is drawn once a second, not eight times, and the process spends its time answering.
 Work under a key of its own is never held back.
+
+Only redraws may be handed over here (DESIGN.md, "Acknowledged means done"): this queue lives in
+the process's memory, and a process that dies loses it. Work whose loss changes the truth (a
+session ending, voters returned, an outcome, a message the bot owes someone) is committed before
+the answer, or owed to the durable outbox before it (handlers/outbox.py). What is queued here
+today: card redraws (`handlers.dialing.show_batch`, which the next update repeats) and a voter
+leg's progress reports (bot/telephony/voice_webhooks.py, which its last report repeats).
 """
 
 from __future__ import annotations

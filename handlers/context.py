@@ -98,9 +98,17 @@ class Notifier(Protocol):
 
 class Later(Protocol):
     """Runs work after the current request is answered; newer work under a waiting key
-    replaces the older, or with `replace=False` leaves it waiting instead (bot/later.py)."""
+    replaces the older, or with `replace=False` leaves it waiting instead (bot/later.py). In
+    memory: only for redraws; work whose loss changes the truth goes to handlers/outbox.py."""
 
     def __call__(self, key: str, work: Callable[[], None], *, replace: bool = True) -> None: ...
+
+
+class OutboxWorker(Protocol):
+    """Carries out the rows of the durable outbox in the background (handlers/outbox.py)."""
+
+    def wake(self) -> None:
+        """Rows were committed: look for due work now rather than at the next poll."""
 
 
 class Softphone(Protocol):
@@ -124,6 +132,9 @@ class Services:
     later: Later | None = None
     # Links to the browser softphone; None where it is not set up (no Twilio API key).
     softphone: Softphone | None = None
+    # Runs the outbox's rows in the background (bot/outbox.py); None: `handlers.outbox.owed`
+    # runs them at once, in the caller's thread (the console, most tests).
+    outbox: OutboxWorker | None = None
 
     def after_request(self, key: str, work: Callable[[], None], *, replace: bool = True) -> None:
         """`work` after the request is answered when the process can, else now. `replace`:

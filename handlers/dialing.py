@@ -22,29 +22,20 @@ from sqlmodel import Session, col, select
 
 from handlers.cards import read_batch, render_batch
 from handlers.context import Services
+from handlers.outbox import Task, outbox_handler, owe
 from handlers.replies import Tone
+from matching.sessions import BATCH_NOTICE
+from matching.sessions import ENDED as ENDED
+from matching.sessions import moves_forward as moves_forward
+from matching.sessions import status_rank as status_rank
 from matching.zones import calling_zone_key, key_verdict
+from storage.attempts import may_have_rung
 from storage.campaign_config import CampaignConfig
 from storage.db import insert_ignoring_duplicates, read_only, session_scope
 from storage.models import BatchCard, BatchItem, CallAttempt, DncEntry, ProcessedEvent, Voter
 
-ENDED = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
-_RANK = {"placing": 0, "queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3}
-_ENDED_RANK = 4
 PROCESSED_EVENT = ProcessedEvent.__table__  # type: ignore[attr-defined]
 DNC_REFUSAL = "this number is on the do-not-call list now"
-
-
-def status_rank(status: str | None) -> int:
-    """Where a Twilio call status stands in a call's life; unknown statuses rank lowest."""
-    if status in ENDED:
-        return _ENDED_RANK
-    return _RANK.get(status or "", -1)
-
-
-def moves_forward(current: str | None, new: str) -> bool:
-    """Whether `new` is a later state than `current` (an ended call never changes again)."""
-    return status_rank(new) > status_rank(current)
 
 
 class ZonedVoter(Protocol):
@@ -88,11 +79,16 @@ def open_voters(session: Session, card: BatchCard) -> list[Voter]:
 
 
 def called_card_ids(session: Session, batch_id: int) -> set[int]:
-    """Cards of the batch with a call attempt on any of their voters."""
+    """Cards of the batch with a call attempt on any of their voters (one that never reached
+    Twilio does not count)."""
     rows = session.exec(
         select(BatchItem.card_id)
         .join(CallAttempt, col(CallAttempt.voter_id) == col(BatchItem.voter_id))
-        .where(col(BatchItem.batch_id) == batch_id, col(CallAttempt.batch_id) == batch_id)
+        .where(
+            col(BatchItem.batch_id) == batch_id,
+            col(CallAttempt.batch_id) == batch_id,
+            may_have_rung(col(CallAttempt.call_status)),
+        )
     ).all()
     return set(rows)
 
@@ -241,3 +237,31 @@ def show_batch(
             services.notifier.to_volunteer(volunteer_id, render_batch(view, text, tone))
 
     services.after_request(f"batch:{batch_id}", update, replace=text is not None)
+
+
+def owe_batch_notice(
+    conn: Connection,
+    now: datetime,
+    volunteer_id: int,
+    batch_id: int,
+    text: str,
+    tone: Tone = Tone.INFO,
+    *,
+    key: str,
+) -> None:
+    """Owe the volunteer their batch with `text` (a message whose loss changes what they know,
+    such as "your call ended"), in `conn`'s transaction: the outbox delivers it."""
+    payload = {"volunteer_id": volunteer_id, "batch_id": batch_id, "text": text, "tone": tone}
+    owe(conn, BATCH_NOTICE, payload, key=key, now=now)
+
+
+@outbox_handler(BATCH_NOTICE)
+def deliver_batch_notice(services: Services, task: Task) -> None:
+    """The batch as it stands, with the notice; delivered again after a crash, it replaces the
+    same message (the card's update key), so the volunteer sees it once."""
+    payload = task.payload
+    with reading(services) as conn:
+        view = read_batch(conn, int(payload["batch_id"]))
+    if view is not None:
+        reply = render_batch(view, str(payload["text"]), Tone(payload["tone"]))
+        services.notifier.to_volunteer(int(payload["volunteer_id"]), reply)

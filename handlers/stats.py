@@ -19,6 +19,7 @@ from handlers.campaigns import ActiveCampaign, active_campaign
 from handlers.context import Context
 from handlers.refusal import signed_up
 from handlers.replies import Fact, Reply, Section
+from storage.attempts import was_rung
 from storage.campaign_config import ResultKind
 from storage.db import read_session
 from storage.models import CallAttempt, Campaign
@@ -95,6 +96,11 @@ def volunteer_stats(
         ).where(
             col(CallAttempt.campaign_id) == campaign.id,
             col(CallAttempt.volunteer_id) == volunteer_id,
+            was_rung(
+                col(CallAttempt.call_sid),
+                col(CallAttempt.call_status),
+                col(CallAttempt.result_code),
+            ),
             started >= week_start,
             started < day_end,
         )

@@ -33,38 +33,38 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
 
 from handlers.cards import SESSION, join_names
 from handlers.context import Services
 from handlers.dialing import (
     DNC_REFUSAL,
-    ENDED,
     StatusReport,
     first_time,
     first_times,
     hours_refusal,
     moves_forward,
+    owe_batch_notice,
     reading,
     show_batch,
     status_changes,
     status_rank,
-    uncalled_cards,
 )
+from handlers.outbox import owed
 from handlers.replies import Tone
-from matching.leases import release_batch, release_cards, renew_lease
+from matching.leases import renew_lease
 from matching.outcomes import AlreadyLogged, Outcome, OutcomeError, record_outcome
-from matching.pool import campaign_config
+from matching.pool import campaign_config, run_transaction
+from matching.sessions import SessionEnd, advance_session, sweep_silent_sessions
 from matching.tables import ATTEMPT, BATCH, CAMPAIGN, CARD, DNC, ITEM, VOTER
+from storage.attempts import NOT_PLACED, may_have_rung
 from storage.campaign_config import CampaignConfig, ResultAction, ResultCode
-from storage.db import read_session, session_scope
-from storage.models import Batch, CallAttempt, CallSession
 
 log = logging.getLogger(__name__)
 
 INVALID_NUMBER = 21211  # Twilio: the voter's number cannot be called
 NEXT_KEY = "#"
 GATHER_TIMEOUT_S = 20
+HEARTBEAT = timedelta(minutes=1)  # well inside matching.sessions.SILENCE
 RECORDING_NOTICE = "This call is recorded for quality and training."
 EVENT_SOURCE = "twilio:voice"
 _DIAL_STATUS = {"answered": "completed"}  # <Dial action>'s word for an answered call
@@ -197,7 +197,7 @@ def voter_leg_ended(
     report = StatusReport(status, result.call_sid, result.duration_s, result.error_code)
     wrong_number = result.error_code == INVALID_NUMBER
     with services.engine.begin() as conn:
-        found = _load_call(conn, session_id, attempt_id)
+        found = _load_call(conn, session_id, attempt_id, lock=True)
         if found is None:
             return UNKNOWN_CALL
         call, changed = _store_status(conn, found, [report], services.clock.now())
@@ -223,10 +223,24 @@ def key_pressed(services: Services, session_id: int, attempt_id: int, digits: st
     if call.session_ended_at is not None:
         return (Hangup(),)
     if not key:
+        _heard(services, call)
         return _question(call, again=True)
     if not _was_dialed(call):
         return (Say("That voter was not called."), *_next_only(session_id, attempt_id))
     return _log_key(services, campaign_config(call.config), call, call.logged, key)
+
+
+def _heard(services: Services, call: _Call) -> None:
+    """An idle live call (the keypad's wait repeats every `GATHER_TIMEOUT_S`) is alive: note it
+    once a `HEARTBEAT`, so the sweep of dead sessions (matching/sessions.py) leaves it alone."""
+    now = services.clock.now()
+    last = call.session_last_heard_at or call.session_answered_at
+    if last is not None and now - last < HEARTBEAT:
+        return
+    with services.engine.begin() as conn:
+        conn.execute(
+            update(SESSION).where(SESSION.c.id == call.session_id).values(last_heard_at=now)
+        )
 
 
 def next_voter(services: Services, session_id: int, after_attempt_id: int) -> Plan:
@@ -265,34 +279,63 @@ def recording_notice() -> Plan:
 
 
 def volunteer_leg_status(services: Services, session_id: int, event: LegEvent) -> None:
-    """A status callback of the volunteer's leg: applied once, forward only. Hanging up after
-    answering ends the session and returns the voters not yet called; a phone that never
-    answered ends it too, and the volunteer is told in chat (the batch stays theirs)."""
+    """A status callback of the volunteer's leg: applied once, forward only, and committed
+    before Twilio gets its 200. Hanging up after answering ends the session and returns the
+    voters not yet called, in one transaction; a phone that never answered ends it too (the
+    batch stays theirs). Either way the volunteer is owed a notice, in that transaction."""
+    now = services.clock.now()
+
+    def apply(conn: Connection) -> SessionEnd | None:
+        if not first_time(conn, event.key, EVENT_SOURCE, now):
+            return None
+        end = advance_session(conn, session_id, event.status, now, call_sid=event.call_sid)
+        if end is not None:
+            text, tone = _end_notice(end, event)
+            owe_batch_notice(
+                conn, now, end.volunteer_id, end.batch_id, text, tone, key=_end_key(end)
+            )
+        return end
+
     try:
-        with session_scope(services.engine) as db:
-            if not first_time(db.connection(), event.key, EVENT_SOURCE, services.clock.now()):
-                return
-            call_session = db.get(CallSession, session_id)
-            if call_session is None or not _advance_session(db, services, call_session, event):
-                return
-            ended = call_session.ended_at is not None
-            answered = call_session.answered_at is not None
-            batch_id, volunteer_id = call_session.batch_id, call_session.volunteer_id
+        end = run_transaction(services.engine, apply)
     except IntegrityError:
         return  # the same callback, applied alongside by another worker
-    if not ended:
-        return
-    if answered:
-        returned = release_uncalled(services, batch_id)
-        people = "voter" if returned == 1 else "voters"
-        text = f"Your call ended. {returned} {people} not called went back to the list."
-        show_batch(services, volunteer_id, batch_id, text)
-    elif event.error_code == INVALID_NUMBER:
-        text = "Twilio cannot ring your phone; fix it with `signup`."
-        show_batch(services, volunteer_id, batch_id, text, Tone.WARNING)
-    else:
-        text = f"Your phone did not answer ({event.status}). Press Call to try again."
-        show_batch(services, volunteer_id, batch_id, text, Tone.WARNING)
+    if end is not None:
+        owed(services)
+
+
+def sweep_sessions(services: Services) -> int:
+    """End the calling sessions that died without a hang-up (matching.sessions), telling each
+    volunteer as a hang-up would; how many. Safe to run from any number of processes."""
+    now = services.clock.now()
+
+    def notice(conn: Connection, end: SessionEnd) -> None:
+        text, tone = _end_notice(end, None)
+        owe_batch_notice(conn, now, end.volunteer_id, end.batch_id, text, tone, key=_end_key(end))
+
+    ended = sweep_silent_sessions(services.engine, clock=services.clock, on_end=notice)
+    if ended:
+        owed(services)
+    return len(ended)
+
+
+def _end_key(end: SessionEnd) -> str:
+    return f"session-end:{end.session_id}"
+
+
+def _end_notice(end: SessionEnd, event: LegEvent | None) -> tuple[str, Tone]:
+    """What the volunteer is told when their session ends (`event`: the callback that ended it;
+    None: the sweep found it dead)."""
+    if end.answered:
+        people = "voter" if end.returned == 1 else "voters"
+        return (
+            f"Your call ended. {end.returned} {people} not called went back to the list.",
+            Tone.INFO,
+        )
+    if event is not None and event.error_code == INVALID_NUMBER:
+        return "Twilio cannot ring your phone; fix it with `signup`.", Tone.WARNING
+    status = event.status if event is not None else "no answer"
+    return f"Your phone did not answer ({status}). Press Call to try again.", Tone.WARNING
 
 
 def voter_leg_status(services: Services, session_id: int, attempt_id: int, event: LegEvent) -> None:
@@ -311,7 +354,7 @@ def voter_leg_statuses(
         with services.engine.begin() as conn:
             new = first_times(conn, [event.key for event in events], EVENT_SOURCE, now)
             fresh = [event for event in events if event.key in new]
-            found = _load_call(conn, session_id, attempt_id) if fresh else None
+            found = _load_call(conn, session_id, attempt_id, lock=True) if fresh else None
             if found is None:
                 return
             call, changed = _store_status(conn, found, [_report(event) for event in fresh], now)
@@ -327,32 +370,22 @@ def _report(event: LegEvent) -> StatusReport:
     return StatusReport(event.status, event.call_sid, event.duration_s, event.error_code)
 
 
-def release_uncalled(services: Services, batch_id: int) -> int:
-    """Return the batch's open cards nobody called to the pool; how many voters. Cards called
-    but not logged yet stay, so the volunteer can still log them in chat."""
-    with read_session(services.engine) as db:
-        batch = db.get(Batch, batch_id)
-        if batch is None or batch.closed_at is not None:
-            return 0
-        uncalled = [int(card.id or 0) for card in uncalled_cards(db, batch_id)]
-        open_cards = db.execute(
-            select(CARD.c.id).where(CARD.c.batch_id == batch_id, CARD.c.released_at.is_(None))
-        ).all()
-    if len(uncalled) == len(open_cards):
-        return release_batch(services.engine, batch_id, clock=services.clock)
-    return release_cards(
-        services.engine, batch_id, uncalled, clock=services.clock, reason="released"
-    )
-
-
 # --- Dialing --------------------------------------------------------------------------------
 
 
 def _dial_plan(conn: Connection, now: datetime, call: _Call, target: _Target | None = None) -> Plan:
     """Dial the attempt's voter, after the checks of the moment; refused: say why, offer '#'.
-    `target`: the attempt's card, when the caller read it already."""
-    if status_rank(call.call_status) > 0 or call.result_code is not None:
-        # Already dialed (a webhook asked twice): never a second call for one press.
+    `target`: the attempt's card, when the caller read it already.
+
+    Asked again for an attempt whose voter's leg has reported nothing (a retried webhook: the
+    same '#', the same answer), the answer is the same `<Dial>` again. Twilio retries a webhook
+    only when it got no answer to it (the process died between the commit and the reply, or
+    the reply came after Twilio's 15 s), and it acts on one answer per request, so the voter is
+    rung once: by the retry's answer, the first one being lost. Answering the retry without the
+    `<Dial>` would count the voter as dialed while nobody rang them. Once the leg has reported
+    (a sid, a status, an outcome), an answer did reach Twilio and the voter is being or was
+    rung: no second `<Dial>`, whatever asks again (one press, one call)."""
+    if _leg_reported(call):
         return _question(call, again=True)
     target = target or _target(conn, _CARD_OF_VOTER, batch_id=call.batch_id, voter_id=call.voter_id)
     voter = target.voter(call.voter_id) if target else None
@@ -362,11 +395,10 @@ def _dial_plan(conn: Connection, now: datetime, call: _Call, target: _Target | N
     reason = DNC_REFUSAL if target.listed else hours_refusal(voter, now, config)
     if reason is not None:
         return _refuse(conn, now, call, reason)
-    if not first_time(conn, f"twilio:dial:{call.id}", EVENT_SOURCE, now):
-        # This attempt's voter was dialed before (Twilio asked twice): one press, one call.
-        return _question(call, again=True)
     conn.execute(
-        update(SESSION).where(SESSION.c.id == call.session_id).values(current_attempt_id=call.id)
+        update(SESSION)
+        .where(SESSION.c.id == call.session_id)
+        .values(current_attempt_id=call.id, last_heard_at=now)
     )
     renew_lease(conn, call.session_batch_id, now, timedelta(minutes=config.batch_lease_minutes))
     verbs: list[Verb] = []
@@ -436,6 +468,7 @@ def _next_attempt(
         session_status=head.status,
         session_call_sid=head.call_sid,
         session_answered_at=head.answered_at,
+        session_last_heard_at=head.last_heard_at,
         config=head.config,
     )
     return call, target
@@ -587,6 +620,7 @@ class _Call:
     session_status: str
     session_call_sid: str | None
     session_answered_at: datetime | None
+    session_last_heard_at: datetime | None
     config: str  # the campaign's configuration document (matching.pool.campaign_config)
 
     @property
@@ -611,9 +645,13 @@ class _Target:
         return next((voter for voter in self.voters if voter.voter_id == voter_id), None)
 
 
-def _load_call(conn: Connection, session_id: int, attempt_id: int) -> _Call | None:
-    """The attempt, when it belongs to the session, with its session and campaign."""
-    row = conn.execute(_CALL, {"session_id": session_id, "attempt_id": attempt_id}).first()
+def _load_call(
+    conn: Connection, session_id: int, attempt_id: int, *, lock: bool = False
+) -> _Call | None:
+    """The attempt, when it belongs to the session, with its session and campaign; `lock`: the
+    attempt's row stays locked until the transaction ends (a status report is applied to it)."""
+    query = _CALL_LOCKED if lock else _CALL
+    row = conn.execute(query, {"session_id": session_id, "attempt_id": attempt_id}).first()
     return None if row is None else _Call(**row._mapping)
 
 
@@ -641,41 +679,16 @@ def _target(conn: Connection, query: Select[Any], **params: Any) -> _Target | No
     return _Target(rows[0].card_phone, bool(rows[0].listed), tuple(rows))
 
 
+def _leg_reported(call: _Call) -> bool:
+    """Whether the voter's leg of the attempt has said anything: it exists at Twilio (or the
+    attempt ended otherwise, refused or logged)."""
+    return status_rank(call.call_status) > 0 or call.call_sid is not None or call.logged is not None
+
+
 def _was_dialed(call: _Call) -> bool:
-    """Whether a voter leg existed: an attempt refused at the moment of dialing never had one."""
-    return not (call.call_status == "canceled" and call.call_sid is None)
-
-
-def _advance_session(
-    db: Session, services: Services, call_session: CallSession, event: LegEvent
-) -> bool:
-    """Move the session's state forward with a callback of its leg; whether it moved."""
-    if call_session.call_sid is None and event.call_sid:
-        call_session.call_sid = event.call_sid
-    if not moves_forward(call_session.status, event.status) or call_session.ended_at:
-        db.add(call_session)
-        return False
-    now = services.clock.now()
-    call_session.status = event.status
-    if event.status == "in-progress" and call_session.answered_at is None:
-        call_session.answered_at = now
-    if event.status in ENDED:
-        call_session.ended_at = now
-        call_session.end_reason = "hung_up" if call_session.answered_at else event.status
-        _cancel_undialed(db, call_session)
-    db.add(call_session)
-    return True
-
-
-def _cancel_undialed(db: Session, call_session: CallSession) -> None:
-    """The session ended before its current voter was dialed: that call never happens."""
-    if call_session.current_attempt_id is None:
-        return
-    attempt = db.get(CallAttempt, call_session.current_attempt_id)
-    if attempt is not None and status_rank(attempt.call_status) <= 0:
-        attempt.call_status = "canceled"
-        attempt.ended_at = attempt.ended_at or call_session.ended_at
-        db.add(attempt)
+    """Whether a voter leg existed: an attempt refused at the moment of dialing, or whose
+    session ended before it was dialed, never had one."""
+    return not (call.call_status in ("canceled", NOT_PLACED) and call.call_sid is None)
 
 
 def _label(config: CampaignConfig, code: str) -> str:
@@ -718,6 +731,7 @@ def _call_query() -> Select[Any]:
             SESSION.c.status.label("session_status"),
             SESSION.c.call_sid.label("session_call_sid"),
             SESSION.c.answered_at.label("session_answered_at"),
+            SESSION.c.last_heard_at.label("session_last_heard_at"),
             cast(CAMPAIGN.c.config, String).label("config"),
         )
         .join(SESSION, SESSION.c.id == ATTEMPT.c.session_id)
@@ -745,6 +759,7 @@ def _next_head_query() -> Select[Any]:
             SESSION.c.status,
             SESSION.c.call_sid,
             SESSION.c.answered_at,
+            SESSION.c.last_heard_at,
             BATCH.c.closed_at.label("batch_closed_at"),
             cast(CAMPAIGN.c.config, String).label("config"),
             earlier.label("earlier_id"),
@@ -782,6 +797,7 @@ def _next_card() -> ScalarSelect[Any]:
             called.c.card_id == card.c.id,
             called.c.batch_id == bindparam("batch_id"),
             ATTEMPT.c.batch_id == bindparam("batch_id"),
+            may_have_rung(ATTEMPT.c.call_status),
         )
     )
     return (
@@ -823,6 +839,7 @@ def _target_query(card_id: ScalarSelect[Any]) -> Select[Any]:
 
 
 _CALL = _call_query()
+_CALL_LOCKED = _CALL.with_for_update(of=ATTEMPT)
 _NEXT_HEAD = _next_head_query()
 _CARD_OF_VOTER = _target_query(_card_of_voter())
 _NEXT_CARD = _target_query(_next_card())

@@ -132,7 +132,9 @@ def release_card(engine: Engine, card_id: int, *, clock: Clock, reason: str = "s
     """Take one card off its batch now (a volunteer's Skip); its untouched voters go back to the
     pool, no attempt counted; how many. A batch left without open cards is closed."""
     now = clock.now()
-    return run_transaction(engine, lambda conn: _release_cards(conn, None, [card_id], now, reason))
+    return run_transaction(
+        engine, lambda conn: release_cards_in(conn, None, [card_id], now, reason)
+    )
 
 
 def release_cards(
@@ -144,14 +146,15 @@ def release_cards(
         return 0
     now = clock.now()
     return run_transaction(
-        engine, lambda conn: _release_cards(conn, batch_id, list(card_ids), now, reason)
+        engine, lambda conn: release_cards_in(conn, batch_id, list(card_ids), now, reason)
     )
 
 
-def _release_cards(
+def release_cards_in(
     conn: Connection, batch_id: int | None, card_ids: list[int], now: datetime, reason: str
 ) -> int:
-    """Release `card_ids` of `batch_id` (None: the batch of the one card given)."""
+    """Release `card_ids` of `batch_id` (None: the batch of the one card given) in `conn`'s
+    transaction; how many voters went back. A batch left without open items is closed."""
     dialect = conn.dialect.name
     if batch_id is None:
         batch_id = conn.execute(

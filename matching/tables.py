@@ -24,6 +24,7 @@ CARD = _table("batch_card")
 ITEM = _table("batch_item")
 DNC = _table("dnc_entry")
 ATTEMPT = _table("call_attempt")
+SESSION = _table("call_session")
 
 
 def one_of(column: Any, values: Sequence[Any], dialect: str) -> ColumnElement[bool]:

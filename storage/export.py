@@ -25,6 +25,7 @@ from typing import IO, Any
 from sqlalchemy import ColumnElement, Select, func, select, true
 from sqlmodel import Session, col
 
+from storage.attempts import was_rung
 from storage.campaign_config import CampaignConfig
 from storage.models import CallAttempt, Campaign, Volunteer, Voter
 
@@ -131,7 +132,13 @@ def atomic_text_file(path: Path) -> Iterator[IO[str]]:
 
 
 def _attempt_filter(campaign: Campaign, since: datetime | None) -> list[ColumnElement[bool]]:
-    conditions = [col(CallAttempt.campaign_id) == campaign.id]
+    conditions = [
+        col(CallAttempt.campaign_id) == campaign.id,
+        # A voter counted as dialed is a voter who was rung (storage/attempts.py).
+        was_rung(
+            col(CallAttempt.call_sid), col(CallAttempt.call_status), col(CallAttempt.result_code)
+        ),
+    ]
     if since is not None:
         conditions.append(col(CallAttempt.started_at) >= since)
     return conditions

@@ -304,6 +304,9 @@ class CallSession(SQLModel, table=True):
     answered_at: datetime | None = _utc(nullable=True)
     ended_at: datetime | None = _utc(nullable=True)
     end_reason: str | None = Field(default=None, max_length=32)
+    # The last webhook of an idle live call (a keypad wait), at most once a minute: the sweep
+    # of sessions that died without a hang-up (matching/sessions.py) tells them from dead ones.
+    last_heard_at: datetime | None = _utc(nullable=True)
 
 
 class CallAttempt(SQLModel, table=True):
@@ -473,3 +476,24 @@ class ProcessedEvent(SQLModel, table=True):
     source: str = Field(max_length=32)
     created_at: datetime = _utc()
     result: dict[str, Any] = _json(dict)
+
+
+class OutboxTask(SQLModel, table=True):
+    """Work owed after an answer, written with (or before) it: storage/outbox.py runs it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        # What the worker looks for: unfinished rows, soonest due first.
+        Index("ix_outbox_due", "due_at", "id", **_where("finished_at IS NULL")),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=64)
+    key: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
+    payload: dict[str, Any] = _json(dict)
+    created_at: datetime = _utc()
+    due_at: datetime = _utc()
+    attempts: int = 0
+    finished_at: datetime | None = _utc(nullable=True)
+    failed: bool = False  # finished without its effect: gave up after MAX_ATTEMPTS
+    last_error: str | None = Field(default=None, max_length=500)

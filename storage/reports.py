@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import and_, func, select
 from sqlmodel import Session, col
 
+from storage.attempts import was_rung
 from storage.campaign_config import CampaignConfig, ResultKind
 from storage.models import CallAttempt, Campaign, Voter, VoterStatus
 
@@ -98,7 +99,11 @@ def attempts_by_result(
     code = col(CallAttempt.result_code)
     statement = (
         select(code, func.count(), func.count().filter(in_today))
-        .where(col(CallAttempt.campaign_id) == campaign.id)
+        .where(
+            col(CallAttempt.campaign_id) == campaign.id,
+            # A voter counted as dialed is a voter who was rung (storage/attempts.py).
+            was_rung(col(CallAttempt.call_sid), col(CallAttempt.call_status), code),
+        )
         .group_by(code)
     )
     counts = [_result_count(config, *row) for row in session.execute(statement)]

@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 from bot.app import build_services
 from bot.cli.common import console, engine, require_migrated, settings
 from bot.later import LaterWork
+from bot.outbox import OutboxWorker, Periodic
 from bot.settings import Settings
 from bot.slack.app import slack_for
 from bot.slack.privacy import install_log_redaction
@@ -28,7 +29,8 @@ from bot.telephony import softphone
 from bot.telephony.simulated import SimulatedTelephony
 from bot.telephony.webhooks import twilio_routes
 from bot.web import SLACK_EVENTS_PATH, Background, create_web_app
-from handlers.context import Telephony
+from handlers import voice
+from handlers.context import Services, Telephony
 
 Host = Annotated[str, typer.Option("--host", help="Interface to listen on.")]
 Port = Annotated[int, typer.Option("--port", help="Port to listen on.", min=1, max=65535)]
@@ -75,9 +77,13 @@ def serve(host: str, port: int, *, everything: bool) -> None:
 def plan_for(current: Settings, db: Engine, *, everything: bool) -> Plan:
     """The web app with its adapters, and the start-up report."""
     later = LaterWork()
-    services = build_services(current, engine=db, later=later.submit)
+    worker = web_worker()
+    services = build_services(current, engine=db, later=later.submit, outbox=worker)
     slack = slack_for(current, services)
-    background: list[Background] = [lambda: finish_at_shutdown(later)]
+    background: list[Background] = [
+        lambda: finish_at_shutdown(later),
+        lambda: run_outbox(worker, services),
+    ]
     lines: list[str] = []
     if slack is None:
         lines.append("Slack: off (set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET)")
@@ -128,6 +134,25 @@ async def finish_at_shutdown(later: LaterWork, timeout_s: float = 10.0) -> None:
         await asyncio.Event().wait()
     finally:
         await asyncio.to_thread(later.close, timeout_s)
+
+
+SESSION_SWEEP_S = 30.0
+
+
+def web_worker() -> OutboxWorker:
+    """The outbox worker of a web process, with the periodic sweep of calling sessions that died
+    without a hang-up (until the scheduler process runs it)."""
+    sweep = Periodic("calling-session sweep", SESSION_SWEEP_S, voice.sweep_sessions)
+    return OutboxWorker(periodic=[sweep])
+
+
+async def run_outbox(worker: OutboxWorker, services: Services) -> None:
+    """Carry out the outbox's rows (those a crash left first) as long as the app lives."""
+    worker.start(services)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await asyncio.to_thread(worker.close, 10.0)
 
 
 def secrets_of(current: Settings) -> list[str]:

@@ -4,6 +4,11 @@ Every request's `X-Twilio-Signature` is checked first (`TwilioSignatureCheck`): 
 one gets 403 and changes nothing. The ids come from the query string of the URL Twilio was
 given (`WebhookUrls`, part of what is signed); ids that are not numbers get 400. The core is
 synchronous, so each request's work runs in a worker thread; answers are TwiML.
+
+Acknowledged means done (DESIGN.md): every answer here is given after the work whose loss
+would change the truth is committed (a dial, an outcome, a session's end and the voters it
+returns, a leg's last report); only card redraws and a voter leg's progress reports, which
+later reports repeat, run after the answer, in memory (`Services.after_request`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from bot.telephony.twiml import empty, render
 from bot.telephony.urls import VOICE, WebhookUrls
 from handlers import voice
 from handlers.context import Services
+from handlers.dialing import ENDED
 from handlers.voice import DialResult, LegEvent, Plan
 
 log = logging.getLogger(__name__)
@@ -38,7 +44,7 @@ Work = Callable[[Request, Params, dict[str, int]], str]
 def voice_routes(services: Services, check: TwilioSignatureCheck, urls: WebhookUrls) -> list[Route]:
     """The POST routes under /twilio/voice/."""
     both = ("session", "attempt")
-    queued = services.later is not None  # status reports are only queued: no worker thread
+    queued = services.later is not None  # progress reports are only queued: no worker thread
 
     def plan_route(path: str, ids: tuple[str, ...], make: Callable[..., Plan]) -> Route:
         def work(request: Request, params: Params, found: dict[str, int]) -> str:
@@ -51,29 +57,41 @@ def voice_routes(services: Services, check: TwilioSignatureCheck, urls: WebhookU
         return Route(f"{VOICE}/{path}", _endpoint(check, ids, work), methods=["POST"])
 
     def status_route(path: str, ids: tuple[str, ...], apply: Callable[..., None]) -> Route:
-        # Twilio only needs the 200: the report is applied after answering (at once where the
-        # process has no `later`). Each report is keyed, applied once, and forward only, and the
-        # `<Dial action>` webhook carries the leg's final state again, synchronously.
+        # The volunteer's leg: its last report ends the session and returns the voters nobody
+        # called, which is the truth, so it is committed before the 200 (DESIGN.md,
+        # "Acknowledged means done"): a 200 is never sent again, while a request that got no
+        # answer is retried. Each report is keyed and applied once, forward only.
         def work(request: Request, params: Params, found: dict[str, int]) -> str:
-            event = _leg_event(request, params)
-            services.after_request(f"twilio:{event.key}", lambda: apply(event, params, **found))
+            apply(_leg_event(request, params), params, **found)
             return EMPTY
 
-        return Route(f"{VOICE}/{path}", _endpoint(check, ids, work, queued), methods=["POST"])
+        return Route(f"{VOICE}/{path}", _endpoint(check, ids, work), methods=["POST"])
 
     def merged_status_route(path: str, apply: Callable[[int, int, list[LegEvent]], None]) -> Route:
-        # As `status_route`, but the reports of one leg that are still waiting when the next
-        # arrives are applied together, in one transaction (a call sends four in a few seconds).
+        # The voter's leg. Its last report (completed, busy, ...) is committed before the 200,
+        # with the leg's reports still waiting. The progress reports before it (initiated,
+        # ringing, in-progress) only move the card along, and their facts come again in the
+        # last report and in `<Dial action>` (answered synchronously): losing them in a crash
+        # delays a redraw, so they are applied after the answer (at once where the process has
+        # no `later`), and those of one leg still waiting when the next arrives together, in
+        # one transaction (a call sends four in a few seconds).
         waiting = WaitingReports()
 
         def work(request: Request, params: Params, found: dict[str, int]) -> str:
             leg = (found["session"], found["attempt"])
-            waiting.add(leg, _leg_event(request, params))
-            key = f"twilio:voter-leg:{leg[0]}:{leg[1]}"
-            services.after_request(key, lambda: _apply_waiting(waiting, leg, apply))
+            event = _leg_event(request, params)
+            waiting.add(leg, event)
+            if event.status in ENDED:
+                _apply_waiting(waiting, leg, apply)
+            else:
+                key = f"twilio:voter-leg:{leg[0]}:{leg[1]}"
+                services.after_request(key, lambda: _apply_waiting(waiting, leg, apply))
             return EMPTY
 
-        return Route(f"{VOICE}/{path}", _endpoint(check, both, work, queued), methods=["POST"])
+        def quick(params: Params) -> bool:  # only queues: answered on the event loop
+            return queued and params.get("CallStatus", "") not in ENDED
+
+        return Route(f"{VOICE}/{path}", _endpoint(check, both, work, quick), methods=["POST"])
 
     return [
         plan_route(
@@ -145,10 +163,14 @@ def _apply_waiting(
 
 
 def _endpoint(
-    check: TwilioSignatureCheck, ids: tuple[str, ...], work: Work, quick: bool = False
+    check: TwilioSignatureCheck,
+    ids: tuple[str, ...],
+    work: Work,
+    quick: Callable[[Params], bool] | None = None,
 ) -> Callable[[Request], Awaitable[Response]]:
     """The route's endpoint: the signature, the ids, then `work` in a worker thread (it may
-    wait on the database), or on the event loop when it is `quick` (it only queues work)."""
+    wait on the database), or on the event loop when the request is `quick` (it only queues
+    work)."""
 
     async def endpoint(request: Request) -> Response:
         params = await check.verified_params(request)
@@ -157,7 +179,7 @@ def _endpoint(
         found = _ids(request, ids)
         if found is None:
             return PlainTextResponse("bad or missing ids", status_code=400)
-        if quick:
+        if quick is not None and quick(params):
             body = work(request, params, found)
         else:
             body = await run_in_threadpool(work, request, params, found)
