@@ -465,6 +465,9 @@ class SmsInbound(SQLModel, table=True):
     needs_review: bool = False
     reviewed_by: str | None = Field(default=None, max_length=100)
     received_at: datetime = _utc()
+    # The auto-reply it got (HELP, START, FREE, REVIEW ...); None: none. Bounds the replies to a
+    # sender (handlers/sms.py): one of a kind a day, and one ever to a number we do not know.
+    reply_kind: str | None = Field(default=None, max_length=16)
 
 
 class ProcessedEvent(SQLModel, table=True):
