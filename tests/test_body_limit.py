@@ -35,6 +35,7 @@ HUGE = 64 * 1024 * 1024
 PIECE = 64 * 1024
 GREW_AT_MOST = 16 * 1024 * 1024  # a quarter of the body: the server kept none of it
 ANA = "+15125550142"
+WAIT_S = 120  # for the server to start and answer on a busy machine: a bound, not a timing
 
 
 # --- a real server, measured from outside -----------------------------------------------------
@@ -74,14 +75,15 @@ def signed_text(body: str, sid: str) -> tuple[bytes, str]:
 
 def post(port: int, path: str, body: bytes, **headers: str) -> tuple[int, bytes]:
     """A whole request over a fresh connection; (status, body)."""
-    response = httpx.post(f"http://127.0.0.1:{port}{path}", content=body, headers=headers)
+    url = f"http://127.0.0.1:{port}{path}"
+    response = httpx.post(url, content=body, headers=headers, timeout=WAIT_S)
     return response.status_code, response.content
 
 
 def post_huge(port: int, path: str, size: int, *, chunked: bool) -> tuple[int, int]:
     """POST `size` bytes (declared, or chunked without a length) until the server answers;
     (its status, how many body bytes it was sent)."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT_S)
     framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {size}"
     head = (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{framing}\r\n"
