@@ -3,20 +3,26 @@
 #   docker build -t phonebank .
 #   docker run --rm -p 8000:8000 --env-file .env phonebank          # everything in one process
 #   docker run --rm --env-file .env phonebank db upgrade             # any other command
+#
+# Every dependency comes from requirements.lock: pinned, and checked against its hashes
+# (pip-compile --generate-hashes; see the README's "Dependencies"). Phonebank's own wheel is
+# installed without dependencies, so nothing unpinned gets in.
 
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY . .
-# Wheels for Phonebank and all its dependencies; the final stage installs them offline.
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN --mount=type=bind,source=requirements.lock,target=/tmp/requirements.lock \
+    pip install --require-hashes --no-deps -r /tmp/requirements.lock
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-index --find-links=/wheels phonebank
+    pip install --no-index --no-deps --find-links=/wheels phonebank \
+    && pip check
 RUN useradd --system --uid 10001 --user-group --create-home phonebank \
     && mkdir /data && chown phonebank:phonebank /data
 USER phonebank

@@ -1,5 +1,6 @@
 """The one ASGI app: Slack events (HTTP mode) at POST /slack/events, the Twilio webhooks under
-/twilio/ (passed in as `routes`), and GET /healthz.
+/twilio/ (passed in as `routes`), and GET /healthz. No request body over 1 MiB is read
+(bot/body_limit.py).
 
 Everything the app serves comes from `Services` built once by the composition root; the Slack
 adapter is there when Slack has credentials, the Twilio routes when Twilio has.
@@ -17,11 +18,13 @@ import anyio.to_thread
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.app import WORKER_THREADS
+from bot.body_limit import BodyLimit
 from bot.slack.app import SlackAdapter
 from handlers.context import Services
 
@@ -71,7 +74,9 @@ def create_web_app(
         Route(SLACK_EVENTS_PATH, slack_events, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]
-    return Starlette(routes=[*own_routes, *routes], lifespan=lifespan)
+    # Every body is capped while it streams in, before any route reads it (bot/body_limit.py).
+    middleware = [Middleware(BodyLimit)]
+    return Starlette(routes=[*own_routes, *routes], lifespan=lifespan, middleware=middleware)
 
 
 def _database_answers(services: Services) -> bool:

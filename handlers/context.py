@@ -115,8 +115,9 @@ class OutboxWorker(Protocol):
 class Softphone(Protocol):
     """Personal links to the browser softphone page (bot/telephony/softphone.py)."""
 
-    def link_for(self, volunteer_id: int) -> str:
-        """A signed link that lets this volunteer take their calls in the browser for a while."""
+    def link_for(self, volunteer_id: int, version: int = 0) -> str:
+        """A signed link that lets this volunteer take their calls in the browser for a while,
+        as long as their `softphone_version` is still `version`."""
 
 
 @dataclass(frozen=True)

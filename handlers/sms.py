@@ -16,7 +16,13 @@ gate reads it):
 
 Free text that reads like an opt-out ("please stop texting me") is not acted on automatically,
 since words are ambiguous: it waits for an organizer's review (`/phonebank sms review`), and
-organizers are alerted, naming the volunteer and never the number.
+organizers hear of it in one digest per quiet period, sent by the outbox after the webhook is
+answered (handlers/sms_digest.py), naming the volunteer and never the number.
+
+Anyone can text the number, so no text can make the bot talk much: a sender gets each kind of
+automatic reply (HELP, START, YES, ..., the free-text and review replies) at most once a day, and
+a number that is no volunteer's gets one reply ever. Texts from one number are handled one at a
+time, so a burst cannot slip two replies past that count.
 """
 
 from __future__ import annotations
@@ -24,14 +30,15 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import text as sql
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from handlers.alerts import alert_organizers
 from handlers.context import Services
+from handlers.sms_digest import owe_review_digest
 from handlers.texting import OPT_IN_WORDS, OPT_OUT_WORDS, number_opted_out, set_opted_out
 from matching.phones import InvalidPhone, normalize_phone
 from storage.db import session_scope
@@ -42,6 +49,9 @@ log = logging.getLogger(__name__)
 HELP_WORD = "HELP"
 YES_WORD = "YES"
 KEYWORDS = OPT_OUT_WORDS | OPT_IN_WORDS | {HELP_WORD}
+FREE_TEXT, REVIEW = "FREE", "REVIEW"  # reply kinds of texts that are no keyword
+REPLY_EVERY = timedelta(days=1)  # one reply of a kind to a sender in this long
+SENDER_LOCKS = 20_006  # pg_advisory_xact_lock's first key: texts from one number, one at a time
 OPEN_SHIFT_STATUSES = ("signed_up", "confirmed")
 CONFIRMED = "confirmed"
 PROGRAM = "Phonebank"
@@ -54,7 +64,6 @@ _OPT_OUT_WORDING = re.compile(
     r"|\bleave me alone\b|\bstop\b",
     re.IGNORECASE,
 )
-_LONG_DIGITS = re.compile(r"\+?\d[\d\s().\-]{5,}\d")
 
 OPTED_IN = f"You'll get {PROGRAM} texts again. Reply HELP for help, STOP to opt out."
 REVIEW_REPLY = "Thanks, an organizer will read this. To stop all texts now, reply STOP."
@@ -82,26 +91,18 @@ class SmsAnswer:
     duplicate: bool = False
 
 
-@dataclass(frozen=True)
-class _Handled:
-    reply: str | None
-    review_id: int | None = None
-    sender: str = "an unknown sender"
-
-
 def receive_text(services: Services, text: IncomingText) -> SmsAnswer:
     """Store the text (once per MessageSid), act on its keyword, and say what to reply."""
     phone = _normalized(text.from_phone, services.default_region)
     try:
         with session_scope(services.engine) as session:
+            _one_sender_at_a_time(session, phone)
             if _seen(session, text.message_sid):
                 return SmsAnswer(duplicate=True)
-            handled = _handle(session, services, text, phone)
+            reply = _handle(session, services, text, phone)
     except IntegrityError:  # the same MessageSid, stored by a concurrent request
         return SmsAnswer(duplicate=True)
-    if handled.review_id is not None:
-        _alert_review(services, handled, text.body)
-    return SmsAnswer(handled.reply)
+    return SmsAnswer(reply)
 
 
 def keyword_of(body: str) -> str | None:
@@ -115,7 +116,9 @@ def reads_like_opt_out(body: str) -> bool:
     return _OPT_OUT_WORDING.search(body) is not None
 
 
-def _handle(session: Session, services: Services, text: IncomingText, phone: str) -> _Handled:
+def _handle(session: Session, services: Services, text: IncomingText, phone: str) -> str | None:
+    """Store and act on the text; the reply it may have."""
+    now = services.clock.now()
     volunteer = session.exec(select(Volunteer).where(col(Volunteer.phone) == phone)).first()
     keyword = keyword_of(text.body)
     review = keyword is None and reads_like_opt_out(text.body)
@@ -126,19 +129,62 @@ def _handle(session: Session, services: Services, text: IncomingText, phone: str
         body=text.body,
         keyword=keyword,
         needs_review=review,
-        received_at=services.clock.now(),
+        received_at=now,
     )
     session.add(row)
     session.flush()
-    sender = volunteer.name if volunteer else "an unknown sender"
+    if review:
+        owe_review_digest(session.connection(), now)
+    reply, kind = _act(session, services, volunteer, keyword, review, phone)
+    if reply is not None and _replied_before(session, phone, kind, volunteer is not None, now):
+        log.info("No %s reply to text %s: answered lately", kind, row.id)
+        reply = None
+    row.reply_kind = kind if reply is not None else None
+    session.add(row)
+    return reply
+
+
+def _act(
+    session: Session,
+    services: Services,
+    volunteer: Volunteer | None,
+    keyword: str | None,
+    review: bool,
+    phone: str,
+) -> tuple[str | None, str]:
+    """Act on a keyword; (the reply, its kind)."""
     if keyword is not None:
-        return _Handled(_act_on_keyword(session, services, volunteer, keyword), sender=sender)
+        return _act_on_keyword(session, services, volunteer, keyword), keyword
     opted_out = (volunteer is not None and volunteer.sms_opted_out) or number_opted_out(
         session, phone
     )
     if review:
-        return _Handled(None if opted_out else REVIEW_REPLY, row.id, sender)
-    return _Handled(None if opted_out else FREE_TEXT_REPLY, sender=sender)
+        return (None if opted_out else REVIEW_REPLY), REVIEW
+    return (None if opted_out else FREE_TEXT_REPLY), FREE_TEXT
+
+
+def _replied_before(session: Session, phone: str, kind: str, known: bool, now: datetime) -> bool:
+    """Whether the sender had this kind of reply in the last day; for a number we do not know,
+    whether it had any reply at all."""
+    query = select(SmsInbound.id).where(
+        col(SmsInbound.from_phone) == phone, col(SmsInbound.reply_kind).is_not(None)
+    )
+    if known:
+        query = query.where(
+            col(SmsInbound.reply_kind) == kind, col(SmsInbound.received_at) > now - REPLY_EVERY
+        )
+    return session.exec(query.limit(1)).first() is not None
+
+
+def _one_sender_at_a_time(session: Session, phone: str) -> None:
+    """On PostgreSQL, hold the sender's lock for the transaction: two texts from one number
+    never decide their replies at once. (SQLite runs one write transaction at a time.)"""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            sql("SELECT pg_advisory_xact_lock(:space, hashtext(:phone))"),
+            {"space": SENDER_LOCKS, "phone": phone},
+        )
 
 
 def _act_on_keyword(
@@ -187,23 +233,6 @@ def _help_text(session: Session) -> str:
         f"{program[:40]}: texts for phone bank volunteers. Questions? Message an organizer"
         " in chat. Reply STOP to opt out."
     )
-
-
-def quoted(body: str, limit: int) -> str:
-    """A text as organizers see it: on one line, cut to `limit`, any number in it masked."""
-    text = _LONG_DIGITS.sub("…", " ".join(body.split()))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _alert_review(services: Services, handled: _Handled, body: str) -> None:
-    message = (
-        f"A text from {handled.sender} reads like an opt-out: “{quoted(body, 300)}”."
-        " Look at it with `/phonebank sms review`."
-    )
-    try:
-        alert_organizers(services, "sms.review", message, target=f"sms_inbound:{handled.review_id}")
-    except Exception:  # the text is stored and listed for review; the alert is a courtesy
-        log.exception("Could not alert organizers about text %s", handled.review_id)
 
 
 def _seen(session: Session, message_sid: str) -> bool:

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from handlers.context import Context
 from handlers.replies import Button, ButtonStyle, Reply, Section, Tone, problem
-from handlers.sms import quoted
+from handlers.sms_digest import excerpt, volunteer_names
 from handlers.texting import set_opted_out
 from storage.db import read_session, session_scope
 from storage.models import AuditLog, SmsInbound, Volunteer
@@ -77,7 +77,7 @@ def _review_list_in(session: Session, ctx: Context, lead: str) -> Reply:
         .order_by(col(SmsInbound.received_at), col(SmsInbound.id))
         .limit(PAGE + 1)
     ).all()
-    names = _names(session, {row.volunteer_id for row in waiting if row.volunteer_id})
+    names = volunteer_names(session, {row.volunteer_id for row in waiting if row.volunteer_id})
     if not waiting:
         text = f"{lead} No texts are waiting for review.".strip()
         return Reply(text=text, tone=Tone.SUCCESS, update_key=UPDATE_KEY)
@@ -89,16 +89,9 @@ def _review_list_in(session: Session, ctx: Context, lead: str) -> Reply:
 
 def _section(row: SmsInbound, names: dict[int, str]) -> Section:
     sender = names.get(row.volunteer_id or 0, "Unknown sender")
-    body = quoted(row.body, _QUOTE)
+    body = excerpt(row.body, _QUOTE)  # no links, mentions or numbers: anyone can text us
     when = row.received_at.strftime("%Y-%m-%d %H:%M UTC")
     buttons = [Button("Reviewed", REVIEWED, str(row.id))]
     if row.volunteer_id is not None:
         buttons.append(Button("Opt them out", OPT_OUT, str(row.id), style=ButtonStyle.DANGER))
     return Section(f"*{sender}* · {when}\n> {body}", buttons=tuple(buttons))
-
-
-def _names(session: Session, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    rows = session.exec(select(Volunteer.id, Volunteer.name).where(col(Volunteer.id).in_(ids)))
-    return {int(volunteer_id or 0): name for volunteer_id, name in rows.all()}

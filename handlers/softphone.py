@@ -2,8 +2,8 @@
 
 Turning it on hands the volunteer a personal link to the softphone page (bot/telephony/
 softphone.py) and makes the bridge ring the browser (`client:volunteer_<id>`) instead of their
-phone or SIP address; `off` rings the phone again. The voter sees the campaign's number either
-way, and the volunteer's own number is never involved.
+phone or SIP address; `off` rings the phone again and voids every link handed out so far. The
+voter sees the campaign's number either way, and the volunteer's own number is never involved.
 """
 
 from __future__ import annotations
@@ -41,13 +41,14 @@ def softphone(ctx: Context, args: list[str]) -> Reply:
     links = ctx.services.softphone
     if choice == "on" and links is None:
         raise Refusal(NOT_SET_UP)
-    _ring_browser(ctx, volunteer_id, choice == "on")
+    version = _ring_browser(ctx, volunteer_id, choice == "on")
     if choice == "off":
         return Reply(text="Calls ring your phone again.", tone=Tone.SUCCESS)
     assert links is not None
+    link = links.link_for(volunteer_id, version)
     return Reply(
         text=(
-            f"Open your softphone and keep the page open while you call: {links.link_for(volunteer_id)}"
+            f"Open your softphone and keep the page open while you call: {link}"
             "\nWhen you press Call, it rings there; answer, then use its keypad as you would a"
             " phone's. The link is yours alone and works for 12 hours."
             " `/phonebank softphone off` rings your phone again."
@@ -56,11 +57,16 @@ def softphone(ctx: Context, args: list[str]) -> Reply:
     )
 
 
-def _ring_browser(ctx: Context, volunteer_id: int, on: bool) -> None:
+def _ring_browser(ctx: Context, volunteer_id: int, on: bool) -> int:
+    """Turn the softphone on or off; the version its links must carry. Off bumps the version,
+    so no link handed out before works again, even after the softphone is back on."""
     with session_scope(ctx.services.engine) as session:
         volunteer = session.get(Volunteer, volunteer_id)
         if volunteer is None:
             raise Refusal("Sign up first: we need your phone number and languages to match you.")
         volunteer.softphone = on
+        if not on:
+            volunteer.softphone_version += 1
         volunteer.updated_at = ctx.services.clock.now()
         session.add(volunteer)
+        return volunteer.softphone_version

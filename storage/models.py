@@ -87,6 +87,8 @@ class Volunteer(SQLModel, table=True):
     sip_address: str | None = Field(default=None, max_length=200)
     # Rung in the browser instead (the softphone page, `/phonebank softphone`), when true.
     softphone: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # Signed into every softphone link; `softphone off` bumps it, voiding the links given before.
+    softphone_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     email: str | None = Field(default=None, max_length=320)
     area_code: str | None = Field(default=None, max_length=3)
     languages: list[str] = _json(list)
@@ -515,6 +517,9 @@ class SmsInbound(SQLModel, table=True):
     needs_review: bool = False
     reviewed_by: str | None = Field(default=None, max_length=100)
     received_at: datetime = _utc()
+    # The auto-reply it got (HELP, START, FREE, REVIEW ...); None: none. Bounds the replies to a
+    # sender (handlers/sms.py): one of a kind a day, and one ever to a number we do not know.
+    reply_kind: str | None = Field(default=None, max_length=16)
 
 
 class ProcessedEvent(SQLModel, table=True):

@@ -15,8 +15,13 @@ from typing import Any
 import pytest
 import typer.main
 import yaml
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 from sqlalchemy.engine import make_url
 
+from bot.body_limit import MAX_BODY_BYTES
 from bot.cli import app
 from bot.settings import Settings, load_settings
 
@@ -286,3 +291,86 @@ def test_web_port_agrees_with_its_healthcheck_and_the_load_balancer() -> None:
     caddyfile = compose()["configs"]["caddyfile"]["content"]
     assert re.search(rf"dynamic a web {port}\b", caddyfile)
     assert services()["lb"]["configs"][0]["source"] == "caddyfile"
+
+
+def test_the_load_balancer_caps_bodies_as_the_app_does() -> None:
+    caddyfile = compose()["configs"]["caddyfile"]["content"]
+    found = re.search(r"request_body\s*\{\s*max_size\s+(\d+)MiB\s*\}", caddyfile)
+    assert found, "the Caddyfile sets no request_body max_size"
+    assert int(found.group(1)) * 1024 * 1024 == MAX_BODY_BYTES
+
+
+# --- the lock file ----------------------------------------------------------------------------
+
+LOCK = ROOT / "requirements.lock"
+
+
+def locked() -> dict[str, tuple[Version, Marker | None, list[str]]]:
+    """requirements.lock: name -> (pinned version, marker, hashes)."""
+    logical = re.sub(r"\\\n", " ", LOCK.read_text())
+    found = {}
+    for line in logical.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        requirement = Requirement(line.split(" --hash")[0].strip())
+        (pin,) = requirement.specifier
+        assert pin.operator == "==", f"{requirement.name} is not pinned"
+        hashes = re.findall(r"--hash=sha256:([0-9a-f]{64})", line)
+        found[canonicalize_name(requirement.name)] = (
+            Version(pin.version),
+            requirement.marker,
+            hashes,
+        )
+    return found
+
+
+def declared() -> list[Requirement]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return [Requirement(line) for line in project["dependencies"]]
+
+
+IMAGE = {"python_version": "3.11", "sys_platform": "linux", "platform_system": "Linux"}
+
+
+def test_the_lock_pins_every_dependency_within_its_range_with_hashes() -> None:
+    pins = locked()
+    for requirement in declared():
+        if requirement.marker is not None and not requirement.marker.evaluate(IMAGE):
+            continue
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{requirement.name} is missing from requirements.lock: re-lock"
+        version, _, _ = pins[name]
+        assert requirement.specifier.contains(version, prereleases=True), (
+            f"requirements.lock pins {name}=={version}, outside {requirement.specifier}: re-lock"
+        )
+    assert all(hashes for _, _, hashes in pins.values()), "every pin needs its hashes"
+
+
+def test_the_lock_holds_no_release_below_the_security_floors() -> None:
+    floors = {"starlette": "1.3.1", "jinja2": "3.1.6", "aiohttp": "3.14.4"}
+    pins = locked()
+    assert all(pins[name][0] >= Version(floor) for name, floor in floors.items())
+    by_name = {canonicalize_name(r.name): r.specifier for r in declared()}
+    for name, floor in floors.items():  # and pyproject admits none either
+        assert not by_name[name].contains(_below(floor))
+
+
+def _below(version: str) -> str:
+    """A release just under `version` (its last part one less)."""
+    parts = [int(part) for part in version.split(".")]
+    parts[-1] -= 1
+    return ".".join(str(part) for part in parts)
+
+
+def test_the_image_installs_only_from_the_lock_with_hashes() -> None:
+    runs = [args for name, args in final_stage() if name == "RUN"]
+    installs = [run for run in runs if "pip install" in run]
+    assert any(
+        "source=requirements.lock" in run
+        and "--require-hashes" in run
+        and "-r /tmp/requirements.lock" in run
+        for run in installs
+    ), "the image must install requirements.lock with --require-hashes"
+    assert all("--require-hashes" in run or "--no-deps" in run for run in installs), (
+        "an install without --no-deps would pull unpinned dependencies"
+    )

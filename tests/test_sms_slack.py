@@ -13,7 +13,9 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from bot.telephony.simulated import SimulatedTelephony
+from handlers.outbox import run_due
 from handlers.sms import IncomingText, receive_text
+from handlers.sms_digest import QUIET_PERIOD
 from storage.clock import FrozenClock
 from storage.db import read_session
 from storage.models import SmsInbound, Volunteer
@@ -61,13 +63,16 @@ async def test_a_volunteer_verifies_their_phone_from_slack(
 
 
 async def test_an_organizer_is_alerted_and_reviews_a_text_in_slack(
-    slack: SlackWorkspace, engine: Engine
+    slack: SlackWorkspace, engine: Engine, clock: FrozenClock
 ) -> None:
     services = slack.adapter.services
     await slack.command("signup")
     await slack.submit({"name": "Sam Rivera", "phone": "(737) 555-0177", "languages": ["en"]})
 
     receive_text(services, IncomingText("SM1", "+17375550177", "please stop texting me"))
+    assert slack.fake.calls("chat.postMessage") == []  # not from inside the webhook
+    clock.advance(QUIET_PERIOD)
+    run_due(services)  # the outbox worker's turn: the quiet period's digest
 
     [alert] = [
         call for call in slack.fake.calls("chat.postMessage") if call.body["channel"] == "U0SAM"

@@ -33,7 +33,9 @@ from handlers.softphone import NOT_SET_UP
 from storage.clock import FrozenClock
 from storage.db import read_session
 from storage.models import Volunteer
+from tests.fakes.slack_api import FakeSlackAPI
 from tests.scenarios.world import World, make_services, signed_up_context, voter
+from tests.slack_support import SlackWorkspace, open_workspace
 from tests.voice_support import LegTelephony, buttons
 
 BASE = "https://phonebank.example.org"
@@ -103,13 +105,23 @@ def test_a_link_names_its_volunteer_until_it_expires(clock: FrozenClock) -> None
     [
         lambda token: token.replace("42.", "43.", 1),  # another volunteer
         lambda token: token[:-2] + ("AA" if not token.endswith("AA") else "BB"),  # signature
-        lambda token: ".".join(token.split(".")[:2]),  # no signature
+        lambda token: ".".join(token.split(".")[:3]),  # no signature
+        lambda token: token.replace("42.0.", "42.1.", 1),  # another version
         lambda token: "",
         lambda token: "not a link at all",
-        lambda token: "42.99999999999." + token.split(".")[2],  # a longer life
+        lambda token: "42.0.99999999999." + token.split(".")[3],  # a longer life
         lambda token: token[:-1] + "é",  # not even ASCII
     ],
-    ids=["volunteer", "signature", "unsigned", "empty", "garbage", "expiry", "non-ascii"],
+    ids=[
+        "volunteer",
+        "signature",
+        "unsigned",
+        "version",
+        "empty",
+        "garbage",
+        "expiry",
+        "non-ascii",
+    ],
 )
 def test_a_forged_link_names_nobody(clock: FrozenClock, forge: Any) -> None:
     links = SoftphoneLinks(KEY_SECRET, BASE, clock)
@@ -164,7 +176,8 @@ def test_a_valid_link_buys_a_token_for_incoming_calls_only(
 @pytest.mark.parametrize(
     ("payload", "status"),
     [
-        ({"link": "1.99999999999.forged"}, 403),
+        ({"link": "1.0.99999999999.forged"}, 403),
+        ({"link": "1.99999999999.forged"}, 403),  # the form of links before versions
         ({"link": 12}, 400),
         ({"nothing": "here"}, 400),
         (["a", "list"], 400),
@@ -306,3 +319,52 @@ def test_call_rings_the_browser_and_the_voter_sees_the_campaign(world: World) ->
 @pytest.fixture
 def world(engine: Engine, clock: FrozenClock) -> World:
     return World(engine, clock)
+
+
+@pytest.mark.anyio
+async def test_turning_the_softphone_off_and_on_revives_no_earlier_link(
+    engine: Engine, clock: FrozenClock, fake_slack: FakeSlackAPI
+) -> None:
+    """The attack: a link leaked yesterday (a shared screen, a forwarded message) still bought
+    tokens once its owner turned the softphone off and on again. Through the real Bolt app."""
+    async with open_workspace(engine, clock, fake_slack, **SOFTPHONE) as sam:
+        await sam.command("signup")
+        await sam.submit({"name": "Sam Rivera", "phone": "(737) 555-0178", "languages": ["en"]})
+        services = sam.adapter.services
+        links = services.softphone
+        assert links is not None
+        routes = softphone_routes(softphone_settings(), services, links)
+        browser = create_web_app(services, routes=routes)
+
+        leaked = await _link_from(sam, "softphone")
+        assert await _token_status(browser, leaked) == 200
+        await sam.command("softphone off")
+        assert await _token_status(browser, leaked) == 403
+        fresh = await _link_from(sam, "softphone")
+
+        assert await _token_status(browser, leaked) == 403  # on again: the old link stays void
+        assert await _token_status(browser, fresh) == 200
+        await sam.command("softphone")  # on while on: the fresh link keeps working
+        assert await _token_status(browser, fresh) == 200
+
+
+SOFTPHONE = {
+    "twilio_account_sid": "AC0123",
+    "twilio_auth_token": "auth-token",
+    "twilio_caller_id": "+15125550100",
+    "twilio_api_key_sid": "SK0123",
+    "twilio_api_key_secret": KEY_SECRET,
+    "public_base_url": BASE,
+}
+
+
+async def _link_from(sam: SlackWorkspace, command: str) -> str:
+    await sam.command(command)
+    return next(word for word in sam.latest().text.split() if word.startswith(BASE))
+
+
+async def _token_status(app: Starlette, link: str) -> int:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+        response = await client.post("/softphone/token", json={"link": fragment(link)})
+        return response.status_code

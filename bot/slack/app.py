@@ -10,6 +10,7 @@ before it; when it is slower, or the server busy, the ack turns the modal to "Sa
 answer updates it (errors under the inputs, answers kept) once ready.
 
 Request verification (signature and timestamp) is Bolt's: a bad one is a 401 and runs nothing.
+A replay of a signed request within its five minutes runs nothing either (bot/slack/replay.py).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from bot.slack.modals import (
 )
 from bot.slack.notifier import SlackNotifier
 from bot.slack.render import action_id_of
+from bot.slack.replay import replay_middleware
 from handlers import router
 from handlers.context import Platform, Services
 from handlers.identity import context_for
@@ -109,6 +111,7 @@ class SlackAdapter:
             # work is then always under way (and drainable) before the response leaves.
             process_before_response=True,
         )
+        self.app.middleware(replay_middleware(services))  # a replayed request runs nothing
         self.app.command(COMMAND)(self.on_command)
         self.app.action(OURS)(self.on_action)
         self.app.view(OURS)(self.on_view_submission)

@@ -8,7 +8,8 @@ only) and registers the browser with Twilio's Voice JavaScript SDK; the bridge t
 
 The link rides in the URL's fragment, which browsers never send to a server, so it stays out of
 access logs; it is signed with a key derived from the API key's secret, so it needs no secret of
-its own and dies with the key.
+its own and dies with the key. It carries the volunteer's `softphone_version`, which
+`softphone off` bumps: a link handed out before is void for good, even once it is on again.
 """
 
 from __future__ import annotations
@@ -53,6 +54,14 @@ class VoiceSdk:
     )
 
 
+@dataclass(frozen=True)
+class LinkHolder:
+    """What a genuine link names: the volunteer, and their softphone version when it was made."""
+
+    volunteer_id: int
+    version: int
+
+
 class SoftphoneLinks:
     """Signed, expiring links to the softphone page: `handlers.context.Softphone`."""
 
@@ -61,23 +70,29 @@ class SoftphoneLinks:
         self._page = public_base_url.rstrip("/") + "/softphone"
         self._clock = clock
 
-    def link_for(self, volunteer_id: int) -> str:
+    def link_for(self, volunteer_id: int, version: int = 0) -> str:
         expires = int((self._clock.now() + LINK_LIFETIME).timestamp())
-        payload = f"{volunteer_id}.{expires}"
+        payload = f"{volunteer_id}.{version}.{expires}"
         return f"{self._page}#{payload}.{self._signature(payload)}"
 
-    def volunteer_of(self, link: str) -> int | None:
-        """The volunteer a link (or just its fragment) was made for; None if forged or expired."""
-        volunteer, dot, rest = link.rpartition("#")[2].partition(".")
-        expires, _, signature = rest.partition(".")
-        if not (dot and volunteer.isdigit() and expires.isdigit()):
+    def holder_of(self, link: str) -> LinkHolder | None:
+        """Whom a link (or just its fragment) was made for, at which version; None if forged or
+        expired."""
+        parts = link.rpartition("#")[2].split(".")
+        if len(parts) != 4 or not all(part.isdigit() for part in parts[:3]):
             return None
-        expected = self._signature(f"{volunteer}.{expires}")
+        volunteer, version, expires, signature = parts
+        expected = self._signature(f"{volunteer}.{version}.{expires}")
         if not hmac.compare_digest(signature.encode(), expected.encode()):  # any characters
             return None
         if int(expires) <= self._clock.now().timestamp():
             return None
-        return int(volunteer)
+        return LinkHolder(int(volunteer), int(version))
+
+    def volunteer_of(self, link: str) -> int | None:
+        """The volunteer a link was made for; None if forged or expired."""
+        holder = self.holder_of(link)
+        return holder.volunteer_id if holder is not None else None
 
     def _signature(self, payload: str) -> str:
         digest = hmac.new(self._key, payload.encode(), hashlib.sha256).digest()
@@ -139,12 +154,10 @@ def softphone_routes(
         link = await _posted_link(request)
         if link is None:
             return _json({"error": 'Send {"link": "<the link from chat>"} as JSON.'}, 400)
-        volunteer_id = links.volunteer_of(link)
-        if volunteer_id is None or not await asyncio.to_thread(
-            _rings_browser, services, volunteer_id
-        ):
+        holder = links.holder_of(link)
+        if holder is None or not await asyncio.to_thread(_rings_browser, services, holder):
             return _json({"error": NO_LINK}, 403)
-        identity = softphone_identity(volunteer_id)
+        identity = softphone_identity(holder.volunteer_id)
         token = access_token(settings, identity)
         return _json({"token": token, "identity": identity, "ttl": TOKEN_TTL_S}, 200)
 
@@ -177,12 +190,16 @@ async def _posted_link(request: Request) -> str | None:
     return link if isinstance(link, str) else None
 
 
-def _rings_browser(services: Services, volunteer_id: int) -> bool:
-    """Whether the volunteer still takes calls in the browser: `softphone off` voids their
-    links (a token already issued lives out its hour)."""
+def _rings_browser(services: Services, holder: LinkHolder) -> bool:
+    """Whether the volunteer still takes calls in the browser on this link: `softphone off`
+    voids their links for good (a token already issued lives out its hour)."""
     with read_session(services.engine) as session:
-        volunteer = session.get(Volunteer, volunteer_id)
-        return volunteer is not None and volunteer.softphone
+        volunteer = session.get(Volunteer, holder.volunteer_id)
+        return (
+            volunteer is not None
+            and volunteer.softphone
+            and volunteer.softphone_version == holder.version
+        )
 
 
 def _json(body: dict[str, Any], status: int) -> JSONResponse:
