@@ -58,11 +58,12 @@ async def warm_up(
 
 
 def open_pool(engine: Engine) -> int:
-    """Open every connection the pool keeps, each checked with a query; how many."""
+    """Open every connection the pool keeps; how many. Raw connections, held all at once (so
+    each is a new one): no transaction is begun, which on SQLite would take its write lock."""
     size = engine.pool.size() if isinstance(engine.pool, QueuePool) else 1
-    with contextlib.ExitStack() as held:  # all at once, so each is a new one
+    with contextlib.ExitStack() as held:
         for _ in range(size):
-            held.enter_context(engine.connect()).exec_driver_sql("SELECT 1")
+            held.enter_context(contextlib.closing(engine.raw_connection()))
     return size
 
 
