@@ -1,25 +1,35 @@
 """Slack under load: ack latency and completed flows per second, the web app under uvicorn.
 
-    python -m bench.slack_bench [--voters N] [--concurrency C ...] [--flows F]
+    python -m bench.slack_bench [--voters N] [--concurrency C ...] [--flows F] [--burst B ...]
 
 Loads N voters (default 1,000,000) into a fresh PostgreSQL database (bench.claim_bench's
 loader; dropped at the end), starts the web app under uvicorn in a process of its own on
 loopback, its Slack Web API client pointed at the local fake (tests/fakes/slack_api.py), and
-runs C simulated volunteers at once, each doing F flows, every request signed as Slack signs it:
+every request signed as Slack signs it.
+
+First the bursts, a shift starting: for each B (default 50 and 200), a server just started
+(it answers /healthz, which it does once warm) and B volunteers who send `/phonebank batch` in
+the same instant. Reported: the ack (request sent -> HTTP answer; Slack fails a request after
+3 s), the batch answered (request sent -> the last message of the batch, every card shown),
+and the floor: on the same server once idle, a burst of as many signed URL checks (Bolt
+verifies the signature, no handler, no database); volunteers with two open batches are
+counted as doubles.
+
+Then the steady state, on a server of its own: C simulated volunteers at once, each doing F
+flows:
 
     /phonebank batch  ->  Call  ->  Log outcome  ->  submit "Not home"  ->  I'm done
 
-Reported per concurrency: the ack latency (request sent -> HTTP answer) of each kind of request
-and of a floor (Slack's URL check: signature verified, no handler, no database), the time to the
-answer (request sent -> the response_url post or the opened modal), completed flows per second,
-and flows lost (an answer that never came) and double outcomes, counted from the rows.
+Reported per concurrency: the ack latency of each kind of request and of a floor (Slack's URL
+check), the time to the answer (request sent -> the response_url post or the opened modal),
+completed flows per second, and flows lost (an answer that never came) and double outcomes,
+counted from the rows.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
 import json
 import multiprocessing as mp
@@ -28,7 +38,7 @@ import platform
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +51,7 @@ from rich.table import Table
 from sqlalchemy import text
 
 from bench.claim_bench import VOLUNTEERS, BenchClock, load
-from bench.common import free_port, fresh_database, peak_rss_mb, percentile, wait_until_up
+from bench.common import fresh_database, peak_rss_mb, percentile, web_server
 from storage.db import make_engine
 from tests.fakes.slack_api import TEAM_ID, FakeSlackAPI, SlackCall
 from tests.slack_support import BOT_TOKEN, SIGNING_SECRET, signed_headers, state_values
@@ -508,12 +518,12 @@ def main() -> None:
         try:
             first = 0
             for size in args.burst:
-                with web_server(url, api_url, started) as (port, pid):
+                with web_server(serve, url, api_url, started) as (port, pid):
                     burst = asyncio.run(run_burst(port, fake_origin, calls, size, first))
                     rows += burst_rows(burst, peak_rss_mb(pid))
                 first += size
             if args.concurrency:
-                with web_server(url, api_url, started) as (port, pid):
+                with web_server(serve, url, api_url, started) as (port, pid):
                     for concurrency in args.concurrency:
                         timings, floor_ms, seconds = asyncio.run(
                             run_case(port, fake_origin, calls, concurrency, args.flows, first)
@@ -533,21 +543,6 @@ def main() -> None:
         drop()
     write_results(args, rows)
     print_table(rows, args.out)
-
-
-@contextlib.contextmanager
-def web_server(url: str, api_url: str, started: float) -> Iterator[tuple[int, int | None]]:
-    """A web app just started in a process of its own, once it says it is ready: (port, pid)."""
-    port = free_port()
-    spawn = mp.get_context("spawn")
-    server = spawn.Process(target=serve, args=(url, port, api_url, started), daemon=True)
-    server.start()
-    try:
-        wait_until_up(port, server)
-        yield port, server.pid
-    finally:
-        server.terminate()
-        server.join(timeout=10)
 
 
 def write_results(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
