@@ -160,7 +160,7 @@ def _area_key(area: str) -> tuple[str, str]:
     return calling_zone_key(info.e164, AREA_CODES[area], zones), zones
 
 
-def load(engine: Engine, n: int) -> tuple[int, float]:
+def load(engine: Engine, n: int, volunteers: int = VOLUNTEERS) -> tuple[int, float]:
     """Schema, campaign, volunteers and N voters; (campaign id, seconds spent on voters)."""
     create_schema(engine)
     now = BENCH_START
@@ -177,7 +177,7 @@ def load(engine: Engine, n: int) -> tuple[int, float]:
             # Verified phones: calls ring only a proven phone, and batches go only to them.
             [
                 row | {"created_at": now, "updated_at": now, "phone_verified_at": now}
-                for row in volunteer_rows()
+                for row in volunteer_rows(volunteers)
             ],
         )
     started = time.perf_counter()
@@ -199,10 +199,10 @@ def load(engine: Engine, n: int) -> tuple[int, float]:
     return campaign_id, time.perf_counter() - started
 
 
-def volunteer_rows() -> Iterator[dict[str, Any]]:
+def volunteer_rows(count: int = VOLUNTEERS) -> Iterator[dict[str, Any]]:
     rng = random.Random(11)
     codes = list(AREA_CODES)
-    for i in range(VOLUNTEERS):
+    for i in range(count):
         area = rng.choice(OTHER_AREA_CODES) if i % 5 == 4 else codes[i % len(codes)]
         spoken = ["en"] + ([LANGUAGES[1 + i % 4][0]] if i % 3 == 0 else [])
         yield {

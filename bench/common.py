@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -11,7 +12,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -128,3 +129,22 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def web_server(
+    serve: Callable[[str, int, str, float], None], url: str, api_url: str, started: float
+) -> Iterator[tuple[int, int | None]]:
+    """`serve(url, port, api_url, started)` in a process of its own, just started and up (it
+    answers /healthz, which it does only once warm): (port, pid) while it runs."""
+    port = free_port()
+    server = mp.get_context("spawn").Process(
+        target=serve, args=(url, port, api_url, started), daemon=True
+    )
+    server.start()
+    try:
+        wait_until_up(port, server)
+        yield port, server.pid
+    finally:
+        server.terminate()
+        server.join(timeout=10)

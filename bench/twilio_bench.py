@@ -1,7 +1,7 @@
 """Twilio's webhooks under load: TwiML response time through uvicorn on loopback.
 
     python -m bench.twilio_bench [--voters N] [--concurrency C] [--db postgresql|sqlite]
-                                 [--servers S] [--think-ms T]
+                                 [--servers S] [--think-ms T] [--burst B ...]
 
 Loads N voters (default 100,000; bench.claim_bench's loader) into a fresh database and starts
 the web app under uvicorn in a process of its own, as `phonebank web` builds it with Twilio
@@ -26,6 +26,14 @@ under saturation is made of. Also counted from the rows: outcomes logged twice (
 calls created at Twilio (one per session, the warm-up's too: later voters are dialed inside the
 call). Target: p99 under 100 ms at 50 concurrent.
 
+Before all that, the bursts (default 50 and 200 sessions): for each B, a server just started
+(it answers /healthz only once warm), B sessions set up through the core, and every session's
+answer webhook in the same instant. Reported: "burst: answer (cold server)" (then each session
+calls one voter, keyed, and hangs up: `lost` counts those never logged), the server's CPU per
+answer from the first answer sent to the last one read (the arithmetic of the burst: B answers
+take at least B times that on the one core a process's Python runs on), and the floor: as many
+forged requests at once on the same server once idle, four times.
+
 By default each session sends its next webhook as soon as the last is answered: 50 requests
 always in flight, the saturation case, where the response time is mostly the queue. With
 `--think-ms T` each session pauses 0.5 T to 1.5 T (at random) before each webhook, as a real
@@ -44,6 +52,7 @@ import random
 import time
 import xml.etree.ElementTree as ET
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,11 +62,11 @@ import aiohttp
 import uvloop
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlmodel import col, func, select
 from twilio.request_validator import RequestValidator
 
-from bench.claim_bench import CONFIG, BenchClock, load
+from bench.claim_bench import CONFIG, VOLUNTEERS, BenchClock, load
 from bench.common import (
     RESULTS_DIR,
     free_port,
@@ -65,6 +74,7 @@ from bench.common import (
     peak_rss_mb,
     percentile,
     wait_until_up,
+    web_server,
     write_results,
 )
 from bench.slack_bench import count_doubles
@@ -131,8 +141,11 @@ class Session:
     call_sid: str  # the volunteer's leg
 
 
-def start_sessions(url: str, api_url: str, port: int, count: int, started: float) -> list[Session]:
-    """`count` volunteers take a batch and press Call on its first card, through the core."""
+def start_sessions(
+    url: str, api_url: str, port: int, count: int, started: float, first: int = 0
+) -> list[Session]:
+    """`count` volunteers (from the `first`th on) take a batch and press Call on its first
+    card, through the core."""
     from bot.app import build_services
     from handlers.context import Platform
     from handlers.identity import context_for, link_volunteer
@@ -144,7 +157,7 @@ def start_sessions(url: str, api_url: str, port: int, count: int, started: float
     services = build_services(settings, engine=engine, clock=BenchClock(started))
     with engine.begin() as conn:
         volunteers = [row.id for row in conn.execute(text("SELECT id FROM volunteer ORDER BY id"))]
-    for index, volunteer_id in enumerate(volunteers[:count]):
+    for index, volunteer_id in enumerate(volunteers[first : first + count], start=first):
         user = f"U0TWILIO{index:04d}"
         with session_scope(engine) as db:
             link_volunteer(db, context_for(services, Platform.SLACK, "T0BENCH", user), volunteer_id)
@@ -157,8 +170,9 @@ def start_sessions(url: str, api_url: str, port: int, count: int, started: float
         rows = conn.execute(
             text(
                 "SELECT id, current_attempt_id, call_sid FROM call_session"
-                " WHERE call_sid IS NOT NULL ORDER BY id"
-            )
+                " WHERE call_sid IS NOT NULL AND volunteer_id IN :ids ORDER BY id"
+            ).bindparams(bindparam("ids", expanding=True)),
+            {"ids": volunteers[first : first + count]},
         ).all()
     engine.dispose()
     return [Session(row.id, row.current_attempt_id, row.call_sid) for row in rows]
@@ -245,9 +259,14 @@ class Twilio:
             return None
         return ET.fromstring(body) if sign and body else None
 
-    async def session(self, session: Session, voters: int = MAX_STEPS) -> None:
+    async def session(
+        self,
+        session: Session,
+        voters: int = MAX_STEPS,
+        answered: Callable[[], Awaitable[Any]] | None = None,
+    ) -> None:
         """One volunteer's call, from answering to hanging up after the last voter (or after
-        `voters` voters)."""
+        `voters` voters); `answered` is awaited once the answer webhook has its TwiML."""
         common = {"AccountSid": ACCOUNT_SID, "CallSid": session.call_sid, "From": CALLER_ID}
         query = urlencode({"session": session.session_id, "attempt": session.attempt_id})
         twiml = await self.post(
@@ -255,6 +274,8 @@ class Twilio:
             f"{self.base}/twilio/voice/answer?{query}",
             common | {"CallStatus": "in-progress"},
         )
+        if answered is not None:
+            await answered()
         for _ in range(MAX_STEPS):
             if twiml is None or twiml.find("Hangup") is not None or voters == 0:
                 break
@@ -357,6 +378,71 @@ async def run_sessions(
     return Run(timings, cold, seconds, server_cpu_s, outcomes_before)
 
 
+BURST_ANSWER = "burst: answer (cold server)"
+BURST_FLOOR = "floor: burst of forged signatures, refused before any work"
+
+
+@dataclass
+class BurstRun:
+    timings: Timings
+    floor_ms: list[float]
+    server_cpu_s: float  # the server's, from the first answer sent to the last one read
+
+
+async def run_burst(base: str, pid: int | None, sessions: list[Session]) -> BurstRun:
+    """Every session's answer webhook in the same instant on a server just started; once all
+    are answered, each session calls one voter and hangs up. Then, on the idle server, as many
+    forged requests at once, FLOOR_ROUNDS times: the floor."""
+    timings, forged = Timings(), Timings()
+    all_answered = asyncio.Barrier(len(sessions) + 1)
+    connector = aiohttp.TCPConnector(limit=len(sessions) + 5)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=60)
+    ) as http:
+        twilio, forger = Twilio(http, base, timings), Twilio(http, base, forged)
+        cpu_before = cpu_seconds(pid)
+        calls = asyncio.gather(
+            *(twilio.session(s, WARMUP_VOTERS, all_answered.wait) for s in sessions)
+        )
+        await all_answered.wait()
+        server_cpu_s = cpu_seconds(pid) - cpu_before
+        await calls
+        for _ in range(FLOOR_ROUNDS):
+            await asyncio.gather(*(forger.floor([s]) for s in sessions))
+    return BurstRun(timings, forged.ms[FLOOR], server_cpu_s)
+
+
+def burst_case(
+    url: str, args: argparse.Namespace, api_url: str, size: int, first: int, started: float
+) -> list[dict[str, Any]]:
+    """`size` sessions answered at once by a server just started (volunteers from `first` on)."""
+    with web_server(serve, url, api_url, started) as (port, pid):
+        sessions = start_sessions(url, api_url, port, size, started, first)
+        analyze_batch_tables(url)
+        logged_before = outcomes_logged(url)
+        run = uvloop.run(run_burst(f"http://127.0.0.1:{port}", pid, sessions))
+        rss = peak_rss_mb(pid)
+    lost = size * WARMUP_VOTERS - (outcomes_logged(url) - logged_before)  # one voter each
+    rows = burst_rows(args, size, run.timings, run.floor_ms, lost)
+    rows[1]["server_cpu_ms_per_answer"] = round(run.server_cpu_s / size * 1000, 2)
+    for row in rows:
+        row["peak_rss_mb"] = rss
+    return rows
+
+
+def burst_rows(
+    args: argparse.Namespace, size: int, timings: Timings, floor_ms: list[float], lost: int
+) -> list[dict[str, Any]]:
+    """The burst's floor and its answers, at concurrency `size`."""
+    one_server = {"concurrency": size, "servers": 1, "think_ms": 0.0}
+    floor_row = _row(BURST_FLOOR, args, floor_ms) | one_server
+    answer = _row(BURST_ANSWER, args, timings.ms["answer"]) | one_server
+    floor_p99 = floor_row["p99_ms"]
+    answer["ratio_to_floor"] = round(answer["p99_ms"] / floor_p99, 1) if floor_p99 else None
+    answer.update(errors=timings.errors, lost=lost)
+    return [floor_row, answer]
+
+
 # ---- counting from the rows ------------------------------------------------------------------
 
 
@@ -387,12 +473,21 @@ def main() -> None:
     parser.add_argument(
         "--servers", type=int, default=1, help="web processes (replicas behind a load balancer)"
     )
+    parser.add_argument(
+        "--burst",
+        type=int,
+        nargs="*",
+        default=[50, 200],
+        help="calling sessions answered at once, each burst on a server just started",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "twilio_bench.json")
     args = parser.parse_args()
     url, drop = fresh_database(args.db)
     try:
         engine = make_engine(url)
-        load(engine, args.voters)
+        load(
+            engine, args.voters, volunteers=max(VOLUNTEERS, sum(args.burst) + 2 * args.concurrency)
+        )
         engine.dispose()
         keypad_campaign(url)
         rows = run_bench(url, args)
@@ -404,8 +499,12 @@ def main() -> None:
         "db": args.db,
         "servers": args.servers,
         "think_ms": args.think_ms,
+        "burst": args.burst,
         "flow": ["answer", "voter status x4", "dialed", "key 2", "key #", "... hang up"],
-        "target": "p99 TwiML response < 100 ms at 50 concurrent",
+        "target": (
+            "p99 TwiML response < 100 ms at 50 concurrent; burst on a cold server: answer p99"
+            " <= 500 ms for 50, <= 2 s for 200"
+        ),
     }
     out = write_results("twilio_bench", params, rows, args.out)
     print_table(rows, out)
@@ -415,6 +514,12 @@ def run_bench(url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     spawn = mp.get_context("spawn")
     started = time.time()
     with FakeTwilioAPI() as fake:
+        rows: list[dict[str, Any]] = []
+        first = 0
+        for size in args.burst:
+            rows += burst_case(url, args, fake.base_url, size, first, started)
+            first += size
+        calls_before = len(fake.calls_created())
         ports = [free_port() for _ in range(args.servers)]
         servers = [
             spawn.Process(target=serve, args=(url, port, fake.base_url, started), daemon=True)
@@ -426,7 +531,7 @@ def run_bench(url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
             for port, server in zip(ports, servers, strict=True):
                 wait_until_up(port, server)
             count = args.concurrency
-            sessions = start_sessions(url, fake.base_url, ports[0], 2 * count, started)
+            sessions = start_sessions(url, fake.base_url, ports[0], 2 * count, started, first)
             warmup, sessions = sessions[:count], sessions[count:]
             analyze_batch_tables(url)
             pids = [(port, server.pid) for port, server in zip(ports, servers, strict=True)]
@@ -437,17 +542,18 @@ def run_bench(url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
             for server in servers:
                 server.terminate()
                 server.join(timeout=10)
-        calls_created = len(fake.calls_created())
+        calls_created = len(fake.calls_created()) - calls_before
     doubles = count_doubles(url)  # each voter is dialed once
     logged = outcomes_logged(url) - run.outcomes_before
     seconds, server_cpu_s = run.seconds, run.server_cpu_s
     floor_p99 = percentile(run.timings.ms[FLOOR], 0.99)
-    rows = [_row("answer (cold server)", args, run.cold.ms["answer"])]
-    rows += [_row(kind, args, values) for kind, values in run.timings.ms.items()]
-    for row in rows:
+    main = [_row("answer (cold server)", args, run.cold.ms["answer"])]
+    main += [_row(kind, args, values) for kind, values in run.timings.ms.items()]
+    for row in main:
         row.update(peak_rss_mb=rss, errors=run.timings.errors + run.cold.errors)
         if floor_p99 and row["case"] != FLOOR:
             row["ratio_to_floor"] = round(row["p99_ms"] / floor_p99, 1)  # of the p99s
+    rows += main
     rows.append(
         {
             "case": "sessions",
@@ -522,6 +628,7 @@ def print_table(rows: list[dict[str, Any]], out: Path) -> None:
         "errors",
     ]
     columns += ["ratio_to_floor", "outcomes_logged", "per_s", "server_cpu_ms_per_voter"]
+    columns += ["server_cpu_ms_per_answer"]
     columns += ["doubles", "lost"]
     columns += ["calls_created_at_twilio"]
     table = Table(title="twilio_bench")

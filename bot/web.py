@@ -1,6 +1,7 @@
 """The one ASGI app: Slack events (HTTP mode) at POST /slack/events, the Twilio webhooks under
 /twilio/ (passed in as `routes`), and GET /healthz. No request body over 1 MiB is read
-(bot/body_limit.py).
+(bot/body_limit.py). The app warms up (bot/warm.py) in its lifespan, before uvicorn takes the
+first connection: a server that answers is a warm one.
 
 Everything the app serves comes from `Services` built once by the composition root; the Slack
 adapter is there when Slack has credentials, the Twilio routes when Twilio has.
@@ -26,6 +27,7 @@ from starlette.routing import BaseRoute, Route
 from bot.app import WORKER_THREADS
 from bot.body_limit import BodyLimit
 from bot.slack.app import SlackAdapter
+from bot.warm import warm_up
 from handlers.context import Services
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,8 @@ def create_web_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
+        # Before uvicorn opens its socket: the first wave of requests meets a warm server.
+        await warm_up(services, slack)
         tasks = [asyncio.create_task(work()) for work in background]
         try:
             yield

@@ -1,5 +1,6 @@
-"""The Twilio bench (bench/twilio_bench.py): a small run end to end, and its CPU figure (a
-process's CPU as proc(5) counts it, none for a process that is gone)."""
+"""The Twilio bench (bench/twilio_bench.py): a small run end to end (a burst on a server just
+started, then the warm-up and the measured sessions), and its CPU figure (a process's CPU as
+proc(5) counts it, none for a process that is gone)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def test_a_process_that_is_gone_counts_nothing() -> None:
 
 def test_a_small_run_warms_up_then_calls_every_voter_once(tmp_path: Path) -> None:
     out = tmp_path / "twilio_bench.json"
-    command = ["-m", "bench.twilio_bench", "--voters", "2000", "--concurrency", "3"]
+    command = ["-m", "bench.twilio_bench", "--voters", "2000", "--concurrency", "3", "--burst", "2"]
     ran = subprocess.run(
         [sys.executable, *command, "--out", str(out)],
         cwd=ROOT,
@@ -53,3 +54,8 @@ def test_a_small_run_warms_up_then_calls_every_voter_once(tmp_path: Path) -> Non
     assert sessions["doubles"] == 0 and sessions["lost"] == 0
     assert rows["keypad #"]["ratio_to_floor"] > 0  # each kind against the forged floor
     assert sessions["calls_created_at_twilio"] == 6  # one per session: 3 warm-up, 3 measured
+    burst = rows["burst: answer (cold server)"]  # 2 sessions answered at once by a new server
+    assert burst["concurrency"] == burst["n"] == 2
+    assert burst["errors"] == burst["lost"] == 0  # each logged its one voter
+    assert burst["ratio_to_floor"] > 0 and burst["server_cpu_ms_per_answer"] > 0
+    assert rows["floor: burst of forged signatures, refused before any work"]["n"] == 2 * 4

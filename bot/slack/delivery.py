@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
@@ -106,6 +107,27 @@ class AsyncChannelPacer:
                 self._next_at[channel] = self._monotonic() + self.interval
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """A reply's messages as one request gets them; `replacing`: the first replaces the message
+    whose button was pressed."""
+
+    messages: list[Message]
+    replacing: bool
+
+
+def rendered_for(request: SlackRequest, reply: Reply) -> Rendered:
+    """The reply's messages for this request: CPU work only, so it may run in a worker thread
+    (a batch of 20 cards is many blocks, every text masked) and leave the event loop to acks."""
+    page = request.page
+    replacing = (
+        request.from_message
+        and bool(reply.update_key)
+        and (page is None or page.update_key == reply.update_key)
+    )
+    return Rendered(render_messages(reply, page if replacing else None), replacing)
+
+
 class Outbox:
     """The Web API calls and response_url posts that answer a request."""
 
@@ -121,19 +143,17 @@ class Outbox:
         self.sleep = sleep
         self.pacer = AsyncChannelPacer(sleep=sleep)
 
-    async def deliver(self, request: SlackRequest, reply: Reply) -> None:
-        """Answer the request with the reply: a modal, a response_url message or a DM."""
+    async def deliver(
+        self, request: SlackRequest, reply: Reply, rendered: Rendered | None = None
+    ) -> None:
+        """Answer the request with the reply: a modal, a response_url message or a DM (its
+        messages as `rendered` already, or rendered here)."""
         if reply.form is not None and request.trigger_id:
             view = render_modal(reply.form, intro=reply.text, metadata=request.modal_metadata())
             await self.client.views_open(trigger_id=request.trigger_id, view=view)
             return
-        page = request.page
-        replacing = (
-            request.from_message
-            and bool(reply.update_key)
-            and (page is None or page.update_key == reply.update_key)
-        )
-        messages = render_messages(reply, page if replacing else None)
+        rendered = rendered or rendered_for(request, reply)
+        messages, replacing = rendered.messages, rendered.replacing
         if request.response_url:
             await self._respond(reply, request.response_url, messages, replacing=replacing)
             self._remember_response_url(reply, request.response_url, messages)
