@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.pool import QueuePool
 
-from bot.app import WORKER_THREADS, database_engine
+from bot.app import ACK_THREADS, WORKER_THREADS, database_engine
 from bot.later import DEFAULT_THREADS
 from bot.outbox import THREADS as OUTBOX_THREADS
 from bot.settings import load_settings
@@ -30,7 +30,8 @@ def test_postgresql_keeps_a_connection_for_every_thread_that_may_use_one(db_url:
             asyncio_workers = min(32, (os.cpu_count() or 1) + 4)
             # the outbox worker's threads: a row's lock, and its handler's own transactions
             outbox = 2 * OUTBOX_THREADS
-            assert pool.size() == WORKER_THREADS + asyncio_workers + DEFAULT_THREADS + outbox
+            threads = WORKER_THREADS + asyncio_workers + ACK_THREADS + DEFAULT_THREADS + outbox
+            assert pool.size() == threads
         else:  # SQLite writes take turns anyway: the engine's own pool
             assert engine.dialect.name == "sqlite"
         with engine.connect() as conn:  # and it works

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import re
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -31,7 +33,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk import WebClient
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import FanOutNotifier
+from bot.app import ACK_THREADS, FanOutNotifier
 from bot.settings import Settings
 from bot.slack.delivery import Outbox, Rendered, Sleep, rendered_for, retry_handlers
 from bot.slack.home import STATUS_COMMAND, home_view
@@ -62,6 +64,7 @@ from handlers.replies import Reply, problem
 from handlers.requests import ChatRequest, owe_request
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 bolt_log = logging.getLogger("bot.slack.bolt")
 
 
@@ -157,7 +160,10 @@ class SlackAdapter:
             # work is then always under way (and drainable) before the response leaves.
             process_before_response=True,
         )
-        self.app.middleware(replay_middleware(services))  # a replayed request runs nothing
+        # The database work an ack waits for runs on threads of its own (bot.app.ACK_THREADS).
+        self._acks = ThreadPoolExecutor(ACK_THREADS, thread_name_prefix="phonebank-slack-ack")
+        # A replayed request runs nothing.
+        self.app.middleware(replay_middleware(services, before_ack=self.before_ack))
         self.app.command(COMMAND)(self.on_command)
         self.app.action(OURS)(self.on_action)
         self.app.view(OURS)(self.on_view_submission)
@@ -251,10 +257,15 @@ class SlackAdapter:
             channel=request.channel_id,
         )
         try:
-            return await asyncio.to_thread(owe_request, self.services, owed)
+            return await self.before_ack(owe_request, self.services, owed)
         except Exception:  # the database is away: the work will say so; answer anyway
             log.exception("Could not owe Slack request %s", request.request_key)
             return None
+
+    async def before_ack(self, work: Callable[..., T], *args: Any) -> T:
+        """`work(*args)` on the ack threads: never queued behind other requests' conversations."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._acks, functools.partial(work, *args))
 
     async def _settle(self, owed: int | None) -> None:
         """The owed request is answered: the outbox has nothing left to do for it."""
@@ -400,6 +411,7 @@ class SlackAdapter:
     async def close(self) -> None:
         """Finish the answers under way, then close the HTTP session."""
         await self.drain()
+        self._acks.shutdown(wait=False)
         if self.client.session is not None:
             await self.client.session.close()
 

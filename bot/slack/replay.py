@@ -37,15 +37,24 @@ PURGE_EVERY = timedelta(minutes=1)
 Next = Callable[[], Awaitable[BoltResponse]]
 
 
-def replay_middleware(services: Services) -> Callable[..., Awaitable[BoltResponse]]:
-    """Bolt middleware (it runs after Bolt's own signature check): a signed request runs once."""
+async def _in_a_thread(work: Callable[[str], bool], key: str) -> bool:
+    return await asyncio.to_thread(work, key)
+
+
+def replay_middleware(
+    services: Services,
+    *,
+    before_ack: Callable[[Callable[[str], bool], str], Awaitable[bool]] = _in_a_thread,
+) -> Callable[..., Awaitable[BoltResponse]]:
+    """Bolt middleware (it runs after Bolt's own signature check): a signed request runs once.
+    `before_ack` runs the ledger's check in a thread (the adapter's ack threads)."""
     ledger = RequestLedger(services)
 
     async def refuse_replays(req: AsyncBoltRequest, next_: Next) -> BoltResponse:
         key = request_key(req.headers)
         if key is None:
             return await next_()
-        if not await asyncio.to_thread(ledger.first_time, key):
+        if not await before_ack(ledger.first_time, key):
             log.warning("A Slack request was replayed (%s); it was answered and ignored", key[:40])
             return BoltResponse(status=200, body="")
         return await next_()
