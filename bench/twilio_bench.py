@@ -116,18 +116,21 @@ def serve(url: str, port: int, api_url: str, started: float) -> None:
 
     from bot.app import build_services
     from bot.cli.run import web_worker
+    from bot.in_flight import InFlight
     from bot.later import LaterWork
     from bot.telephony.webhooks import twilio_routes
     from bot.web import create_web_app
 
     settings = twilio_settings(url, api_url, f"http://127.0.0.1:{port}")
-    later = LaterWork()  # card updates after the answer, as `phonebank web` does
+    in_flight = InFlight()
+    # Card updates after the answer, letting the answers go first, as `phonebank web` does.
+    later = LaterWork(wait_quiet=in_flight.wait_quiet)
     worker = web_worker()  # the outbox's rows (a session's end notice), as `phonebank web` runs
     services = build_services(
         settings, clock=BenchClock(started), later=later.submit, outbox=worker
     )
     worker.start(services)
-    app = create_web_app(services, routes=twilio_routes(settings, services))
+    app = create_web_app(services, routes=twilio_routes(settings, services), in_flight=in_flight)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 

@@ -45,7 +45,11 @@ class LaterWork:
         *,
         key_interval_s: float = KEY_INTERVAL_S,
         monotonic: Callable[[], float] = time.monotonic,
+        wait_quiet: Callable[[], object] | None = None,
     ) -> None:
+        # Called before each work starts: blocks (for a bounded time) while the process answers
+        # requests, so that work after the answer never holds up an answer (bot/in_flight.py).
+        self._wait_quiet = wait_quiet
         self._waiting: dict[str, Work] = {}  # insertion-ordered: oldest key first
         self._running: set[str] = set()
         self._started: dict[str, float] = {}  # when each key's last work started
@@ -89,6 +93,8 @@ class LaterWork:
         while (taken := self._take()) is not None:
             key, work = taken
             try:
+                if self._wait_quiet is not None:
+                    self._wait_quiet()
                 _run(key, work)
             finally:
                 with self._changed:

@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.app import WORKER_THREADS
 from bot.body_limit import BodyLimit
+from bot.in_flight import CountInFlight, InFlight
 from bot.slack.app import SlackAdapter
 from bot.warm import warm_up
 from handlers.context import Services
@@ -44,8 +45,10 @@ def create_web_app(
     slack: SlackAdapter | None = None,
     background: Sequence[Background] = (),
     routes: Sequence[BaseRoute] = (),
+    in_flight: InFlight | None = None,
 ) -> Starlette:
-    """The ASGI app; Slack's route answers 404 when Slack is not configured."""
+    """The ASGI app; Slack's route answers 404 when Slack is not configured. `in_flight` counts
+    the requests under way, for the work after the answer to let them go first."""
 
     async def slack_events(request: Request) -> Response:
         if slack is None:
@@ -80,6 +83,8 @@ def create_web_app(
     ]
     # Every body is capped while it streams in, before any route reads it (bot/body_limit.py).
     middleware = [Middleware(BodyLimit)]
+    if in_flight is not None:
+        middleware.insert(0, Middleware(CountInFlight, in_flight=in_flight))
     return Starlette(routes=[*own_routes, *routes], lifespan=lifespan, middleware=middleware)
 
 

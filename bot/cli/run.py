@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 
 from bot.app import build_services
 from bot.cli.common import console, engine, require_migrated, settings
+from bot.in_flight import InFlight
 from bot.later import LaterWork
 from bot.outbox import OutboxWorker, Periodic
 from bot.settings import Settings
@@ -76,7 +77,8 @@ def serve(host: str, port: int, *, everything: bool) -> None:
 
 def plan_for(current: Settings, db: Engine, *, everything: bool) -> Plan:
     """The web app with its adapters, and the start-up report."""
-    later = LaterWork()
+    in_flight = InFlight()  # card redraws let the answers under way go first
+    later = LaterWork(wait_quiet=in_flight.wait_quiet)
     worker = web_worker()
     services = build_services(current, engine=db, later=later.submit, outbox=worker)
     slack = slack_for(current, services)
@@ -113,7 +115,9 @@ def plan_for(current: Settings, db: Engine, *, everything: bool) -> Plan:
             '"Connecting Slack"). To try Phonebank in the terminal now: phonebank demo',
         ]
     routes = [*twilio_routes(current, services), *softphone.routes_if_enabled(current, services)]
-    app = create_web_app(services, slack=slack, background=background, routes=routes)
+    app = create_web_app(
+        services, slack=slack, background=background, routes=routes, in_flight=in_flight
+    )
     return Plan(app, lines)
 
 
