@@ -243,7 +243,8 @@ def an_admin_grants_the_organizer_role(world: World, surface: Surface) -> None:
     assert granted.has("is now an organizer") and not granted.refused
     assert bob.command("help").has("campaign use")
     [audit] = world.rows("SELECT * FROM audit_log WHERE action = 'role.grant'")
-    assert "bob" in audit.target.lower()  # console:bob, slack:U0BOB
+    # console:bob, slack:U0BOB, discord:<snowflake>: the id the mention names
+    assert audit.target.partition(":")[2] in surface.mention("bob")
     assert root.command(f"role revoke {surface.mention('bob')} organizer").has("no longer")
     assert not bob.command("help").has("campaign use")
 
