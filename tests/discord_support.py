@@ -28,6 +28,7 @@ from bot.discord.app import DiscordAdapter, discord_for
 from bot.settings import load_settings
 from bot.telephony.simulated import SimulatedTelephony
 from storage.clock import Clock
+from tests.discord_limits import discord_problems
 from tests.fakes.chat_payloads import register_voter_phones
 from tests.fakes.discord_api import (
     APPLICATION_ID,
@@ -170,6 +171,17 @@ class DiscordUser:
         data = {"custom_id": button["custom_id"], "component_type": 2}
         await self.dispatch(COMPONENT, data, message=shown.body)
 
+    async def press_on(self, body: dict[str, Any], label: str) -> None:
+        """Press a button on a message as it once was (a stale client, an old message)."""
+        button = next(
+            b
+            for row in body.get("components") or []
+            for b in row["components"]
+            if label_of(b) == label
+        )
+        data = {"custom_id": button["custom_id"], "component_type": 2}
+        await self.dispatch(COMPONENT, data, message=body)
+
     async def submit(self, answers: Mapping[str, Answer]) -> None:
         """Submit the open modal with these answers (by input id); others keep their default."""
         assert self.modal is not None, f"{self.name} has no modal open"
@@ -274,9 +286,10 @@ class DiscordUser:
         return payload
 
     def synced_group(self) -> dict[str, Any]:
-        synced = self.fake.calls("commands.sync")
-        assert synced, "the commands were never synced"
-        return next(c for c in synced[-1].body if c["name"] == "phonebank")
+        synced = [c for call in self.fake.calls("commands.sync") for c in call.body or []]
+        groups = [c for c in synced if c["name"] == "phonebank"]
+        assert groups, "the commands were never synced"
+        return dict(groups[-1])
 
     # --- what Discord shows -----------------------------------------------------------------
 
@@ -285,6 +298,7 @@ class DiscordUser:
         calls = self.fake.calls()
         dm = self.fake.dm_channel(self.user_id)
         for call in calls[self._seen :]:
+            assert discord_problems(call.body) == [], (call.route, discord_problems(call.body))
             mine = any(token in call.path for token in self._tokens)
             if call.route == "interaction.callback" and mine:
                 self._callback(call)
@@ -349,6 +363,8 @@ def command_data(group: Mapping[str, Any], typed: str) -> dict[str, Any]:
         if rest:
             assert "arguments" in params, f"/phonebank {name} takes no arguments: {typed!r}"
             options.append({"name": "arguments", "type": 3, "value": " ".join(rest)})
+    elif rest:  # a stale client's subcommand, with what it once took
+        options.append({"name": "arguments", "type": 3, "value": " ".join(rest)})
     return {
         "id": group.get("id", "1"),
         "name": "phonebank",

@@ -28,7 +28,7 @@ from discord.gateway import DiscordWebSocket
 
 from bot.app import FanOutNotifier
 from bot.discord import forms
-from bot.discord.commands import campaign_slugs, phonebank_group, text_of
+from bot.discord.commands import phonebank_group, suggestions_for, text_of
 from bot.discord.delivery import Delivery
 from bot.discord.incoming import DiscordRequest, RoleNames, request_of
 from bot.discord.live import LiveMessages
@@ -119,7 +119,7 @@ class DiscordAdapter:
         self.answer_budget_s = answer_budget_s
         self.client = PhonebankClient(self)
         self.tree = self.client.tree
-        self.tree.add_command(phonebank_group(self.on_command, campaign_slugs(services.engine)))
+        self.tree.add_command(phonebank_group(self.on_command, suggestions_for(services.engine)))
         self.tree.on_error = self._on_tree_error  # type: ignore[method-assign]
         self.live = LiveMessages()
         self.drafts = forms.Drafts()
@@ -154,6 +154,7 @@ class DiscordAdapter:
                 self.tree.copy_global_to(guild=guild)
                 self.synced = await self.tree.sync(guild=guild)
             self.tree.clear_commands(guild=None)
+            await self.tree.sync()  # no global copy besides the guilds' (a switch from global)
             return
         self.synced = await self.tree.sync()
 

@@ -10,7 +10,7 @@ another issue adds appears here without a change. A subcommand only rebuilds the
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Optional  # noqa: UP035 - discord.py reads these annotations at runtime
 
@@ -29,7 +29,7 @@ CHOICE_NAME = 100
 AUTOCOMPLETE_CHOICES = 25
 
 RunText = Callable[[discord.Interaction[Any], str], Awaitable[None]]
-Suggest = Callable[[str, str], list[str]]  # (action, typed so far) -> suggestions
+Suggest = Callable[[str, str], list[str]]  # (command, typed so far) -> suggestions
 
 
 @dataclass(frozen=True)
@@ -77,11 +77,14 @@ def command_text(name: str, action: str | None, arguments: str | None) -> str:
     return " ".join(part.strip() for part in (name, action or "", arguments or "") if part.strip())
 
 
-def phonebank_group(run: RunText, suggest: Suggest | None = None) -> app_commands.Group:
-    """The `/phonebank` group; each subcommand calls `run(interaction, text)`."""
+def phonebank_group(
+    run: RunText, suggestions: Mapping[str, Suggest] | None = None
+) -> app_commands.Group:
+    """The `/phonebank` group; each subcommand calls `run(interaction, text)`. `suggestions`:
+    autocomplete for a subcommand's arguments, by subcommand name."""
     group = app_commands.Group(name=GROUP, description=GROUP_DESCRIPTION, guild_only=True)
     for sub in subcommands():
-        group.add_command(_subcommand(sub, run, suggest))
+        group.add_command(_subcommand(sub, run, (suggestions or {}).get(sub.name)))
     return group
 
 
@@ -137,6 +140,11 @@ def _autocomplete(
         ]
 
     return complete
+
+
+def suggestions_for(engine: Any) -> dict[str, Suggest]:
+    """Autocomplete where it helps: campaign slugs for `campaign use`."""
+    return {"campaign": campaign_slugs(engine)}
 
 
 def campaign_slugs(engine: Any) -> Suggest:

@@ -131,7 +131,12 @@ def render_pages(reply: Reply) -> list[Page]:
     head = _Unit(_head(reply, colour), [])
     sections = [_Unit(_section_embeds(s, colour), list(s.buttons)) for s in reply.sections]
     tail = _Unit([], list(reply.buttons))
-    units = [unit for unit in (head, *sections, tail) if unit.embeds or unit.buttons]
+    units = [
+        part
+        for unit in (head, *sections, tail)
+        if unit.embeds or unit.buttons
+        for part in _split(unit)
+    ]
     for unit in units:
         if unit.rows > ROWS:
             raise RenderError(f"{len(unit.buttons)} buttons in one section; Discord shows 25")
@@ -142,6 +147,19 @@ def render_pages(reply: Reply) -> list[Page]:
         pages[-1].append(unit)
     rendered = [_page(group) for group in pages if group]
     return rendered or [Page([{"description": "…", "color": colour}])]
+
+
+def _split(unit: _Unit) -> list[_Unit]:
+    """A unit too big for one message as several; its buttons go with the last."""
+    if _fits([unit]):
+        return [unit]
+    parts: list[_Unit] = [_Unit([], [])]
+    for embed in unit.embeds:
+        if parts[-1].embeds and not _fits([_Unit([*parts[-1].embeds, embed], [])]):
+            parts.append(_Unit([], []))
+        parts[-1].embeds.append(embed)
+    parts[-1].buttons = unit.buttons
+    return parts
 
 
 def _fits(units: list[_Unit]) -> bool:

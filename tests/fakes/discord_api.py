@@ -488,7 +488,7 @@ def _route_name(api: FakeDiscordAPI, method: str, path: str) -> str:
     for pattern, handler in api._routes():
         if pattern.fullmatch(f"{method} {path}"):
             name = getattr(handler, "__name__", "")
-            return ROUTE_NAMES.get(name, name.strip("_") or path)
+            return ROUTE_NAMES.get(name, f"{method} {path}")
     return f"{method} {path}"
 
 

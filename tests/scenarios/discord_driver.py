@@ -149,11 +149,11 @@ def _draft_of(modal: Mapping[str, Any] | None) -> str | None:
 class DiscordSurface:
     """Members of one guild, sharing the real client, the database and the fake REST API."""
 
-    def __init__(self, world: World, fake: FakeDiscordAPI) -> None:
+    def __init__(self, world: World, fake: FakeDiscordAPI, **settings: Any) -> None:
         self.world = world
         self.fake = fake
         self._runner = asyncio.Runner()
-        self._open = open_discord(world.engine, world.clock, fake)
+        self._open = open_discord(world.engine, world.clock, fake, **settings)
         self.adapter = self.run(self._open.__aenter__())
         self._users: dict[str, DiscordDriver] = {}
 
