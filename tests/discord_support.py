@@ -230,60 +230,19 @@ class DiscordUser:
         message: dict[str, Any] | None,
     ) -> dict[str, Any]:
         """An INTERACTION_CREATE payload with the fields Discord sends."""
-        user = {
-            "id": self.user_id,
-            "username": self.name,
-            "discriminator": "0",
-            "global_name": self.name.title(),
-            "avatar": None,
-        }
-        in_guild = self.guild_id is not None and (
-            message is None or message.get("guild_id") != "dm"
-        )
         dm = message is not None and self.fake.dm_channel(self.user_id) == str(
             message["channel_id"]
         )
-        payload: dict[str, Any] = {
-            "id": interaction.id,
-            "application_id": APPLICATION_ID,
-            "type": kind,
-            "data": data,
-            "token": interaction.token,
-            "version": 1,
-            "channel_id": interaction.channel_id,
-            "channel": _channel(interaction.channel_id, dm, user),
-            "locale": "en-US",
-            "app_permissions": "2248473465835073",
-            "entitlements": [],
-            "attachment_size_limit": 26214400,
-        }
-        if in_guild and not dm:
-            payload["guild_id"] = self.guild_id
-            payload["guild_locale"] = "en-US"
-            payload["channel"]["guild_id"] = self.guild_id
-            payload["channel"]["permissions"] = "2248473465835073"
-            payload["authorizing_integration_owners"] = {"0": self.guild_id}
-            payload["context"] = 0
-            payload["member"] = {
-                "user": user,
-                "roles": list(self.role_ids),
-                "permissions": "2248473465835073",
-                "joined_at": "2026-01-01T00:00:00+00:00",
-                "deaf": False,
-                "mute": False,
-                "flags": 0,
-                "nick": None,
-                "avatar": None,
-                "pending": False,
-                "premium_since": None,
-            }
-        else:
-            payload["user"] = user
-            payload["context"] = 1
-            payload["authorizing_integration_owners"] = {"0": self.guild_id or GUILD_ID}
-        if message is not None:
-            payload["message"] = message
-        return payload
+        return interaction_payload(
+            interaction,
+            kind,
+            data,
+            message,
+            user_id=self.user_id,
+            name=self.name,
+            guild_id=None if dm else self.guild_id,
+            role_ids=self.role_ids,
+        )
 
     def synced_group(self) -> dict[str, Any]:
         synced = [c for call in self.fake.calls("commands.sync") for c in call.body or []]
@@ -344,6 +303,69 @@ class DiscordUser:
                     return candidate, button
         shown = [m.text for m in candidates]
         raise AssertionError(f"no button {label!r} near {near!r} in {shown}")
+
+
+def interaction_payload(
+    interaction: Interaction,
+    kind: int,
+    data: dict[str, Any],
+    message: dict[str, Any] | None = None,
+    *,
+    user_id: str,
+    name: str,
+    guild_id: str | None = GUILD_ID,
+    role_ids: list[str] | None = None,
+) -> dict[str, Any]:
+    """An INTERACTION_CREATE payload with the fields Discord sends: from a guild member, or
+    from a user in a DM (`guild_id` None)."""
+    user = {
+        "id": user_id,
+        "username": name,
+        "discriminator": "0",
+        "global_name": name.title(),
+        "avatar": None,
+    }
+    payload: dict[str, Any] = {
+        "id": interaction.id,
+        "application_id": APPLICATION_ID,
+        "type": kind,
+        "data": data,
+        "token": interaction.token,
+        "version": 1,
+        "channel_id": interaction.channel_id,
+        "channel": _channel(interaction.channel_id, guild_id is None, user),
+        "locale": "en-US",
+        "app_permissions": "2248473465835073",
+        "entitlements": [],
+        "attachment_size_limit": 26214400,
+    }
+    if guild_id is not None:
+        payload["guild_id"] = guild_id
+        payload["guild_locale"] = "en-US"
+        payload["channel"]["guild_id"] = guild_id
+        payload["channel"]["permissions"] = "2248473465835073"
+        payload["authorizing_integration_owners"] = {"0": guild_id}
+        payload["context"] = 0
+        payload["member"] = {
+            "user": user,
+            "roles": list(role_ids or []),
+            "permissions": "2248473465835073",
+            "joined_at": "2026-01-01T00:00:00+00:00",
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "nick": None,
+            "avatar": None,
+            "pending": False,
+            "premium_since": None,
+        }
+    else:
+        payload["user"] = user
+        payload["context"] = 1
+        payload["authorizing_integration_owners"] = {"1": user_id}
+    if message is not None:
+        payload["message"] = message
+    return payload
 
 
 def command_data(group: Mapping[str, Any], typed: str) -> dict[str, Any]:

@@ -60,9 +60,10 @@ class PhonebankClient(discord.Client):
         self.tree: app_commands.CommandTree[PhonebankClient] = app_commands.CommandTree(self)
 
     async def setup_hook(self) -> None:
-        """At every start: our persistent buttons, then the commands."""
+        """At every start: our persistent buttons, then (in the gateway's process) the commands."""
         self.add_dynamic_items(PhonebankButton)
-        await self.adapter.sync_commands()
+        if self.adapter.sync_on_login:
+            await self.adapter.sync_commands()
 
     async def connect(self, *, reconnect: bool = True) -> None:
         """Connect to the gateway that `GET /gateway/bot` names (reconnects reuse it)."""
@@ -126,15 +127,26 @@ class DiscordAdapter:
         self.role_names = RoleNames(self.client, role_map)
         self.delivery = Delivery(self.client, self.live, self.drafts)
         self.synced: list[app_commands.AppCommand] = []
+        self.sync_on_login = True
         self.loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
 
     # --- lifecycle ----------------------------------------------------------------------------
 
-    async def login(self) -> None:
+    async def login(self, *, sync_commands: bool = True) -> None:
         """Log in over REST (users/@me, the application), add our buttons, sync the commands."""
         self.loop = asyncio.get_running_loop()
+        self.sync_on_login = sync_commands
         await self.client.login(self.token)
+
+    async def run_rest_only(self) -> None:
+        """Log in for REST alone (the Notifier's DMs and posts from a web replica), no gateway
+        and no command sync, until cancelled."""
+        await self.login(sync_commands=False)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.close()
 
     async def run_gateway(self) -> None:
         """Log in and receive interactions over the gateway until cancelled (reconnects are
