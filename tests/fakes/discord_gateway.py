@@ -10,6 +10,7 @@ zlib-stream compression.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import threading
 from typing import Any
@@ -59,6 +60,10 @@ class FakeDiscordGateway:
     def dispatch(self, event: str, data: dict[str, Any]) -> None:
         """Send a dispatch (op 0) to every connected client."""
         asyncio.run_coroutine_threadsafe(self._dispatch(event, data), self._loop).result(10)
+
+    def dispatch_soon(self, event: str, data: dict[str, Any]) -> concurrent.futures.Future[None]:
+        """Send a dispatch without waiting (from another event loop: `asyncio.wrap_future`)."""
+        return asyncio.run_coroutine_threadsafe(self._dispatch(event, data), self._loop)
 
     async def _start(self) -> None:
         app = web.Application()
