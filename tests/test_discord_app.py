@@ -230,6 +230,13 @@ def test_call_progress_edits_the_card_in_place_then_in_a_dm_after_the_token_expi
     assert len(sent) == 1 and "Call ended" in str(sent[0].body)  # the token is old: a DM
     assert len(edited) == 1 and "Logged for Maria." in str(edited[0].body)  # edited in place
 
+    first_dm = fake_discord.message(str(sent[0].message_id)) | {
+        "embeds": sent[0].body["embeds"],
+        "components": sent[0].body["components"],
+    }  # the card as the DM first showed it
+    surface.run(ana.member.press_on(first_dm, "Log outcome"))  # from the DM: no guild id
+    assert ana.member.modal is not None and ana.member.modal["title"] == "Log the call"
+
 
 def test_an_alert_to_a_discord_organizer_is_a_dm_and_a_channel_post_is_a_post(
     world: World, surface: DiscordSurface, fake_discord: FakeDiscordAPI
@@ -391,3 +398,63 @@ async def _in_thread(work: Any) -> None:
 def _call_sid(world: World) -> str:
     [row] = world.rows("SELECT call_sid FROM call_attempt")
     return str(row.call_sid)
+
+
+def test_a_button_on_a_message_the_channel_reads_never_turns_it_into_a_card(
+    world: World, surface: DiscordSurface, fake_discord: FakeDiscordAPI
+) -> None:
+    world.campaign([voter("Maria", 1)])
+    ana = surface.user("ana")
+    sign_up(ana, ANA_PHONE)
+    public = _message(fake_discord, "Rally tonight! Grab a batch.", "Get a batch", "pb:batch:claim")
+    public["flags"] = 0
+    fake_discord.add_message(public)
+
+    surface.run(ana.member.press_on(public, "Get a batch"))
+
+    assert fake_discord.message(public["id"])["embeds"] == public["embeds"]  # untouched
+    card = ana.member.latest()
+    assert card.id != public["id"] and card.ephemeral and "Maria" in card.text
+
+
+def test_a_rate_limited_post_is_retried_after_what_discord_asks(
+    world: World, surface: DiscordSurface, fake_discord: FakeDiscordAPI
+) -> None:
+    fake_discord.rate_limit("channel.send", times=1, retry_after=0.01)
+    notifier = surface.adapter.services.notifier
+
+    surface.run(
+        _in_thread(
+            lambda: notifier.to_channel(Platform.DISCORD, "1200000000000000777", Reply("Rally!"))
+        )
+    )
+
+    sent = fake_discord.calls("channel.send")
+    assert len(sent) == 2 and all("Rally!" in str(c.body) for c in sent)  # the 429, then it
+    assert [c.message_id for c in sent][-1] is not None
+
+
+def _message(fake: FakeDiscordAPI, text: str, label: str, custom_id: str) -> dict[str, Any]:
+    return {
+        "id": fake.new_id(),
+        "channel_id": "1200000000000000002",
+        "type": 0,
+        "content": "",
+        "embeds": [{"description": text}],
+        "components": [
+            {
+                "type": 1,
+                "components": [{"type": 2, "style": 1, "label": label, "custom_id": custom_id}],
+            }
+        ],
+        "flags": 64,
+        "author": {"id": "1", "username": "phonebank", "discriminator": "0", "avatar": None},
+        "timestamp": "2026-11-03T15:00:00+00:00",
+        "edited_timestamp": None,
+        "tts": False,
+        "mention_everyone": False,
+        "mentions": [],
+        "mention_roles": [],
+        "attachments": [],
+        "pinned": False,
+    }

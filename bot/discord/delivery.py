@@ -131,7 +131,7 @@ class Delivery:
         pages = render_pages(reply)
         message = interaction.message
         key = reply.update_key
-        if message is not None and key and self.live.key_of(message.id) in (None, key):
+        if message is not None and key and self._may_replace(interaction, message, key):
             page = page_for(pages, custom_ids_on(message))
             if interaction.response.is_done():
                 await interaction.edit_original_response(**edit_kwargs(page))
@@ -149,6 +149,17 @@ class Delivery:
             self.live.shown_via_interaction(key, interaction, None if original else message_id)
             if message_id is not None:
                 self.live.showing(message_id, key)
+
+    def _may_replace(
+        self, interaction: discord.Interaction[Any], message: discord.Message, key: str
+    ) -> bool:
+        """A keyed reply replaces the pressed message when that message shows the same reply,
+        or, if this process does not know, when only the asker sees it (ephemeral, or their
+        DM): a personal card never replaces a message the whole channel reads."""
+        shown = self.live.key_of(message.id)
+        if shown is not None:
+            return shown == key
+        return bool(message.flags.ephemeral) or interaction.guild_id is None
 
     async def _send_first(
         self, interaction: discord.Interaction[Any], page: Page, ephemeral: bool

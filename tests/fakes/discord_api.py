@@ -461,7 +461,14 @@ class _Handler(BaseHTTPRequestHandler):
                 "retry_after": retry_after,
                 "global": False,
             }
-            self._send(429, limited, {"Retry-After": str(retry_after), "X-RateLimit-Scope": "user"})
+            # Discord's own 429s come through its proxy (`Via`); discord.py takes one without it
+            # for a Cloudflare ban and gives up.
+            headers = {
+                "Retry-After": str(retry_after),
+                "X-RateLimit-Scope": "user",
+                "Via": "1.1 google",
+            }
+            self._send(429, limited, headers)
             return
         needs_token = not path.startswith(("/interactions/", "/webhooks/"))
         if needs_token and not token:
