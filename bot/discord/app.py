@@ -232,7 +232,9 @@ class DiscordAdapter:
         self, interaction: discord.Interaction[Any], conversation: Conversation, arrived: float
     ) -> None:
         """The conversation within the budget, else a deferral and a follow-up."""
-        request = await request_of(interaction, self.services.engine, self.role_names)
+        request = await request_of(
+            interaction, self.services.engine, self.role_names, self.guild_ids
+        )
         if isinstance(request, Reply):  # refused before any handler: nothing changes
             await self.delivery.respond(interaction, request)
             return

@@ -81,14 +81,15 @@ class RoleNames:
 
 
 async def request_of(
-    interaction: discord.Interaction[Any], engine: Engine, role_names: RoleNames
+    interaction: discord.Interaction[Any],
+    engine: Engine,
+    role_names: RoleNames,
+    served: tuple[str, ...] = (),
 ) -> DiscordRequest | Reply:
-    """The request, or the refusal for a guild Phonebank does not serve here."""
+    """The request, or the refusal for a guild outside `served` (when that is not empty)."""
     user = interaction.user
     user_id = str(user.id)
     guild_id = str(interaction.guild_id) if interaction.guild_id else None
-    adapter = getattr(interaction.client, "adapter", None)
-    served = tuple(getattr(adapter, "guild_ids", ()) or ())
     if guild_id is None:
         guild_id = await asyncio.to_thread(home_guild, engine, user_id)
         if guild_id is None:

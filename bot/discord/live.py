@@ -16,6 +16,7 @@ from typing import Any
 
 TOKEN_LIFETIME_S = 14 * 60  # Discord's 15 minutes, with a margin
 MESSAGES_KEPT = 4096
+REPLIES_KEPT = 4096  # keyed replies remembered; the oldest half is forgotten past it
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class LiveMessages:
 
     def shown_via_interaction(self, key: str, interaction: Any, message_id: int | None) -> None:
         with self._lock:
+            self._prune()
             self._shown.setdefault(key, _Shown()).via = ViaInteraction(
                 interaction, message_id, self._monotonic()
             )
@@ -60,6 +62,7 @@ class LiveMessages:
 
     def shown_as_posts(self, key: str, posts: list[Posted]) -> None:
         with self._lock:
+            self._prune()
             self._shown.setdefault(key, _Shown()).posts = list(posts)
             for post in posts:
                 self._remember(post.message_id, key)
@@ -93,6 +96,11 @@ class LiveMessages:
             shown = self._shown.get(key)
             if shown is not None:
                 shown.via = None
+
+    def _prune(self) -> None:
+        if len(self._shown) >= REPLIES_KEPT:
+            for old in list(self._shown)[: REPLIES_KEPT // 2]:
+                del self._shown[old]
 
     def _remember(self, message_id: int, key: str) -> None:
         if len(self._keys) >= MESSAGES_KEPT:
