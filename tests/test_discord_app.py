@@ -458,3 +458,30 @@ def _message(fake: FakeDiscordAPI, text: str, label: str, custom_id: str) -> dic
         "attachments": [],
         "pinned": False,
     }
+
+
+def test_campaign_use_suggests_the_campaigns_slugs_as_one_types(
+    world: World, surface: DiscordSurface, fake_discord: FakeDiscordAPI
+) -> None:
+    world.campaign([], slug="austin", name="Austin GOTV")
+    world.campaign([], slug="dallas", name="Dallas GOTV")
+    member = surface.user("olga", organizer=True).member
+    group = member.synced_group()
+    options = [
+        {"name": "action", "type": 3, "value": "use"},
+        {"name": "arguments", "type": 3, "value": "da", "focused": True},
+    ]
+    data = {
+        "id": group.get("id", "1"),
+        "name": "phonebank",
+        "type": 1,
+        "options": [{"name": "campaign", "type": 1, "options": options}],
+    }
+
+    surface.run(member.dispatch(4, data))  # APPLICATION_COMMAND_AUTOCOMPLETE
+
+    [callback] = fake_discord.calls("interaction.callback")
+    assert callback.body == {
+        "type": 8,
+        "data": {"choices": [{"name": "dallas", "value": "dallas"}]},
+    }
