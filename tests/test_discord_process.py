@@ -71,9 +71,10 @@ def test_phonebank_discord_logs_in_syncs_its_commands_and_answers_help(
             gateway.dispatch("INTERACTION_CREATE", payload)
             assert answered.wait(WAIT_S), "/phonebank help was never answered"
         finally:
-            process.send_signal(signal.SIGINT)
+            process.send_signal(signal.SIGTERM)  # as `docker stop` does
             output, _ = process.communicate(timeout=WAIT_S)
 
+    assert process.returncode == 0, output
     routes = [call.route for call in fake_discord.calls()]
     assert routes[:4] == [
         "GET /users/@me",

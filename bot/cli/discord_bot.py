@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 
 from bot.app import build_services
 from bot.cli.common import console, engine, fail, require_migrated, settings
@@ -38,7 +39,7 @@ def discord() -> None:
     where = ", ".join(current.discord_guild_ids) or "every guild (global commands)"
     console.print(f"  /phonebank for {where}", highlight=False)
     try:
-        with contextlib.suppress(KeyboardInterrupt):
+        with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
             asyncio.run(serve(adapter, services))
     finally:
         later.close(10.0)
@@ -47,7 +48,13 @@ def discord() -> None:
 
 
 async def serve(adapter: DiscordAdapter, services: Services) -> None:
-    """The gateway, and the simulated calls' clock when telephony is simulated."""
+    """The gateway, and the simulated calls' clock when telephony is simulated, until SIGTERM
+    or SIGINT (docker stop, Ctrl-C): then the answers under way finish and the client closes."""
+    main = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    if main is not None:
+        for stop in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(stop, main.cancel)
     ticking = asyncio.ensure_future(tick_simulated_calls(services.telephony))
     try:
         await adapter.run_gateway()
