@@ -17,7 +17,6 @@ import itertools
 import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -459,7 +458,3 @@ async def open_discord(
     finally:
         with engine.connect() as connection:
             register_voter_phones(connection.execute(text("SELECT phone FROM voter")).scalars())
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat()

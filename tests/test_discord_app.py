@@ -4,6 +4,7 @@ restart) and the bad input of issue 12, each answered ephemerally and changing n
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import time
 from collections.abc import Iterator
@@ -390,8 +391,6 @@ def test_labels_of_a_busy_message_are_numbered_by_card(
 
 async def _in_thread(work: Any) -> None:
     """Run synchronous core work off the loop, as the web app's threads do."""
-    import asyncio
-
     await asyncio.to_thread(work)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
@@ -24,7 +25,6 @@ from tests.discord_support import (
     ShownMessage,
     label_of,
     open_discord,
-    texts_of,
     user_id_of,
 )
 from tests.fakes.discord_api import GUILD_ID, FakeDiscordAPI
@@ -190,14 +190,9 @@ class DiscordSurface:
         return f"<@{user_id_of(name)}>"
 
     def everything_shown(self) -> str:
-        import json
-
         return "\n".join(json.dumps(call.body, ensure_ascii=False) for call in self.fake.calls())
 
     def _admins_from(self, world: World) -> None:
         admins = frozenset(f"discord:{user_id_of(name)}" for name in world.admins)
         if self.adapter.services.admins != admins:
             self.adapter.services = dataclasses.replace(self.adapter.services, admins=admins)
-
-
-__all__ = ["DiscordDriver", "DiscordSurface", "texts_of"]
