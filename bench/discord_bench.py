@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import multiprocessing as mp
 import random
@@ -83,7 +84,8 @@ def serve(url: str, api_url: str, started: float) -> None:
     )
     adapter = discord_for(settings, services)
     assert adapter is not None
-    asyncio.run(serve_gateway(adapter, services))
+    with contextlib.suppress(asyncio.CancelledError):  # terminated: SIGTERM cancels it
+        asyncio.run(serve_gateway(adapter, services))
 
 
 # ---- Discord's side ---------------------------------------------------------------------------
@@ -488,7 +490,7 @@ def print_table(rows: list[dict[str, Any]], out: Path) -> None:
         table.add_column(column, justify="left" if column == "case" else "right")
     for row in rows:
         table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
-    Console().print(table)
+    Console(width=180).print(table)
     print(f"written to {out}")
 
 

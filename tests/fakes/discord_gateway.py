@@ -47,7 +47,7 @@ class FakeDiscordGateway:
 
     def stop(self) -> None:
         if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+            asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(30)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 
@@ -64,6 +64,13 @@ class FakeDiscordGateway:
     def dispatch_soon(self, event: str, data: dict[str, Any]) -> concurrent.futures.Future[None]:
         """Send a dispatch without waiting (from another event loop: `asyncio.wrap_future`)."""
         return asyncio.run_coroutine_threadsafe(self._dispatch(event, data), self._loop)
+
+    async def _close(self) -> None:
+        """Close the clients' sockets (code 1001, going away), then stop serving."""
+        for socket in list(self._sockets):
+            await socket.close(code=1001)
+        assert self._runner is not None
+        await self._runner.cleanup()
 
     async def _start(self) -> None:
         app = web.Application()
