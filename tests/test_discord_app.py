@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import re
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -16,13 +17,14 @@ import pytest
 from sqlalchemy import Engine
 
 from bot.discord.live import TOKEN_LIFETIME_S
+from bot.telephony.simulated import SimulatedTelephony
 from handlers import router
 from handlers.context import Platform
 from handlers.replies import Reply
 from storage.clock import FrozenClock
 from tests.discord_support import DiscordUser, label_of
 from tests.fakes.discord_api import DEFERRED_MESSAGE, GUILD_ID, MESSAGE, FakeDiscordAPI, Interaction
-from tests.scenarios.conversations import ANA_PHONE, sign_up
+from tests.scenarios.conversations import ANA_PHONE
 from tests.scenarios.discord_driver import DiscordDriver, DiscordSurface
 from tests.scenarios.world import World, voter
 
@@ -37,6 +39,18 @@ def surface(world: World, fake_discord: FakeDiscordAPI) -> Iterator[DiscordSurfa
     opened = DiscordSurface(world, fake_discord)
     yield opened
     opened.close()
+
+
+def sign_up(surface: DiscordSurface, user: DiscordDriver, phone: str = ANA_PHONE) -> None:
+    """The signup form, then the phone verified with the code it was texted."""
+    assert user.command("signup").form is not None
+    answers = {"name": user.name.title(), "phone": phone, "languages": ["English"]}
+    done = user.fill(answers | {"sms_consent": True})
+    assert not done.errors and done.has("signed up"), done.text
+    telephony = surface.adapter.services.telephony
+    assert isinstance(telephony, SimulatedTelephony)
+    [code] = re.findall(r"\b\d{6}\b", telephony.messages[-1].body)
+    assert user.command(f"verify {code}").has("verified"), "the texted code was refused"
 
 
 def card_message(user: DiscordDriver) -> dict[str, Any]:
@@ -68,7 +82,7 @@ def test_a_stale_button_after_its_batch_closed_changes_nothing(
 ) -> None:
     world.campaign([voter("Maria", 1)])
     ana = surface.user("ana")
-    sign_up(ana, ANA_PHONE)
+    sign_up(surface, ana)
     ana.command("batch")
     old_card = card_message(ana)
     assert ana.press("I'm done").has("went back")
@@ -155,7 +169,7 @@ def test_a_slow_button_is_deferred_quietly_and_edits_its_message(
 ) -> None:
     world.campaign([voter("Maria", 1)])
     ana = surface.user("ana")
-    sign_up(ana, ANA_PHONE)
+    sign_up(surface, ana)
     ana.command("batch")
     surface.adapter.answer_budget_s = 0.0
     since = len(fake_discord.calls())
@@ -199,7 +213,7 @@ def test_call_progress_edits_the_card_in_place_then_in_a_dm_after_the_token_expi
 ) -> None:
     world.campaign([voter("Maria", 1)])
     ana = surface.user("ana")
-    sign_up(ana, ANA_PHONE)
+    sign_up(surface, ana)
     ana.command("batch")
     ana.press("Call", near="Maria")
     telephony = surface.adapter.services.telephony
@@ -349,7 +363,7 @@ def test_buttons_on_old_messages_still_work_after_a_restart(
     first = DiscordSurface(world, fake_discord)
     try:
         ana = first.user("ana")
-        sign_up(ana, ANA_PHONE)
+        sign_up(first, ana)
         ana.command("batch")
         old_card = card_message(ana)
     finally:
@@ -380,7 +394,7 @@ def test_labels_of_a_busy_message_are_numbered_by_card(
 ) -> None:
     world.campaign([voter("Maria", 1), voter("Dave", 2)])
     ana = surface.user("ana")
-    sign_up(ana, ANA_PHONE)
+    sign_up(surface, ana)
     ana.command("batch")
 
     labels = [b["label"] for b, _ in ana.member.latest().buttons()]
@@ -404,7 +418,7 @@ def test_a_button_on_a_message_the_channel_reads_never_turns_it_into_a_card(
 ) -> None:
     world.campaign([voter("Maria", 1)])
     ana = surface.user("ana")
-    sign_up(ana, ANA_PHONE)
+    sign_up(surface, ana)
     public = _message(fake_discord, "Rally tonight! Grab a batch.", "Get a batch", "pb:batch:claim")
     public["flags"] = 0
     fake_discord.add_message(public)

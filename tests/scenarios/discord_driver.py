@@ -16,6 +16,7 @@ import json
 from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
+from bot.telephony.simulated import SimulatedTelephony
 from handlers.identity import grant_role
 from storage.models import Role
 from tests.discord_support import (
@@ -155,6 +156,7 @@ class DiscordSurface:
         self._runner = asyncio.Runner()
         self._open = open_discord(world.engine, world.clock, fake, **settings)
         self.adapter = self.run(self._open.__aenter__())
+        self._hear_texts(world)
         self._users: dict[str, DiscordDriver] = {}
 
     def run(self, work: Coroutine[Any, Any, T]) -> T:
@@ -191,6 +193,14 @@ class DiscordSurface:
 
     def everything_shown(self) -> str:
         return "\n".join(json.dumps(call.body, ensure_ascii=False) for call in self.fake.calls())
+
+    def _hear_texts(self, world: World) -> None:
+        """Texts the telephony sends reach the world (where a scenario reads a texted code),
+        when this version's world listens for them."""
+        heard = getattr(world, "heard", None)
+        telephony = self.adapter.services.telephony
+        if heard is not None and isinstance(telephony, SimulatedTelephony):
+            telephony.on_text(heard)
 
     def _admins_from(self, world: World) -> None:
         admins = frozenset(f"discord:{user_id_of(name)}" for name in world.admins)
