@@ -498,3 +498,20 @@ def test_campaign_use_suggests_the_campaigns_slugs_as_one_types(
         "type": 8,
         "data": {"choices": [{"name": "dallas", "value": "dallas"}]},
     }
+
+
+def test_a_busy_process_defers_at_once_and_a_form_then_opens_from_a_button(
+    world: World,
+    surface: DiscordSurface,
+    fake_discord: FakeDiscordAPI,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("bot.discord.app.BUSY_AT", -1)  # always busy
+    ana = surface.user("ana")
+
+    shown = ana.command("signup")  # the driver presses "Open the form", as a person would
+
+    kinds = [c.body["type"] for c in fake_discord.calls("interaction.callback")]
+    assert kinds[0] == DEFERRED_MESSAGE  # at once, before the conversation ran
+    assert "Open the form" in str(fake_discord.calls("webhook.send")[0].body)
+    assert shown.form is not None and "phone" in shown.form.inputs

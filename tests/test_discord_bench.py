@@ -28,7 +28,7 @@ def test_a_small_run_times_every_kind_beside_the_floor_and_logs_every_flow_once(
     document = json.loads(out.read_text())
     rows = {row["case"]: row for row in document["rows"]}
     assert rows["floor (back to back)"]["n"] == 6  # before and after each flow
-    for kind in ("help", "batch", "call", "outcome form", "outcome"):
+    for kind in ("help", "batch", "call", "outcome form", "outcome"):  # "open form": when busy
         row = rows[f"{kind} (back to back)"]
         assert row["n"] == 3 and row["ratio_to_floor"] is not None, row
     flows = rows["flows (back to back)"]

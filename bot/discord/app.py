@@ -2,7 +2,10 @@
 
 Every interaction is answered within Discord's 3 seconds: the conversation runs in a worker
 thread (services are synchronous) and is given `answer_budget_s` from the interaction's
-arrival; when it takes longer the interaction is deferred and the answer follows. Buttons carry
+arrival; when it takes longer the interaction is deferred and the answer follows. On a busy
+process (`BUSY_AT` answers under way) the deferral goes out at once, before the conversation:
+there the event loop itself runs late, and a deferral sent after the budget could miss
+Discord's 3 seconds (the cost: a form then opens from a button instead of at once). Buttons carry
 their action in their custom id (`pb:<capability>:<verb>:<value>`) and are dispatched by a
 `DynamicItem` registered at start-up, so buttons on old messages still work after a restart.
 
@@ -42,7 +45,8 @@ from handlers.replies import Button, ButtonStyle, Fact, Reply, Section, Tone, pr
 
 log = logging.getLogger(__name__)
 
-ANSWER_BUDGET_S = 2.0  # of Discord's 3 s, for the conversation before the interaction is deferred
+ANSWER_BUDGET_S = 1.5  # of Discord's 3 s, for the conversation before the interaction is deferred
+BUSY_AT = 8  # answers under way from which an interaction is deferred at once
 FAILED = "Something went wrong on our side. Please try again in a moment."
 EXPIRED_FORM = "That form has expired (or Phonebank restarted); please open it again."
 
@@ -238,6 +242,8 @@ class DiscordAdapter:
         if isinstance(request, Reply):  # refused before any handler: nothing changes
             await self.delivery.respond(interaction, request)
             return
+        if self.busy():
+            await self.delivery.defer(interaction)
         work = asyncio.ensure_future(self._run(request, conversation))
         left = self.answer_budget_s - (time.monotonic() - arrived)
         done, _ = await asyncio.wait({work}, timeout=max(left, 0.0))
@@ -245,6 +251,10 @@ class DiscordAdapter:
             await self.delivery.defer(interaction)
         reply = await work
         await self.delivery.respond(interaction, reply, arrived=arrived)
+
+    def busy(self) -> bool:
+        """Whether so many answers are under way that a new one is deferred at once."""
+        return sum(1 for task in self._tasks if not task.done()) > BUSY_AT
 
     async def _run(self, request: DiscordRequest, conversation: Conversation) -> Reply:
         try:

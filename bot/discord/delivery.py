@@ -100,10 +100,15 @@ class Delivery:
         """Tell Discord the answer is coming: quietly for a button, "thinking…" for a command."""
         if interaction.response.is_done():
             return
-        if interaction.message is not None:
-            await interaction.response.defer()
-        else:
-            await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            if interaction.message is not None:
+                await interaction.response.defer()
+            else:
+                await interaction.response.defer(ephemeral=True, thinking=True)
+        except discord.HTTPException as exc:  # too late (10062): the answer will say so too
+            log.warning(
+                "Could not defer interaction %s: %s %s", interaction.id, exc.status, exc.code
+            )
 
     async def respond(
         self, interaction: discord.Interaction[Any], reply: Reply, *, arrived: float | None = None
