@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import logging
 import multiprocessing as mp
 import random
@@ -61,8 +62,12 @@ ANSWER_TIMEOUT_S = 30.0
 START_TIMEOUT_S = 120.0
 KINDS = ("help", "batch", "call", "outcome form", "open form", "outcome")
 FLOOR = "floor"
-FLOOR_BUTTON = "pb:form:open:gone.0"  # a form step this process never opened: answered at once
+FLOOR_BUTTON = "pb:form:open:gone.0"
+CALL = "pb:card:call:"
+FORM_OPEN = "pb:form:open:"  # a form step this process never opened: answered at once
 COMMAND, COMPONENT, MODAL_SUBMIT = 2, 3, 5
+_interaction_ids = itertools.count(1_600_000_000_000_000_000)
+_message_ids = itertools.count(1_700_000_000_000_000_000)
 
 
 # ---- the client, in its own process ----------------------------------------------------------
@@ -101,30 +106,92 @@ async def _until_terminated(adapter: Any) -> None:
 # ---- Discord's side ---------------------------------------------------------------------------
 
 
-class Callbacks:
-    """When each interaction's first callback reached the fake (perf_counter), by token."""
+@dataclass(frozen=True)
+class Heard:
+    """One call the fake received: when (perf_counter, the same clock in every process), what,
+    and the message it made or changed as it then stood."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    at: float
+    route: str
+    path: str
+    message_id: str | None
+    body: Any
+    message: dict[str, Any] | None
+
+
+class Mirror:
+    """What the fake REST API, in a process of its own, received: a thread reads its queue."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, calls: Any) -> None:
         self.loop = loop
-        self._waiting: dict[str, asyncio.Future[tuple[float, DiscordCall]]] = {}
+        self.calls = calls
+        self.messages: dict[str, dict[str, Any]] = {}
+        self.synced: list[dict[str, Any]] = []
+        self._by_token: dict[str, list[Heard]] = defaultdict(list)
+        self._waiting: dict[str, asyncio.Future[tuple[float, Heard]]] = {}
         self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
-    def expect(self, token: str) -> asyncio.Future[tuple[float, DiscordCall]]:
+    def expect(self, token: str) -> asyncio.Future[tuple[float, Heard]]:
         future = self.loop.create_future()
         with self._lock:
             self._waiting[token] = future
         return future
 
-    def on_call(self, call: DiscordCall) -> None:
-        """From the fake's server threads."""
-        if call.route != "interaction.callback":
-            return
-        arrived = time.perf_counter()
-        token = call.path.split("/")[3]
+    def heard(self, token: str) -> list[Heard]:
         with self._lock:
-            future = self._waiting.pop(token, None)
-        if future is not None:
-            self.loop.call_soon_threadsafe(_settle, future, (arrived, call))
+            return list(self._by_token.get(token, []))
+
+    def message(self, message_id: str) -> dict[str, Any]:
+        with self._lock:
+            return dict(self.messages[message_id])
+
+    def _read(self) -> None:
+        while (item := self.calls.get()) is not None:
+            heard = Heard(*item)
+            token = _token_of(heard.path)
+            with self._lock:
+                if heard.message is not None and heard.message_id:
+                    self.messages[heard.message_id] = heard.message
+                if heard.route == "commands.sync":
+                    self.synced += list(heard.body or [])
+                if token:
+                    self._by_token[token].append(heard)
+                future = (
+                    self._waiting.pop(token, None)
+                    if token and heard.route == "interaction.callback"
+                    else None
+                )
+            if future is not None:
+                self.loop.call_soon_threadsafe(_settle, future, (heard.at, heard))
+
+
+def _token_of(path: str) -> str | None:
+    parts = path.split("/")
+    if path.startswith("/interactions/") and len(parts) > 3:
+        return parts[3]
+    if path.startswith("/webhooks/") and len(parts) > 3:
+        return parts[3]
+    return None
+
+
+def fake_process(calls: Any, address: Any, gateway_url: str) -> None:
+    """The fake REST API in a process of its own (its threads would otherwise take turns with the
+    volunteers' loop and delay what they time); every call it receives goes to `calls`."""
+    fake = FakeDiscordAPI(gateway_url=gateway_url, trust_tokens=True)
+
+    def on_call(call: DiscordCall) -> None:
+        message = None
+        if call.message_id:
+            with contextlib.suppress(KeyError):
+                message = fake.message(call.message_id)
+        calls.put((time.perf_counter(), call.route, call.path, call.message_id, call.body, message))
+
+    fake.on_call = on_call
+    fake.start()
+    address.send(fake.base_url)
+    threading.Event().wait()
 
 
 def _settle(future: asyncio.Future[Any], value: Any) -> None:
@@ -142,9 +209,8 @@ class Timings:
 
 @dataclass
 class Bench:
-    fake: FakeDiscordAPI
+    mirror: Mirror
     gateway: FakeDiscordGateway
-    callbacks: Callbacks
     group: dict[str, Any]
     floor_message: dict[str, Any]
 
@@ -161,14 +227,15 @@ class Volunteer:
 
     async def interact(
         self, kind: str, type_: int, data: dict[str, Any], message: dict[str, Any] | None = None
-    ) -> tuple[Interaction, DiscordCall]:
-        """Send one interaction over the gateway; its first callback, timed."""
-        fake = self.bench.fake
+    ) -> tuple[Interaction, Heard]:
+        """Send one interaction over the gateway; its first callback, timed. Its token tells the
+        fake (in its own process) where the interaction happened."""
         channel = str(message["channel_id"]) if message else CHANNEL_ID
-        interaction = Interaction(fake.new_id(), f"b{fake.new_id()}", self.user_id, channel)
-        interaction.message_id = str(message["id"]) if message else None
-        fake.expect_interaction(interaction)
-        answered = self.bench.callbacks.expect(interaction.token)
+        message_id = str(message["id"]) if message else None
+        interaction_id = str(next(_interaction_ids))
+        token = f"bench.{interaction_id}.{message_id or 0}.{channel}"
+        interaction = Interaction(interaction_id, token, self.user_id, channel, message_id)
+        answered = self.bench.mirror.expect(interaction.token)
         payload = interaction_payload(
             interaction, type_, data, message, user_id=self.user_id, name=self.name
         )
@@ -196,10 +263,10 @@ class Volunteer:
         if card is None:
             return False
         await self.pause()
-        call_id = _button(card, "pb:card:call:")
+        call_id = _button(card, CALL)
         await self.interact("call", COMPONENT, {"custom_id": call_id, "component_type": 2}, card)
         await self.pause()
-        card = self.bench.fake.message(str(card["id"]))
+        card = self.bench.mirror.message(str(card["id"]))
         outcome_id = "pb:card:outcome:" + call_id.rsplit(":", 1)[1].partition("#")[0]
         data = {"custom_id": _button(card, outcome_id), "component_type": 2}
         interaction, opened = await self.interact("outcome form", COMPONENT, data, card)
@@ -210,47 +277,36 @@ class Volunteer:
         modal = opened.body.get("data") or {}
         await self.pause()
         answers = {"custom_id": modal["custom_id"], "components": _not_home(modal)}
-        message = self.bench.fake.message(str(card["id"]))
+        message = self.bench.mirror.message(str(card["id"]))
         interaction, _ = await self.interact("outcome", MODAL_SUBMIT, answers, message)
         return await self.logged(interaction)
 
     async def logged(self, interaction: Interaction) -> bool:
         """Whether the outcome's answer (perhaps after a deferral) says it was logged."""
-        fake = self.bench.fake
-        ends = time.monotonic() + ANSWER_TIMEOUT_S
-        while time.monotonic() < ends:
-            for call in fake.calls():
-                if interaction.token in call.path and "Logged for" in str(call.body):
-                    return True
-            await asyncio.sleep(0.02)
-        return False
+        found = await self.answer(interaction, lambda heard: "Logged for" in str(heard.body))
+        return found is not None
 
-    async def open_offered_form(self, interaction: Interaction) -> DiscordCall | None:
+    async def open_offered_form(self, interaction: Interaction) -> Heard | None:
         """Press the "Open the form" button the deferred answer brought; the modal's callback."""
-        fake = self.bench.fake
-        ends = time.monotonic() + ANSWER_TIMEOUT_S
-        while time.monotonic() < ends:
-            for call in fake.calls():
-                if interaction.token in call.path and call.message_id:
-                    message = fake.message(call.message_id)
-                    custom_id = _button(message, "pb:form:open:")
-                    if custom_id:
-                        data = {"custom_id": custom_id, "component_type": 2}
-                        _, opened = await self.interact("open form", COMPONENT, data, message)
-                        return opened
-            await asyncio.sleep(0.02)
-        return None
+        found = await self.answer(interaction, lambda h: bool(_button(h.message or {}, FORM_OPEN)))
+        if found is None or found.message is None:
+            return None
+        data = {"custom_id": _button(found.message, FORM_OPEN), "component_type": 2}
+        _, opened = await self.interact("open form", COMPONENT, data, found.message)
+        return opened
 
     async def card_message(self, interaction: Interaction) -> dict[str, Any] | None:
         """The first message of the batch that holds a Call button (it may follow a deferral)."""
-        fake = self.bench.fake
+        found = await self.answer(interaction, lambda h: bool(_button(h.message or {}, CALL)))
+        return found.message if found is not None else None
+
+    async def answer(self, interaction: Interaction, wanted: Any) -> Heard | None:
+        """The first call answering `interaction` that is `wanted`, as it arrives."""
         ends = time.monotonic() + ANSWER_TIMEOUT_S
         while time.monotonic() < ends:
-            for call in fake.calls():
-                if interaction.token in call.path and call.message_id:
-                    message = fake.message(call.message_id)
-                    if _button(message, "pb:card:call:"):
-                        return message
+            for heard in self.bench.mirror.heard(interaction.token):
+                if wanted(heard):
+                    return heard
             await asyncio.sleep(0.02)
         return None
 
@@ -303,10 +359,10 @@ def _not_home(modal: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def floor_message(fake: FakeDiscordAPI) -> dict[str, Any]:
+def floor_message() -> dict[str, Any]:
     """A message holding the floor's button (as if Phonebank had posted it earlier)."""
-    message = {
-        "id": fake.new_id(),
+    return {
+        "id": str(next(_message_ids)),
         "channel_id": CHANNEL_ID,
         "type": 0,
         "content": "",
@@ -328,8 +384,6 @@ def floor_message(fake: FakeDiscordAPI) -> dict[str, Any]:
         "attachments": [],
         "pinned": False,
     }
-    fake.add_message(message)
-    return message
 
 
 async def run_mode(
@@ -475,31 +529,34 @@ async def run(
     url: str, args: argparse.Namespace, modes: list[tuple[str, float]]
 ) -> tuple[list[dict[str, Any]], int, int]:
     rows: list[dict[str, Any]] = []
-    callbacks = Callbacks(asyncio.get_running_loop())
-    with FakeDiscordAPI() as fake, FakeDiscordGateway(BOT_TOKEN) as gateway:
-        fake.gateway_url = gateway.url
-        fake.on_call = callbacks.on_call
-        spawn = mp.get_context("spawn")
-        client = spawn.Process(target=serve, args=(url, fake.base_url, time.time()), daemon=True)
+    spawn = mp.get_context("spawn")
+    calls, (receive, send) = spawn.Queue(), spawn.Pipe(duplex=False)
+    with FakeDiscordGateway(BOT_TOKEN) as gateway:
+        fake = spawn.Process(target=fake_process, args=(calls, send, gateway.url), daemon=True)
+        fake.start()
+        api_url = receive.recv()
+        mirror = Mirror(asyncio.get_running_loop(), calls)
+        client = spawn.Process(target=serve, args=(url, api_url, time.time()), daemon=True)
         client.start()
         try:
-            await _until(lambda: gateway.identified.is_set() and bool(_group(fake)), client)
-            bench = Bench(fake, gateway, callbacks, _group(fake), floor_message(fake))
+            await _until(lambda: gateway.identified.is_set() and bool(_group(mirror)), client)
+            bench = Bench(mirror, gateway, _group(mirror), floor_message())
             for label, pace_s in modes:  # the same volunteers: the second flow, their next card
                 timings, seconds = await run_mode(bench, args.volunteers, pace_s, 0)
-                rows += mode_rows(
-                    label, args.db, args.volunteers, timings, seconds, peak_rss_mb(client.pid)
-                )
+                rss = peak_rss_mb(client.pid)
+                rows += mode_rows(label, args.db, args.volunteers, timings, seconds, rss)
         finally:
             client.terminate()
             client.join(timeout=10)
+            fake.terminate()
+            fake.join(timeout=10)
+            calls.put(None)
     logged, doubles = count_outcomes(url)
     return rows, logged, doubles
 
 
-def _group(fake: FakeDiscordAPI) -> dict[str, Any]:
-    synced = [c for call in fake.calls("commands.sync") for c in call.body or []]
-    return next((dict(c) for c in synced if c["name"] == "phonebank"), {})
+def _group(mirror: Mirror) -> dict[str, Any]:
+    return next((dict(c) for c in mirror.synced if c["name"] == "phonebank"), {})
 
 
 async def _until(ready: Any, process: mp.process.BaseProcess) -> None:
