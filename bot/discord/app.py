@@ -21,6 +21,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import discord
@@ -47,6 +48,9 @@ log = logging.getLogger(__name__)
 
 ANSWER_BUDGET_S = 1.5  # of Discord's 3 s, for the conversation before the interaction is deferred
 BUSY_AT = 8  # answers under way from which an interaction is deferred at once
+# Threads that run conversations: few, so that on a busy process the event loop (which sends
+# the deferrals that keep Discord's 3 s) still gets its turn at the interpreter.
+CONVERSATION_THREADS = 3
 FAILED = "Something went wrong on our side. Please try again in a moment."
 EXPIRED_FORM = "That form has expired (or Phonebank restarted); please open it again."
 
@@ -134,6 +138,7 @@ class DiscordAdapter:
         self.sync_on_login = True
         self.loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
+        self._workers = ThreadPoolExecutor(CONVERSATION_THREADS, "phonebank-discord")
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -183,6 +188,7 @@ class DiscordAdapter:
         await self.drain()
         if not self.client.is_closed():
             await self.client.close()
+        self._workers.shutdown(wait=False)
 
     # --- what arrives -------------------------------------------------------------------------
 
@@ -258,7 +264,10 @@ class DiscordAdapter:
 
     async def _run(self, request: DiscordRequest, conversation: Conversation) -> Reply:
         try:
-            return await asyncio.to_thread(self._in_context, request, conversation)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(
+                self._workers, self._in_context, request, conversation
+            )
         except Exception:
             log.exception("Discord interaction %s failed", request.request_key)
             return problem(FAILED)
