@@ -15,6 +15,7 @@ from matching.phones import PhonePolicy
 from storage.db import normalize_url
 
 ADMIN_PLATFORMS = ("slack", "discord", "console")
+MAPPABLE_ROLES = ("organizer", "coordinator", "admin")
 _http_url = TypeAdapter(AnyHttpUrl)
 _SIP_DOMAIN = re.compile(r"(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 # What a user id looks like on each platform, and how to say it when it does not.
@@ -46,6 +47,10 @@ class Settings(BaseSettings):
 
     discord_bot_token: str | None = None
     discord_api_url: str = "https://discord.com/api/v10"
+    # Guilds to sync /phonebank to at once (and the only ones served); empty: global, every guild.
+    discord_guild_ids: Annotated[tuple[str, ...], NoDecode] = ()
+    # Phonebank roles from Discord roles by name: `organizer:Organizers,coordinator:Field Leads`.
+    discord_role_map: Annotated[tuple[tuple[str, str], ...], NoDecode] = ()
 
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
@@ -106,6 +111,23 @@ class Settings(BaseSettings):
     def _split_admins(cls, value: object) -> tuple[str, ...]:
         items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
         return tuple(_parse_admin(item) for item in (str(i).strip() for i in items) if item)
+
+    @field_validator("discord_guild_ids", mode="before")
+    @classmethod
+    def _split_guild_ids(cls, value: object) -> tuple[str, ...]:
+        items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+        ids = tuple(item for item in (str(i).strip() for i in items) if item)
+        for item in ids:
+            if not item.isdigit():
+                raise ValueError(f"{item!r}: a Discord guild id is a number")
+        return ids
+
+    @field_validator("discord_role_map", mode="before")
+    @classmethod
+    def _split_role_map(cls, value: object) -> tuple[tuple[str, str], ...]:
+        if not isinstance(value, str):
+            return tuple(tuple(pair) for pair in value)  # type: ignore[attr-defined]
+        return tuple(_parse_role_pair(item.strip()) for item in value.split(",") if item.strip())
 
     @field_validator("phonebank_default_region")
     @classmethod
@@ -187,6 +209,16 @@ def _parse_admin(item: str) -> str:
     if not pattern.fullmatch(user):
         raise ValueError(f"{item!r}: {explanation}")
     return f"{platform}:{user}"
+
+
+def _parse_role_pair(item: str) -> tuple[str, str]:
+    """`organizer:Organizers` -> ("organizer", "Organizers"); a Discord role name may hold spaces."""
+    role, _, name = (part.strip() for part in item.partition(":"))
+    if role not in MAPPABLE_ROLES or not name:
+        raise ValueError(
+            f"{item!r} is not role:Discord role name (role one of {', '.join(MAPPABLE_ROLES)})"
+        )
+    return role, name
 
 
 def _first_line(message: str) -> str:

@@ -21,6 +21,7 @@ from sqlmodel import SQLModel
 from storage.clock import FrozenClock
 from storage.db import create_schema, make_engine, normalize_url
 from tests.fakes import chat_payloads
+from tests.fakes.discord_api import FakeDiscordAPI
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.time import FakeTime
 from tests.fakes.twilio_api import FakeTwilioAPI
@@ -131,6 +132,13 @@ def anyio_backend() -> str:
 def fake_slack() -> Iterator[FakeSlackAPI]:
     """The local fake of Slack's Web API (tests/fakes/slack_api.py), recording every call."""
     with FakeSlackAPI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_discord() -> Iterator[FakeDiscordAPI]:
+    """The local fake of Discord's REST API (tests/fakes/discord_api.py), recording every call."""
+    with FakeDiscordAPI() as fake:
         yield fake
 
 

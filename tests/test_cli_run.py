@@ -193,3 +193,24 @@ def test_a_port_out_of_range_is_refused(
 
     assert result.exit_code == 2
     assert served.calls == []
+
+
+def test_a_discord_token_runs_the_gateway_in_run_and_only_messages_in_web(
+    environment: dict[str, str], served: Served
+) -> None:
+    token = {"DISCORD_BOT_TOKEN": "discord-run-token"}
+
+    ran = invoke(environment, "run", **token)
+    web = invoke(environment, "web", **token)
+
+    assert ran.exit_code == 0 and web.exit_code == 0, (ran.output, web.output)
+    assert "Discord: on, gateway" in ran.output and "/gateway/bot" in ran.output
+    assert "No chat platform is connected" not in ran.output
+    assert "Discord: messages only here" in web.output
+
+
+def test_phonebank_discord_without_a_token_says_what_to_set(environment: dict[str, str]) -> None:
+    result = invoke(environment, "discord")
+
+    assert result.exit_code == 1
+    assert "DISCORD_BOT_TOKEN" in result.output

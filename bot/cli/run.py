@@ -1,7 +1,8 @@
 """`phonebank run` (everything in one process) and `phonebank web` (the web app alone).
 
 `run` starts the web app under uvicorn with every adapter that has credentials: Slack over
-Socket Mode when SLACK_APP_TOKEN is set (else Slack posts to /slack/events), Twilio's webhooks
+Socket Mode when SLACK_APP_TOKEN is set (else Slack posts to /slack/events), the Discord gateway
+when DISCORD_BOT_TOKEN is set (a web replica only sends Discord messages), Twilio's webhooks
 under /twilio/ when Twilio is set up, else the simulated telephony's clock. `web` serves only HTTP, for the web replicas
 behind a load balancer (Slack in HTTP mode). Both say at start-up what is on.
 """
@@ -20,6 +21,7 @@ from starlette.applications import Starlette
 
 from bot.app import build_services
 from bot.cli.common import console, engine, require_migrated, settings
+from bot.discord.app import discord_for
 from bot.in_flight import InFlight
 from bot.later import LaterWork
 from bot.outbox import OutboxWorker, Periodic
@@ -96,8 +98,17 @@ def plan_for(current: Settings, db: Engine, *, everything: bool) -> Plan:
     else:
         url = current.public_base_url.rstrip("/") + SLACK_EVENTS_PATH
         lines.append(f"Slack: on, HTTP mode: Slack posts to {url}")
-    if current.discord_enabled:
-        lines.append("Discord: token set, but this version has no Discord adapter yet")
+    discord = discord_for(current, services)
+    if discord is None:
+        lines.append("Discord: off (set DISCORD_BOT_TOKEN)")
+    elif everything:
+        background.append(discord.run_gateway)
+        lines.append(
+            f"Discord: on, gateway (its address from {current.discord_api_url}/gateway/bot)"
+        )
+    else:
+        background.append(discord.run_rest_only)
+        lines.append("Discord: messages only here; interactions reach `phonebank discord`")
     if current.twilio_enabled:
         base = current.public_base_url.rstrip("/")
         lines.append(f"Telephony: Twilio, calling from {current.twilio_caller_id}")
@@ -108,7 +119,7 @@ def plan_for(current: Settings, db: Engine, *, everything: bool) -> Plan:
         lines.append("Telephony: simulated (set TWILIO_* to place real calls)")
         if everything:
             background.append(lambda: tick_simulated_calls(services.telephony))
-    if slack is None:
+    if slack is None and discord is None:
         lines += [
             "No chat platform is connected. To connect Slack, create the app from",
             "slack-manifest.yml and set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (README:",

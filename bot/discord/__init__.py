@@ -1,0 +1,1 @@
+"""The Discord edge: the discord.py client, embeds and Views, modals and the Notifier."""
