@@ -216,6 +216,10 @@ class CampaignConfig(_Strict):
     # A recorded message (mp3 or wav, https) a volunteer may leave on a voter's answering
     # machine with one click; None: no voicemail drop. Nothing else is ever played to a voter.
     voicemail_url: str | None = None
+    # When volunteers are reminded of a shift, in minutes before it starts (24 h and 1 h).
+    shift_reminder_minutes: tuple[Annotated[int, Field(ge=1, le=14 * 24 * 60)], ...] = Field(
+        default=(24 * 60, 60), max_length=5
+    )
 
     @field_validator("caller_id", mode="before")
     @classmethod

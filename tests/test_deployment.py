@@ -27,7 +27,6 @@ ROOT = Path(__file__).resolve().parents[1]
 # from then on its options are checked like every other command's.
 PLANNED = {
     "discord": "the Discord gateway client alone; exactly one per bot token",
-    "scheduler": "the APScheduler leader (PostgreSQL advisory lock)",
 }
 ENTRYPOINT = ["phonebank"]
 INTERPOLATION = re.compile(r"\$\{(\w+)(?:[:?-][^}]*)?\}")

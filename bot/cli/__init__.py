@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bot.cli import campaign, console, database, demo, exports, imports, roles, run
+from bot.cli import campaign, console, database, demo, exports, imports, roles, run, scheduler
 
 app = typer.Typer(
     name="phonebank",
@@ -25,5 +25,6 @@ app.command("demo")(demo.demo)
 app.command("console")(console.console)
 app.command("run")(run.run)
 app.command("web")(run.web)
+app.command("scheduler")(scheduler.scheduler)
 campaign.register_root_commands(app)
 exports.register_root_commands(app)

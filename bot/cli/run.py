@@ -28,7 +28,9 @@ from bot.telephony import softphone
 from bot.telephony.simulated import SimulatedTelephony
 from bot.telephony.webhooks import twilio_routes
 from bot.web import SLACK_EVENTS_PATH, Background, create_web_app
-from handlers.context import Telephony
+from handlers.context import Services, Telephony
+from scheduling.leader import leadership_for
+from scheduling.runner import Scheduler
 
 Host = Annotated[str, typer.Option("--host", help="Interface to listen on.")]
 Port = Annotated[int, typer.Option("--port", help="Port to listen on.", min=1, max=65535)]
@@ -90,6 +92,11 @@ def plan_for(current: Settings, db: Engine, *, everything: bool) -> Plan:
         lines.append(f"Slack: on, HTTP mode: Slack posts to {url}")
     if current.discord_enabled:
         lines.append("Discord: token set, but this version has no Discord adapter yet")
+    if everything:
+        background.append(lambda: run_scheduler(services))
+        lines.append(
+            "Scheduler: on (reminders, shift starts, lease expiry; one leader per database)"
+        )
     if current.twilio_enabled:
         base = current.public_base_url.rstrip("/")
         lines.append(f"Telephony: Twilio, calling from {current.twilio_caller_id}")
@@ -120,6 +127,16 @@ async def tick_simulated_calls(
     while True:
         await asyncio.to_thread(telephony.advance)
         await asyncio.sleep(every_s)
+
+
+async def run_scheduler(services: Services) -> None:
+    """The scheduler in this process, for as long as the app lives."""
+    runner = Scheduler(services, leadership_for(services.engine))
+    runner.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await asyncio.to_thread(runner.shutdown)
 
 
 async def finish_at_shutdown(later: LaterWork, timeout_s: float = 10.0) -> None:
