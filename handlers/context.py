@@ -126,6 +126,8 @@ class Services:
     softphone: Softphone | None = None
     # What volunteers' phones and SIP addresses may be rung or texted (countries, SIP domains).
     phone_policy: PhonePolicy = PhonePolicy()
+    # Where links into the web app point (a shift's calendar file); None: no such links.
+    public_base_url: str | None = None
 
     def after_request(self, key: str, work: Callable[[], None], *, replace: bool = True) -> None:
         """`work` after the request is answered when the process can, else now. `replace`:

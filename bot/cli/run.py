@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 
 from bot.app import build_services
+from bot.calendar import calendar_routes
 from bot.cli.common import console, engine, require_migrated, settings
 from bot.later import LaterWork
 from bot.settings import Settings
@@ -113,7 +114,11 @@ def plan_for(current: Settings, db: Engine, *, everything: bool) -> Plan:
             "slack-manifest.yml and set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (README:",
             '"Connecting Slack"). To try Phonebank in the terminal now: phonebank demo',
         ]
-    routes = [*twilio_routes(current, services), *softphone.routes_if_enabled(current, services)]
+    routes = [
+        *twilio_routes(current, services),
+        *softphone.routes_if_enabled(current, services),
+        *calendar_routes(services),
+    ]
     app = create_web_app(services, slack=slack, background=background, routes=routes)
     return Plan(app, lines)
 

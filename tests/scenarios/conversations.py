@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tests.scenarios.driver import Driver, Surface
+from tests.scenarios.shift_conversations import SHIFT_SCENARIOS
 from tests.scenarios.world import World, voter
 
 Scenario = Callable[[World, Surface], None]
@@ -312,4 +313,5 @@ SCENARIOS: list[Scenario] = [
     an_outcome_for_someone_elses_batch_is_refused,
     an_organizer_chooses_the_campaign,
     an_admin_grants_the_organizer_role,
+    *SHIFT_SCENARIOS,
 ]
