@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from handlers.context import Services
+from handlers.rally import rally_where_needed
 from handlers.send_ledger import Ledger
 from handlers.shift_jobs import announce_shift_starts, record_no_shows, send_due_reminders
 from matching.leases import SWEEP_LIMIT, sweep_expired_batches
@@ -44,6 +45,11 @@ def no_shows(ctx: JobContext) -> int:
     return record_no_shows(ctx.services)
 
 
+def rally(ctx: JobContext) -> int:
+    """Regions where callable voters outnumber callers: a call for help in their channel."""
+    return rally_where_needed(ctx.services, ctx.ledger)
+
+
 def lease_expiry(ctx: JobContext) -> int:
     """Batches whose lease ran out: closed, their untouched voters back in the pool."""
     services, closed = ctx.services, 0
@@ -65,6 +71,7 @@ JOBS: tuple[Job, ...] = (
     Job("shift_reminders", 30, reminders),
     Job("shift_starts", 30, shift_starts),
     Job("no_shows", 300, no_shows),
+    Job("rally", 60, rally),
     Job("lease_expiry", 60, lease_expiry),
     Job("silent_sessions", 30, silent_sessions),
 )
