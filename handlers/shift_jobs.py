@@ -9,6 +9,7 @@ APScheduler: scheduling/jobs.py calls these.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -34,6 +35,8 @@ NO_SHOW_LOOKBACK = timedelta(days=7)  # shifts that ended longer ago were settle
 CONFIRM = "pb:shift:confirm"
 LEAVE = "pb:shift:leave"
 GET_BATCH = "pb:batch:claim"
+# Reminders go out side by side: each mostly waits on the chat API or Twilio.
+SEND_THREADS = 8
 
 
 @dataclass(frozen=True)
@@ -56,11 +59,11 @@ def send_due_reminders(services: Services, ledger: Ledger) -> int:
     """Remind every active signup whose reminder is due and whose shift has not started; only
     the nearest due reminder (after an outage the 1 h one, not also the 24 h one). How many
     messages went out."""
-    now = services.clock.now()
-    sent = 0
-    for attendee, minutes in _due_reminders(services, now):
-        sent += _remind(services, ledger, attendee, minutes)
-    return sent
+    due = _due_reminders(services, services.clock.now())
+    if not due:
+        return 0
+    with ThreadPoolExecutor(SEND_THREADS, thread_name_prefix="reminders") as pool:
+        return sum(pool.map(lambda item: _remind(services, ledger, *item), due))
 
 
 def announce_shift_starts(services: Services, ledger: Ledger) -> int:
@@ -164,7 +167,9 @@ def _attendee(shift: Shift, signup: ShiftSignup, volunteer: Volunteer, zone: str
 
 def _remind(services: Services, ledger: Ledger, attendee: Attendee, minutes: int) -> int:
     recipient = f"volunteer:{attendee.volunteer_id}"
-    kind = f"shift:{attendee.shift_id}:reminder:{minutes}"
+    # The start is in the key: a shift moved to another time is reminded again.
+    starts = int(attendee.starts_at.timestamp())
+    kind = f"shift:{attendee.shift_id}:{starts}:reminder:{minutes}"
     sent = int(ledger.once(REMINDER_JOB, recipient, f"{kind}:dm", lambda: _dm(services, attendee)))
     if attendee.may_text:
         texted = ledger.once(

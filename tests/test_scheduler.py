@@ -86,7 +86,7 @@ def test_only_the_nearest_reminder_goes_out_after_a_long_outage(
         scheduler.run_once()
         [dm] = _dms(services)
         rows = _ledger(engine)
-        assert {row.kind.split(":")[3] for row in rows} == {"60"}  # the 1 h one, not the 24 h
+        assert {row.kind.split(":")[4] for row in rows} == {"60"}  # the 1 h one, not the 24 h
     finally:
         scheduler.shutdown()
 
