@@ -80,12 +80,15 @@ def edit_shift(ctx: Context, args: list[str]) -> Reply:
     campaign = active_campaign(ctx)
     with session_scope(ctx.services.engine) as session:
         shift = _open_shift(session, ctx, shift_id, campaign.id, locked=True)
-        moved = _apply(ctx, session, shift, typed, campaign.config.time_zone)
+        moved, promoted = _apply(ctx, session, shift, typed, campaign.config.time_zone)
         _audit(session, ctx, "shift.edit", shift)
         zone = shift.time_zone or campaign.config.time_zone
         told = _holders(session, shift_id) if moved else []
     for volunteer_id in told:
         _tell(ctx, volunteer_id, f"Your shift *{shift.title}* has moved: {{when}}.", shift, zone)
+    for volunteer_id in promoted:
+        text = f"A place opened up: you're now signed up for *{shift.title}*, {{when}}."
+        _tell(ctx, volunteer_id, text, shift, zone)
     return Reply(text=f"Shift #{shift_id} is now {_describe(shift, zone)}.", tone=Tone.SUCCESS)
 
 
@@ -222,8 +225,10 @@ def confirm_signup(session: Session, signup: ShiftSignup, now: datetime) -> None
 # --- the rules --------------------------------------------------------------------------------
 
 
-def _apply(ctx: Context, session: Session, shift: Shift, typed: ShiftInput, default: str) -> bool:
-    """Apply the edit; whether the shift's time changed."""
+def _apply(
+    ctx: Context, session: Session, shift: Shift, typed: ShiftInput, default: str
+) -> tuple[bool, list[int]]:
+    """Apply the edit; whether the shift's time changed, and who a larger capacity promoted."""
     zone = typed.time_zone or shift.time_zone or default
     before = (shift.starts_at, shift.ends_at)
     if typed.day or typed.span or typed.time_zone:
@@ -246,9 +251,8 @@ def _apply(ctx: Context, session: Session, shift: Shift, typed: ShiftInput, defa
     shift.language = typed.language or shift.language
     shift.title = typed.title or shift.title
     session.add(shift)
-    if typed.capacity is not None:
-        _promote_all(session, shift)
-    return (shift.starts_at, shift.ends_at) != before
+    promoted = _promote_all(session, shift) if typed.capacity is not None else []
+    return (shift.starts_at, shift.ends_at) != before, promoted
 
 
 def _not_past(ctx: Context, starts_at: datetime) -> None:
@@ -311,11 +315,16 @@ def _promote(session: Session, shift: Shift) -> int | None:
     return first.volunteer_id
 
 
-def _promote_all(session: Session, shift: Shift) -> None:
+def _promote_all(session: Session, shift: Shift) -> list[int]:
+    """Fill every free place from the waitlist, in order; the volunteers promoted."""
+    promoted: list[int] = []
     while shift.capacity is None or _count(session, int(shift.id or 0)) < shift.capacity:
-        if _promote(session, shift) is None:
-            return
+        volunteer_id = _promote(session, shift)
+        if volunteer_id is None:
+            break
+        promoted.append(volunteer_id)
         session.flush()
+    return promoted
 
 
 def _open_shift(

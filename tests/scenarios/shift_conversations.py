@@ -86,6 +86,14 @@ def a_shift_fills_its_waitlist_moves_up_and_reminds(world: World, surface: Surfa
     assert bob.press("Sign up", near="Late calls").has("overlaps", "Evening calls")
     assert len(world.rows("SELECT id FROM shift_signup")) == 2
 
+    # A larger capacity promotes the waitlist; a smaller one than those signed up is refused.
+    cy.command("shifts")
+    assert cy.press("Join the waitlist", near="Evening calls").has("on the waitlist")
+    [evening] = world.rows("SELECT id FROM shift WHERE title = 'Evening calls'")
+    assert olga.command(f"shift edit {evening.id} --capacity 2").has("2 places")
+    assert cy.inbox().has("A place opened up", "Evening calls")
+    assert olga.command(f"shift edit {evening.id} --capacity 1").has("can't go below")
+
 
 def a_reminder_a_yes_the_start_and_a_no_show(world: World, surface: Surface) -> None:
     """The 24 h reminder comes by DM and by SMS; YES by SMS confirms; the start brings a Get a
