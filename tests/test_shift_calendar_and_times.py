@@ -3,12 +3,13 @@ file, served by the web app."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
+import httpx
 from icalendar import Calendar
 from sqlalchemy import Engine
 from starlette.applications import Starlette
-from starlette.testclient import TestClient
 
 from bot.calendar import calendar_routes
 from bot.slack.privacy import mask_phone_numbers
@@ -49,14 +50,22 @@ def test_the_calendar_file_of_a_shift(engine: Engine, clock: FrozenClock) -> Non
         campaign = make_campaign(session, clock=clock)
         shift = make_shift(session, campaign, AT, clock=clock, title="Evening calls")
         gone = make_shift(session, campaign, AT, cancelled_at=clock.now())
-    client = TestClient(Starlette(routes=calendar_routes(services)))
+    app = Starlette(routes=calendar_routes(services))
 
-    answer = client.get(f"/calendar/shift-{shift.id}.ics")
+    async def fetch(path: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.get(path)
+
+    def get(path: str) -> httpx.Response:
+        return asyncio.run(fetch(path))
+
+    answer = get(f"/calendar/shift-{shift.id}.ics")
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/calendar")
     [event] = Calendar.from_ical(answer.content).walk("VEVENT")
     assert str(event["summary"]) == "Evening calls"
     assert event.decoded("dtstart") == AT and event.decoded("dtend") == AT + timedelta(hours=3)
 
-    assert client.get(f"/calendar/shift-{gone.id}.ics").status_code == 404
-    assert client.get("/calendar/shift-999999.ics").status_code == 404
-    assert client.get("/calendar/shift-x.ics").status_code == 404
+    assert get(f"/calendar/shift-{gone.id}.ics").status_code == 404
+    assert get("/calendar/shift-999999.ics").status_code == 404
+    assert get("/calendar/shift-x.ics").status_code == 404
