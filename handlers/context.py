@@ -138,6 +138,8 @@ class Services:
     # Runs the outbox's rows in the background (bot/outbox.py); None: `handlers.outbox.owed`
     # runs them at once, in the caller's thread (the console, most tests).
     outbox: OutboxWorker | None = None
+    # Where links into the web app point (a shift's calendar file); None: no such links.
+    public_base_url: str | None = None
 
     def after_request(self, key: str, work: Callable[[], None], *, replace: bool = True) -> None:
         """`work` after the request is answered when the process can, else now. `replace`:

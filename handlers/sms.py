@@ -38,6 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from handlers.context import Services
+from handlers.shifts import confirm_signup
 from handlers.sms_digest import owe_review_digest
 from handlers.texting import OPT_IN_WORDS, OPT_OUT_WORDS, number_opted_out, set_opted_out
 from matching.phones import InvalidPhone, normalize_phone
@@ -212,6 +213,7 @@ def _confirm_next_shift(session: Session, services: Services, volunteer: Volunte
         .where(
             col(ShiftSignup.volunteer_id) == volunteer.id,
             col(ShiftSignup.status).in_(OPEN_SHIFT_STATUSES),
+            col(Shift.cancelled_at).is_(None),
             col(Shift.starts_at) > services.clock.now(),
         )
         .order_by(col(Shift.starts_at), col(Shift.id))
@@ -220,8 +222,7 @@ def _confirm_next_shift(session: Session, services: Services, volunteer: Volunte
     if found is None:
         return NO_SHIFT
     signup, shift = found
-    signup.status = CONFIRMED
-    session.add(signup)
+    confirm_signup(session, signup, services.clock.now())
     when = _local_time(shift.starts_at, _time_zone(session, shift.campaign_id))
     return f"Thanks! You're confirmed for {shift.title[:60]}, {when}."
 

@@ -184,6 +184,23 @@ class LeaderboardConfig(_Strict):
         return value
 
 
+class RallyChannel(_Strict):
+    """Where a region's rallies are posted."""
+
+    platform: str = Field(default="slack", pattern=r"^(slack|discord|console)$")
+    channel: str = Field(min_length=1, max_length=100)  # a channel id, or "#name"
+    name: str | None = Field(default=None, max_length=60)  # "Texas"; default: the region code
+
+
+class RallyConfig(_Strict):
+    """Calls for help when a region's callable voters outnumber its callers."""
+
+    channels: dict[str, RallyChannel] = {}  # region (a state, "TX") -> where to post
+    min_voters: int = Field(default=100, ge=1)  # a smaller pool needs no rally
+    voters_per_caller: int = Field(default=50, ge=1)  # rally when voters > this × callers on
+    interval_minutes: int = Field(default=120, ge=5, le=7 * 24 * 60)  # at most once per region
+
+
 class GoalConfig(_Strict):
     metric: str = Field(pattern=r"^(dials|contacts|surveys|volunteers|shifts)$")
     target: int = Field(gt=0)
@@ -218,6 +235,11 @@ class CampaignConfig(_Strict):
     # A recorded message (mp3 or wav, https) a volunteer may leave on a voter's answering
     # machine with one click; None: no voicemail drop. Nothing else is ever played to a voter.
     voicemail_url: str | None = None
+    rally: RallyConfig = RallyConfig()
+    # When volunteers are reminded of a shift, in minutes before it starts (24 h and 1 h).
+    shift_reminder_minutes: tuple[Annotated[int, Field(ge=1, le=14 * 24 * 60)], ...] = Field(
+        default=(24 * 60, 60), max_length=5
+    )
 
     @field_validator("caller_id", mode="before")
     @classmethod

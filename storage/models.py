@@ -372,6 +372,8 @@ class OutcomeReview(SQLModel, table=True):
 
 
 class Shift(SQLModel, table=True):
+    __table_args__ = (Index("ix_shift_starts_at", "starts_at"),)  # the scheduler's sweeps
+
     id: int | None = Field(default=None, primary_key=True)
     campaign_id: int = Field(foreign_key="campaign.id", index=True)
     title: str = Field(max_length=200)
@@ -379,6 +381,23 @@ class Shift(SQLModel, table=True):
     ends_at: datetime = _utc()
     capacity: int | None = None
     created_at: datetime = _utc()
+    # Where the shift is announced at its start (a channel on one platform), the zone its times
+    # were given in, the language its callers need; None: not announced, the campaign's zone.
+    platform: str | None = Field(default=None, max_length=16)
+    channel: str | None = Field(default=None, max_length=100)
+    time_zone: str | None = Field(default=None, max_length=64)
+    language: str | None = Field(default=None, max_length=16)
+    created_by: str | None = Field(default=None, max_length=200)
+    cancelled_at: datetime | None = _utc(nullable=True)
+
+
+class SignupStatus(StrEnum):
+    SIGNED_UP = "signed_up"
+    CONFIRMED = "confirmed"  # said "I'll be there" (or YES by SMS)
+    WAITLISTED = "waitlisted"  # promoted in order of `created_at` when a place frees up
+    CANCELLED = "cancelled"
+    NO_SHOW = "no_show"  # signed up, no call during the shift
+    KEPT = "kept"  # signed up and called during the shift
 
 
 class ShiftSignup(SQLModel, table=True):
@@ -388,9 +407,30 @@ class ShiftSignup(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     shift_id: int = Field(foreign_key="shift.id", index=True)
     volunteer_id: int = Field(foreign_key="volunteer.id", index=True)
-    status: str = Field(default="signed_up", max_length=16)
+    status: str = Field(default=SignupStatus.SIGNED_UP, max_length=16)
     reminded_at: datetime | None = _utc(nullable=True)
     created_at: datetime = _utc()
+    confirmed_at: datetime | None = _utc(nullable=True)
+    cancelled_at: datetime | None = _utc(nullable=True)
+
+
+class SendLedger(SQLModel, table=True):
+    """A message the bot sends on its own (a reminder, a shift start, a rally), written before
+    it is sent: the unique key (job, recipient, kind) makes a job that runs twice send once
+    (scheduling/ledger.py)."""
+
+    __tablename__ = "send_ledger"
+    __table_args__ = (UniqueConstraint("job", "recipient", "kind", name="uq_send_ledger_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job: str = Field(max_length=64)
+    recipient: str = Field(max_length=200)  # "volunteer:12", "slack:#phones"
+    kind: str = Field(max_length=200)  # "shift:7:reminder:60:dm"
+    status: str = Field(default="pending", max_length=16)  # pending, sent, failed
+    owner: str = Field(max_length=64)  # the scheduler process that claimed it
+    claimed_at: datetime = _utc()
+    done_at: datetime | None = _utc(nullable=True)
+    detail: str | None = Field(default=None, max_length=200)
 
 
 class TrainingProgress(SQLModel, table=True):

@@ -16,7 +16,16 @@ from sqlmodel import Session
 
 from storage.campaign_config import CampaignConfig
 from storage.clock import Clock, FrozenClock
-from storage.models import Batch, CallAttempt, Campaign, Volunteer, VolunteerStatus, Voter
+from storage.models import (
+    Batch,
+    CallAttempt,
+    Campaign,
+    Shift,
+    ShiftSignup,
+    Volunteer,
+    VolunteerStatus,
+    Voter,
+)
 
 FACTORY_TIME = datetime(2026, 11, 3, 15, 0, tzinfo=UTC)  # the `clock` fixture's instant
 _sequence = itertools.count(1)
@@ -210,3 +219,40 @@ def _add(session: Session, row: Row) -> Row:
     session.add(row)
     session.flush()
     return row
+
+
+def make_shift(
+    session: Session,
+    campaign: Campaign,
+    starts_at: datetime,
+    *,
+    hours: float = 3,
+    clock: Clock | None = None,
+    **overrides: Any,
+) -> Shift:
+    """A shift of `campaign` from `starts_at`, `hours` long, without a channel."""
+    fields: dict[str, Any] = {
+        "campaign_id": campaign.id,
+        "title": f"Shift {_next()}",
+        "starts_at": starts_at,
+        "ends_at": starts_at + timedelta(hours=hours),
+        "created_at": _now(clock),
+    }
+    return _add(session, Shift(**(fields | overrides)))
+
+
+def make_signup(
+    session: Session,
+    shift: Shift,
+    volunteer: Volunteer,
+    *,
+    clock: Clock | None = None,
+    **overrides: Any,
+) -> ShiftSignup:
+    """`volunteer` signed up for `shift`."""
+    fields: dict[str, Any] = {
+        "shift_id": shift.id,
+        "volunteer_id": volunteer.id,
+        "created_at": _now(clock),
+    }
+    return _add(session, ShiftSignup(**(fields | overrides)))

@@ -30,9 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Commands the deployment files already use, to be built by later issues. When one lands,
 # test_planned_commands_are_exactly_the_missing_ones fails until it is taken off this list, and
 # from then on its options are checked like every other command's.
-PLANNED = {
-    "scheduler": "the APScheduler leader (PostgreSQL advisory lock)",
-}
+PLANNED = {}
 ENTRYPOINT = ["phonebank"]
 INTERPOLATION = re.compile(r"\$\{(\w+)(?:[:?-][^}]*)?\}")
 SETTINGS_VARIABLES = {name.upper() for name in Settings.model_fields}

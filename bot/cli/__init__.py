@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from bot.cli import campaign, console, database, demo, discord_bot, exports, imports, roles, run
+from bot.cli import (
+    campaign,
+    console,
+    database,
+    demo,
+    discord_bot,
+    exports,
+    imports,
+    roles,
+    run,
+    scheduler,
+)
 
 app = typer.Typer(
     name="phonebank",
@@ -26,5 +37,6 @@ app.command("console")(console.console)
 app.command("run")(run.run)
 app.command("web")(run.web)
 app.command("discord")(discord_bot.discord)
+app.command("scheduler")(scheduler.scheduler)
 campaign.register_root_commands(app)
 exports.register_root_commands(app)

@@ -20,11 +20,12 @@ from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 
 from bot.app import build_services
+from bot.calendar import calendar_routes
 from bot.cli.common import console, engine, require_migrated, settings
 from bot.discord.app import discord_for
 from bot.in_flight import InFlight
 from bot.later import LaterWork
-from bot.outbox import OutboxWorker, Periodic
+from bot.outbox import OutboxWorker
 from bot.settings import Settings
 from bot.slack.app import slack_for
 from bot.slack.privacy import install_log_redaction
@@ -32,8 +33,9 @@ from bot.telephony import softphone
 from bot.telephony.simulated import SimulatedTelephony
 from bot.telephony.webhooks import twilio_routes
 from bot.web import SLACK_EVENTS_PATH, Background, create_web_app
-from handlers import voice
 from handlers.context import Services, Telephony
+from scheduling.leader import leadership_for
+from scheduling.runner import Scheduler
 
 Host = Annotated[str, typer.Option("--host", help="Interface to listen on.")]
 Port = Annotated[int, typer.Option("--port", help="Port to listen on.", min=1, max=65535)]
@@ -109,6 +111,11 @@ def plan_for(current: Settings, db: Engine, *, everything: bool) -> Plan:
     else:
         background.append(discord.run_rest_only)
         lines.append("Discord: messages only here; interactions reach `phonebank discord`")
+    if everything:
+        background.append(lambda: run_scheduler(services))
+        lines.append(
+            "Scheduler: on (reminders, shift starts, lease expiry; one leader per database)"
+        )
     if current.twilio_enabled:
         base = current.public_base_url.rstrip("/")
         lines.append(f"Telephony: Twilio, calling from {current.twilio_caller_id}")
@@ -125,7 +132,11 @@ def plan_for(current: Settings, db: Engine, *, everything: bool) -> Plan:
             "slack-manifest.yml and set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (README:",
             '"Connecting Slack"). To try Phonebank in the terminal now: phonebank demo',
         ]
-    routes = [*twilio_routes(current, services), *softphone.routes_if_enabled(current, services)]
+    routes = [
+        *twilio_routes(current, services),
+        *softphone.routes_if_enabled(current, services),
+        *calendar_routes(services),
+    ]
     app = create_web_app(
         services, slack=slack, background=background, routes=routes, in_flight=in_flight
     )
@@ -143,6 +154,16 @@ async def tick_simulated_calls(
         await asyncio.sleep(every_s)
 
 
+async def run_scheduler(services: Services) -> None:
+    """The scheduler in this process, for as long as the app lives."""
+    runner = Scheduler(services, leadership_for(services.engine))
+    runner.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await asyncio.to_thread(runner.shutdown)
+
+
 async def finish_at_shutdown(later: LaterWork, timeout_s: float = 10.0) -> None:
     """Live as long as the app; when it stops, let queued card updates finish first."""
     try:
@@ -151,14 +172,10 @@ async def finish_at_shutdown(later: LaterWork, timeout_s: float = 10.0) -> None:
         await asyncio.to_thread(later.close, timeout_s)
 
 
-SESSION_SWEEP_S = 30.0
-
-
 def web_worker() -> OutboxWorker:
-    """The outbox worker of a web process, with the periodic sweep of calling sessions that died
-    without a hang-up (until the scheduler process runs it)."""
-    sweep = Periodic("calling-session sweep", SESSION_SWEEP_S, voice.sweep_sessions)
-    return OutboxWorker(periodic=[sweep])
+    """The outbox worker of a web process (the scheduler's leader sweeps the calling sessions
+    that died without a hang-up: scheduling/jobs.py)."""
+    return OutboxWorker()
 
 
 async def run_outbox(worker: OutboxWorker, services: Services) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from handlers.replies import Button, Input, InputKind, Reply, Section, Tone
+from handlers.times import plain_times
 
 TONE_MARK = {Tone.INFO: "", Tone.SUCCESS: "✓ ", Tone.WARNING: "! "}
 INDENT = "    "
@@ -50,7 +51,8 @@ def render_reply(reply: Reply, updated: bool = False) -> Rendered:
     if reply.image_url:
         footer.append(f"[image: {reply.image_url}]")
     footer.extend(f"! {input_id}: {message}" for input_id, message in reply.errors.items())
-    return Rendered(header, blocks, "\n".join(footer), tuple(choices))
+    blocks = tuple(plain_times(block) for block in blocks)
+    return Rendered(plain_times(header), blocks, "\n".join(footer), tuple(choices))
 
 
 def render_question(item: Input, error: str | None = None) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 
 from bot.slack.privacy import mask_phone_numbers
 from handlers.replies import Button, ButtonStyle, Reply, Section, Tone
+from handlers.times import discord_time, render_times
 
 EMBEDS_PER_MESSAGE = 10
 EMBED_TOTAL = 6000
@@ -65,8 +66,8 @@ class Page:
 
 
 def safe_text(text: str) -> str:
-    """What may leave for Discord: full phone numbers masked."""
-    return mask_phone_numbers(text)
+    """What may leave for Discord: full phone numbers masked, times in Discord's markup."""
+    return render_times(mask_phone_numbers(text), discord_time)
 
 
 def shorten(text: str, limit: int) -> str:

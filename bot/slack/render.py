@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.slack.privacy import mask_phone_numbers
 from handlers.replies import Button, ButtonStyle, Reply, Tone
+from handlers.times import render_times, slack_time
 
 Block = dict[str, Any]
 
@@ -47,8 +48,8 @@ def escape(text: str) -> str:
 
 
 def safe_text(text: str) -> str:
-    """What may leave for Slack: escaped, full phone numbers masked."""
-    return escape(mask_phone_numbers(text))
+    """What may leave for Slack: escaped, full phone numbers masked, times in Slack's markup."""
+    return render_times(escape(mask_phone_numbers(text)), slack_time)
 
 
 def shorten(text: str, limit: int) -> str:

@@ -14,7 +14,7 @@ from bot.telephony.simulated import SimulatedTelephony
 from handlers.context import Platform, Services
 from handlers.replies import Input, InputKind, Tone
 from tests.scenarios.driver import Answer, Driver, Shown, ShownForm
-from tests.scenarios.world import World
+from tests.scenarios.world import World, run_scheduled_jobs
 
 MAX_PROMPTS = 50  # a fill that keeps being asked again is a bug in the driver or the console
 
@@ -59,6 +59,9 @@ class ConsoleDriver:
         if console_errors:
             return Shown(shown.text, shown.buttons, shown.form, console_errors, refused=True)
         return shown
+
+    def inbox(self) -> Shown:
+        return self._shown(self._record(self.session.take_notifications()))
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -140,6 +143,9 @@ class ConsoleSurface:
         notified = [user.session.take_notifications() for user in self._users.values()]
         self._transcript.extend(notified)
         return "\n".join(self._transcript)
+
+    def tick(self) -> dict[str, int]:
+        return run_scheduled_jobs(self.world, self.services)
 
     def _record(self, text: str) -> None:
         self._transcript.append(text)

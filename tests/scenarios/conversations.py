@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from tests.scenarios.driver import Driver, Surface
+from tests.scenarios.shift_conversations import SHIFT_SCENARIOS
 from tests.scenarios.world import World, voter
 
 Scenario = Callable[[World, Surface], None]
@@ -427,4 +428,5 @@ SCENARIOS: list[Scenario] = [
     an_outcome_is_its_loggers_to_edit_for_a_while,
     an_organizer_chooses_the_campaign,
     an_admin_grants_the_organizer_role,
+    *SHIFT_SCENARIOS,
 ]

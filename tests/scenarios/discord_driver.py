@@ -30,7 +30,7 @@ from tests.discord_support import (
 )
 from tests.fakes.discord_api import GUILD_ID, FakeDiscordAPI
 from tests.scenarios.driver import Answer, Driver, Shown, ShownForm
-from tests.scenarios.world import World
+from tests.scenarios.world import World, run_scheduled_jobs
 
 T = TypeVar("T")
 MAX_STEPS = 10  # a form that keeps asking is a bug in the driver or the adapter
@@ -75,6 +75,12 @@ class DiscordDriver:
         if self.member.modal is None:
             self._typed = {}
         return self._shown(changed, opened=False)
+
+    def inbox(self) -> Shown:
+        self.surface.adapter_drained()
+        self.member.changed = []
+        self.member.read_calls()
+        return self._shown(list(self.member.changed), opened=False)
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -190,6 +196,18 @@ class DiscordSurface:
 
     def mention(self, name: str) -> str:
         return f"<@{user_id_of(name)}>"
+
+    def tick(self) -> dict[str, int]:
+        # In a thread, with the client's loop running: the notifier sends on that loop.
+        done = self.run(asyncio.to_thread(run_scheduled_jobs, self.world, self.adapter.services))
+        self.adapter_drained()
+        return done
+
+    def adapter_drained(self) -> None:
+        """What the notifier sends from other threads has reached the fake."""
+        drain = getattr(self.adapter, "drain", None)
+        if drain is not None:
+            self.run(drain())
 
     def everything_shown(self) -> str:
         return "\n".join(json.dumps(call.body, ensure_ascii=False) for call in self.fake.calls())

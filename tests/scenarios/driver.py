@@ -8,6 +8,8 @@ A scenario is a plain function `scenario(world, surface)`. It asks the surface f
 - `press(label, near=...)`: press the button with that label on the last message, in the card
   (section) whose text contains `near`; with `seen_by=other`, a button shown to another user
   (a forwarded or public message: the core, not the surface, must refuse it);
+- `inbox()`: what the bot sent the user on its own (a reminder, a promotion) since their last
+  step; `surface.tick()` runs the scheduler's jobs at the world's clock first;
 - `fill(answers)`: submit the form that is open. Answers go by input id; a choice is given by
   its option's *label*, as a person picks it (the driver turns it into the value), several
   choices as a list of labels, a consent box as True/False, text as text. Inputs left out keep
@@ -62,6 +64,11 @@ class Driver(Protocol):
 
     def fill(self, answers: Mapping[str, Answer]) -> Shown: ...
 
+    def inbox(self) -> Shown:
+        """What the bot sent this user unasked since their last step (reminders, news of a
+        shift), with its buttons ready to press."""
+        ...
+
 
 class Surface(Protocol):
     """A chat platform with its users. Admins are the names in `World.admins`."""
@@ -74,3 +81,7 @@ class Surface(Protocol):
 
     def everything_shown(self) -> str:
         """Every piece of text the surface showed or sent, for the privacy check."""
+
+    def tick(self) -> dict[str, int]:
+        """Run the scheduler's jobs once at the world's clock, through this surface's notifier
+        (tests/scenarios/world.py `run_scheduled_jobs`)."""

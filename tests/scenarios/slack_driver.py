@@ -23,7 +23,7 @@ from handlers.identity import grant_role
 from storage.models import Role
 from tests.fakes.slack_api import TEAM_ID, FakeSlackAPI
 from tests.scenarios.driver import Answer, Driver, Shown, ShownForm
-from tests.scenarios.world import World
+from tests.scenarios.world import World, run_scheduled_jobs
 from tests.slack_support import SlackWorkspace, open_app, unescape
 
 T = TypeVar("T")
@@ -56,6 +56,11 @@ class SlackDriver:
 
     def fill(self, answers: Mapping[str, Answer]) -> Shown:
         return self._step(self.workspace.submit(answers))
+
+    def inbox(self) -> Shown:
+        self.workspace.changed = []
+        self.workspace.read_calls()
+        return self._shown(opened=False)
 
     def _step(self, request: Coroutine[Any, Any, httpx.Response]) -> Shown:
         modal_before = self.workspace.modal
@@ -141,6 +146,9 @@ class SlackSurface:
 
     def everything_shown(self) -> str:
         return "\n".join(json.dumps(call.body, ensure_ascii=False) for call in self.fake.calls())
+
+    def tick(self) -> dict[str, int]:
+        return run_scheduled_jobs(self.world, self.adapter.services)
 
     def _admins_from(self, world: World) -> None:
         """PHONEBANK_ADMINS as the scenario has it now (it may add an admin as it goes)."""

@@ -7,6 +7,7 @@ Voters default to Austin numbers (512) in Texas, called at the `clock` fixture's
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,9 @@ from handlers.context import Context, Platform, Services, Telephony
 from handlers.identity import context_for
 from handlers.replies import Reply, Tone
 from handlers.router import handle_command, handle_form
+from handlers.send_ledger import Ledger
+from handlers.sms import IncomingText, receive_text
+from scheduling.jobs import JOBS, JobContext
 from storage.campaign_config import CampaignConfig
 from storage.clock import FrozenClock
 from storage.db import session_scope
@@ -68,6 +72,8 @@ class World:
     # Every text the surface's telephony sent (surfaces register `heard` as its text listener):
     # where a volunteer reads the code that proves their phone.
     texts: list[tuple[str, str]] = field(default_factory=list)
+    # The send ledger of the scheduler that `Surface.tick` runs (one per world, like a leader).
+    ledger: Ledger | None = None
 
     def campaign(self, voters: list[dict[str, Any]], **config: Any) -> int:
         """A campaign with these voters (factory overrides; `PollingPlace` etc. go in attributes)."""
@@ -103,8 +109,22 @@ class World:
         assert found, bodies[-1]
         return str(found[0])
 
+    def text_in(self, from_phone: str, body: str) -> str | None:
+        """A text a volunteer sends to the campaign's number (Twilio's webhook); our answer."""
+        services = make_services(self.engine, self.clock)
+        sid = "SM" + uuid.uuid4().hex
+        return receive_text(services, IncomingText(sid, from_phone, body)).reply
+
     def voter_phones(self) -> list[str]:
         return [row.phone for row in self.rows("SELECT phone FROM voter")]
+
+
+def run_scheduled_jobs(world: World, services: Services) -> dict[str, int]:
+    """Every scheduler job once, at the world's clock, speaking through `services`."""
+    if world.ledger is None:
+        world.ledger = Ledger(world.engine, world.clock)
+    context = JobContext(services, world.ledger)
+    return {job.name: job.run(context) for job in JOBS}
 
 
 def voter(first_name: str, n: int, **fields: Any) -> dict[str, Any]:
