@@ -16,6 +16,7 @@ from handlers.cards import CLAIM, BatchView, load_batch, render_batch
 from handlers.context import Context
 from handlers.refusal import Refusal, int_value, signed_up
 from handlers.replies import Button, ButtonStyle, Reply, Tone
+from handlers.training import require_certified
 from handlers.verification import ring_problem
 from matching.claims import ClaimStatus, claim_batch
 from matching.leases import release_batch, release_card
@@ -26,8 +27,9 @@ from storage.models import Batch, BatchCard, Volunteer
 def take_batch(ctx: Context, args: list[str]) -> Reply:
     """Get a batch of voters to call, matched to your area code and languages."""
     volunteer_id = signed_up(ctx)
-    _ready_to_ring(ctx, volunteer_id)
     campaign = active_campaign(ctx)
+    require_certified(ctx, volunteer_id, campaign)
+    _ready_to_ring(ctx, volunteer_id)
     services = ctx.services
     result = claim_batch(
         services.engine,

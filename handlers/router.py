@@ -33,6 +33,7 @@ from handlers import (
     softphone,
     stats,
     survey,
+    training,
     verification,
 )
 from handlers.context import Context
@@ -91,6 +92,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(("verify",), verification.verify, arguments="CODE | resend"),
     Command(("softphone",), softphone.softphone, arguments="[off]"),
     Command(("batch",), batch.take_batch),
+    Command(("train",), training.train),
     Command(("stats",), stats.stats),
     Command(("outcomes",), outcome_edit.list_outcomes, arguments="[@someone]"),
     Command(("campaign",), campaigns.show_campaign),
@@ -105,6 +107,11 @@ ACTIONS: dict[str, Action] = {
     "pb:signup:open": Action(signup.open_signup),
     "pb:batch:claim": Action(batch.claim),
     "pb:batch:release": Action(batch.release),
+    training.START: Action(training.start),
+    training.PAGE: Action(training.page),
+    training.QUIZ: Action(training.quiz),
+    training.ANSWER: Action(training.answer),
+    training.FINISH: Action(training.finish),
     "pb:card:call": Action(calls.call),
     "pb:card:next": Action(calls.next_call),
     "pb:card:skip": Action(batch.skip),

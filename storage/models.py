@@ -48,6 +48,7 @@ class VolunteerStatus(StrEnum):
     APPLICANT = "applicant"
     TRAINED = "trained"
     CERTIFIED = "certified"
+    SUSPENDED = "suspended"  # by an organizer: no batches, no calls until reinstated
 
 
 class VoterStatus(StrEnum):
@@ -404,6 +405,12 @@ class TrainingProgress(SQLModel, table=True):
     score: int | None = None
     passed: bool = False
     completed_at: datetime | None = _utc(nullable=True)
+    # Where the volunteer is: the page they read, then the quiz answers given so far this try
+    # (one choice index a character), the tries that failed and when the last one failed.
+    step: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    answers: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": text("''")})
+    failures: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    failed_at: datetime | None = _utc(nullable=True)
 
 
 class Script(SQLModel, table=True):

@@ -427,3 +427,8 @@ SCENARIOS: list[Scenario] = [
     an_organizer_chooses_the_campaign,
     an_admin_grants_the_organizer_role,
 ]
+
+
+from tests.scenarios.training import TRAINING_SCENARIOS  # noqa: E402  (it uses sign_up above)
+
+SCENARIOS += TRAINING_SCENARIOS

@@ -1,0 +1,110 @@
+"""Training conversations: from a signed-up stranger to a certified caller.
+
+Imported at the end of conversations.py, which adds `TRAINING_SCENARIOS` to the shared list.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from tests.scenarios.driver import Surface
+from tests.scenarios.world import World, voter
+
+BASICS: dict[str, Any] = {
+    "id": "basics",
+    "title": "Calling basics",
+    "content": {
+        "en": "**Listen** more than you talk.\n\n---\n\n1. Read the script\n2. Log a result",
+        "es": "**Escuche** más de lo que habla.\n\n---\n\n1. Lea el guion\n2. Anote el resultado",
+    },
+    "quiz": [
+        {
+            "question": "A voter says stop calling me. Which result?",
+            "choices": ["Refused", "Do not call"],
+            "answer": 1,
+            "explanation": "A request to stop is always Do not call.",
+        },
+        {
+            "question": "Nobody answers. Which result?",
+            "choices": ["No answer", "Wrong number"],
+            "answer": 0,
+        },
+    ],
+    "pass_score": 1.0,
+}
+
+
+def a_recruit_trains_fails_once_passes_and_gets_a_batch(world: World, surface: Surface) -> None:
+    """Refused a batch before training (offered Start training), reads the pages with Next and
+    Back, fails the quiz once (the wrong answer explained), waits out the cool-down, passes,
+    is certified and gets a batch."""
+    from tests.scenarios.conversations import ANA_PHONE, sign_up
+
+    world.campaign([voter("Maria", 1)], training=[BASICS], training_retry_minutes=10)
+    ana = surface.user("ana")
+    sign_up(world, ana, ANA_PHONE)
+
+    refused = ana.command("batch")
+    assert refused.refused and refused.has("pass the training", "Calling basics")
+    assert "Start training" in refused.buttons
+    assert world.rows("SELECT id FROM batch") == []
+
+    first = ana.press("Start training")
+    assert first.has("page 1 of 2", "more than you talk") and "Next" in first.buttons
+    second = ana.press("Next")
+    assert second.has("page 2 of 2", "Read the script") and "Back" in second.buttons
+    assert ana.press("Back").has("page 1 of 2")
+    ana.press("Next")
+    question = ana.press("Take the quiz")
+    assert question.has("question 1 of 2", "stop calling me")
+
+    wrong = ana.press("Refused")
+    assert wrong.has("Not quite", "Do not call", "always Do not call", "question 2 of 2")
+    failed = ana.press("No answer")
+    assert failed.has("1 of 2 right", "passing needs 2", "again in 10 minutes")
+    assert ana.command("batch").refused
+    assert ana.command("train").has("Calling basics", "not passed yet")
+    [status] = world.rows("SELECT status FROM volunteer")
+    assert status.status == "applicant"
+
+    world.clock.advance(timedelta(minutes=11))
+    ana.press("Continue training")
+    assert ana.press("Do not call").has("Right!", "question 2 of 2")
+    passed = ana.press("No answer")
+    assert passed.has("You passed Calling basics", "certified") and "Get a batch" in passed.buttons
+    [status] = world.rows("SELECT status FROM volunteer")
+    assert status.status == "certified"
+    assert ana.command("train").has("certified to call", "passed (2 of 2 right)")
+
+    batch = ana.command("batch")
+    assert not batch.refused and batch.has("Maria")
+
+
+def a_campaign_without_training_needs_none(world: World, surface: Surface) -> None:
+    """No modules: batch works at once and train says there is nothing to do."""
+    from tests.scenarios.conversations import ANA_PHONE, sign_up
+
+    world.campaign([voter("Maria", 1)])
+    ana = surface.user("ana")
+    sign_up(world, ana, ANA_PHONE)
+    assert ana.command("train").has("no training")
+    assert ana.command("batch").has("Maria")
+
+
+def training_can_be_optional(world: World, surface: Surface) -> None:
+    """`training_required: false`: the modules are there to take, the batch does not wait."""
+    from tests.scenarios.conversations import ANA_PHONE, sign_up
+
+    world.campaign([voter("Maria", 1)], training=[BASICS], training_required=False)
+    ana = surface.user("ana")
+    sign_up(world, ana, ANA_PHONE)
+    assert ana.command("batch").has("Maria")
+    assert "Start training" in ana.command("train").buttons
+
+
+TRAINING_SCENARIOS = [
+    a_recruit_trains_fails_once_passes_and_gets_a_batch,
+    a_campaign_without_training_needs_none,
+    training_can_be_optional,
+]
