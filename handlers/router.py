@@ -35,6 +35,7 @@ from handlers import (
     survey,
     training,
     verification,
+    volunteers,
 )
 from handlers.context import Context
 from handlers.help import HelpEntry, help_reply, summary_of
@@ -99,6 +100,9 @@ COMMANDS: tuple[Command, ...] = (
     Command(("campaign", "use"), campaigns.use_campaign, Role.ORGANIZER, "SLUG"),
     Command(("sms", "review"), sms_review.review_texts, Role.ORGANIZER),
     Command(("review",), review.review_outcomes, Role.ORGANIZER),
+    Command(("volunteer", "certify"), volunteers.certify, Role.ORGANIZER, "NAME"),
+    Command(("volunteer", "suspend"), volunteers.suspend, Role.ORGANIZER, "NAME"),
+    Command(("volunteer", "reinstate"), volunteers.reinstate, Role.ORGANIZER, "NAME"),
     Command(("role", "grant"), roles.grant, Role.ADMIN, "@someone ROLE"),
     Command(("role", "revoke"), roles.revoke, Role.ADMIN, "@someone ROLE"),
     Command(("help",), show_help),

@@ -223,9 +223,12 @@ def require_certified(ctx: Context, volunteer_id: int, campaign: ActiveCampaign)
 
 def _not_suspended(ctx: Context, volunteer_id: int) -> None:
     with read_session(ctx.services.engine) as session:
-        volunteer = session.get(Volunteer, volunteer_id)
-        suspended = volunteer is not None and volunteer.status == VolunteerStatus.SUSPENDED
-    if suspended:
+        refuse_if_suspended(session.get(Volunteer, volunteer_id))
+
+
+def refuse_if_suspended(volunteer: Volunteer | None) -> None:
+    """A refusal when an organizer suspended the volunteer: their buttons do nothing."""
+    if volunteer is not None and volunteer.status == VolunteerStatus.SUSPENDED:
         raise Refusal(
             "An organizer has paused your calling for now, so this does nothing."
             " Ask an organizer if you think this is a mistake."

@@ -103,7 +103,46 @@ def training_can_be_optional(world: World, surface: Surface) -> None:
     assert "Start training" in ana.command("train").buttons
 
 
+def an_organizer_certifies_suspends_and_reinstates(world: World, surface: Surface) -> None:
+    """Certified by hand (a second time changes nothing); suspended mid-batch: the voters go
+    back at once, old buttons and new batches are refused; reinstated: calling again. Each
+    change is in the audit log."""
+    from tests.scenarios.conversations import ANA_PHONE, sign_up
+
+    world.campaign([voter("Maria", 1), voter("Dave", 2)], training=[BASICS])
+    ana, olga = surface.user("ana"), surface.user("olga", organizer=True)
+    sign_up(world, ana, ANA_PHONE)
+    assert ana.command("volunteer certify Ana").refused  # organizers only
+    who = surface.mention("ana")
+
+    assert olga.command(f"volunteer certify {who}").has("Ana is certified to call")
+    assert olga.command("volunteer certify ana").has("certified already", "nothing changed")
+    assert olga.command("volunteer certify Nobody").refused
+    batch = ana.command("batch")
+    assert batch.has("Maria", "Dave")
+
+    suspended = olga.command(f"volunteer suspend {who}")
+    assert suspended.has("Ana is suspended", "2 voters went back")
+    assert world.rows("SELECT id FROM batch WHERE closed_at IS NULL") == []
+    old = ana.press("Call", near="Maria")
+    assert old.refused and old.has("paused your calling")
+    assert world.rows("SELECT id FROM call_attempt") == []
+    assert ana.command("batch").refused and ana.command("batch").has("paused")
+    assert olga.command(f"volunteer suspend {who}").has("suspended already")
+
+    assert olga.command(f"volunteer reinstate {who}").has("reinstated")
+    assert olga.command(f"volunteer reinstate {who}").has("not suspended")
+    assert ana.command("batch").has("Maria")
+    actions = [r.action for r in world.rows("SELECT action FROM audit_log ORDER BY id")]
+    assert [a for a in actions if a.startswith("volunteer.")] == [
+        "volunteer.certify",
+        "volunteer.suspend",
+        "volunteer.reinstate",
+    ]
+
+
 TRAINING_SCENARIOS = [
+    an_organizer_certifies_suspends_and_reinstates,
     a_recruit_trains_fails_once_passes_and_gets_a_batch,
     a_campaign_without_training_needs_none,
     training_can_be_optional,
