@@ -36,6 +36,7 @@ QUIZ = "pb:train:quiz"
 ANSWER = "pb:train:answer"
 FINISH = "pb:train:finish"
 GET_BATCH = "pb:batch:claim"
+PRACTICE = "pb:practice:start"  # handlers/practice.py
 
 
 class Verdict(StrEnum):
@@ -271,6 +272,7 @@ def progress_reply(
     lines = [_module_line(module, rows.get(module.id)) for module in modules]
     passed = sum(1 for m in modules if (row := rows.get(m.id)) is not None and row.passed)
     done = passed == len(modules)
+    practice = Button("Practice round", PRACTICE)
     if done:
         text = "You are certified to call. Thank you for training!"
         button = Button("Get a batch", GET_BATCH, style=ButtonStyle.PRIMARY)
@@ -281,7 +283,8 @@ def progress_reply(
         button = Button(label, START, style=ButtonStyle.PRIMARY)
     text = f"{intro} {text}".strip()
     tone = Tone.SUCCESS if done else Tone.INFO
-    return Reply(text=text, tone=tone, sections=(Section("\n".join(lines)),), buttons=(button,))
+    section = Section("\n".join(lines))
+    return Reply(text=text, tone=tone, sections=(section,), buttons=(button, practice))
 
 
 def _module_line(module: TrainingModule, row: TrainingProgress | None) -> str:

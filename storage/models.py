@@ -413,6 +413,34 @@ class TrainingProgress(SQLModel, table=True):
     failed_at: datetime | None = _utc(nullable=True)
 
 
+class PracticeRound(SQLModel, table=True):
+    """A practice batch of fictional voters (handlers/practice.py). Kept apart from `batch` and
+    `call_attempt` on purpose: nothing that counts calls (stats, exports, leaderboards, goals)
+    ever reads these tables, and nothing here is ever dialed."""
+
+    __tablename__ = "practice_round"
+    id: int | None = Field(default=None, primary_key=True)
+    volunteer_id: int = Field(foreign_key="volunteer.id", index=True)
+    campaign_id: int = Field(foreign_key="campaign.id")
+    voters: int  # how many fictional voters the round has
+    started_at: datetime = _utc()
+    ended_at: datetime | None = _utc(nullable=True)
+
+
+class PracticeCall(SQLModel, table=True):
+    """A pretend call to the fictional voter at `position` of a practice round, and its result."""
+
+    __tablename__ = "practice_call"
+    __table_args__ = (UniqueConstraint("round_id", "position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="practice_round.id", index=True)
+    position: int
+    called_at: datetime = _utc()
+    result_code: str | None = Field(default=None, max_length=32)
+    logged_at: datetime | None = _utc(nullable=True)
+
+
 class Script(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("campaign_id", "name", "language", "version"),)
 

@@ -195,3 +195,64 @@ def test_training_is_required_when_there_are_modules_unless_turned_off() -> None
     assert not campaign_config().requires_training
     assert campaign_config(training=[BASICS]).requires_training
     assert not campaign_config(training=[BASICS], training_required=False).requires_training
+
+
+# --- practice -----------------------------------------------------------------------------------
+
+
+class NeverDial:
+    """A telephony that fails the test if anything asks it to call or text."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"practice reached the telephony: {name}")
+
+
+def test_practice_never_asks_the_telephony_and_old_buttons_do_nothing(
+    engine: Engine, clock: FrozenClock
+) -> None:
+    from dataclasses import replace
+
+    with session_scope(engine) as session:
+        make_campaign(session, campaign_config(), clock=clock)
+    services = make_services(engine, clock)
+    ctx = signed_up_context(services)
+    ctx = replace(ctx, services=replace(services, telephony=NeverDial()))  # type: ignore[arg-type]
+
+    started = handle_command(ctx, "practice")
+    assert started.tone != "warning", started.text
+    values = [b.value for s in started.sections for b in s.buttons]
+    for value in values:
+        handle_action(ctx, "pb:practice:call", value)
+        logged = handle_action(ctx, "pb:practice:log", f"{value}:not_home")
+        assert "Logged for" in logged.text
+    assert "Practice done: 3 of 3" in logged.text
+    late = handle_action(ctx, "pb:practice:call", values[0])
+    assert late.tone == "warning" and "practice round is over" in late.text
+    relog = handle_action(ctx, "pb:practice:log", f"{values[0]}:talked")
+    assert relog.tone == "warning"
+    with engine.connect() as conn:
+        codes = [r[0] for r in conn.execute(text("SELECT result_code FROM practice_call"))]
+        assert codes == ["not_home"] * 3
+        assert list(conn.execute(text("SELECT id FROM call_attempt"))) == []
+
+
+@pytest.mark.parametrize(
+    ("action", "value"),
+    [
+        ("pb:practice:call", "1:9"),
+        ("pb:practice:call", "x"),
+        ("pb:practice:log", "1:0:nosuchcode"),
+        ("pb:practice:log", "1:0"),
+        ("pb:practice:end", "999"),
+    ],
+)
+def test_forged_practice_buttons_are_refused(
+    engine: Engine, clock: FrozenClock, action: str, value: str
+) -> None:
+    with session_scope(engine) as session:
+        make_campaign(session, campaign_config(), clock=clock)
+    ctx = signed_up_context(make_services(engine, clock))
+    handle_command(ctx, "practice")
+    assert handle_action(ctx, action, value).tone == "warning"
+    with engine.connect() as conn:
+        assert list(conn.execute(text("SELECT id FROM practice_call"))) == []

@@ -141,7 +141,52 @@ def an_organizer_certifies_suspends_and_reinstates(world: World, surface: Surfac
     ]
 
 
+def _export(world: World) -> str:
+    import io
+
+    from storage.campaign_store import campaign_config
+    from storage.db import read_session
+    from storage.export import write_results
+    from storage.models import Campaign
+
+    out = io.StringIO()
+    with read_session(world.engine) as session:
+        campaign = session.get(Campaign, world.campaign_ids[-1])
+        assert campaign is not None
+        write_results(session, campaign, campaign_config(campaign), out)
+    return out.getvalue()
+
+
+def a_practice_round_counts_for_nothing(world: World, surface: Surface) -> None:
+    """Fictional voters, pretend calls, results logged apart: stats, exports, batches and
+    attempts are the same after (old buttons of an ended round: tests/test_training.py)."""
+    from tests.scenarios.conversations import ANA_PHONE, sign_up
+
+    world.campaign([voter("Maria", 1)])
+    ana = surface.user("ana")
+    sign_up(world, ana, ANA_PHONE)
+    stats_before, export_before = ana.command("stats").text, _export(world)
+
+    shown = ana.command("practice")
+    assert shown.has("made up", "nobody is dialed", "Pat Example (practice voter)")
+    assert shown.has("Practice Elementary School") and not shown.has("Maria")
+    assert ana.press("Call", near="Pat").has("(Pretend call)", "Pat answers")
+    assert ana.press("Talked to voter", near="Pat").has("Logged for Pat: Talked to voter")
+    ana.press("Call", near="Sam")
+    ended = ana.press("End practice")
+    assert ended.has("Practice done: 1 of 3")
+    assert [r.result_code for r in world.rows("SELECT result_code FROM practice_call")] == [
+        "talked",
+        None,
+    ]
+
+    assert world.rows("SELECT id FROM batch") == world.rows("SELECT id FROM call_attempt") == []
+    assert world.texts == [t for t in world.texts if "code" in t[1]]  # only the signup code
+    assert ana.command("stats").text == stats_before and _export(world) == export_before
+
+
 TRAINING_SCENARIOS = [
+    a_practice_round_counts_for_nothing,
     an_organizer_certifies_suspends_and_reinstates,
     a_recruit_trains_fails_once_passes_and_gets_a_batch,
     a_campaign_without_training_needs_none,
