@@ -27,6 +27,9 @@ class BlockKind(StrEnum):
     QUOTE = "quote"
 
 
+_LIST_KINDS = frozenset({BlockKind.BULLET, BlockKind.NUMBERED})
+
+
 @dataclass(frozen=True)
 class Span:
     text: str
@@ -50,7 +53,18 @@ class RichText:
 
     def plain(self) -> str:
         """The text with no markup: list items keep their bullet or number."""
-        return "\n".join(_plain_block(block) for block in self.blocks)
+        return self.join([_plain_block(block) for block in self.blocks])
+
+    def join(self, shown: list[str]) -> str:
+        """Each block's rendering (in order) joined: a blank line between paragraphs, none
+        between the items of a list."""
+        text = ""
+        for index, piece in enumerate(shown):
+            if index:
+                both_items = {self.blocks[index - 1].kind, self.blocks[index].kind} <= _LIST_KINDS
+                text += "\n" if both_items else "\n\n"
+            text += piece
+        return text
 
 
 def _plain_block(block: Block) -> str:

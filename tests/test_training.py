@@ -256,3 +256,27 @@ def test_forged_practice_buttons_are_refused(
     assert handle_action(ctx, action, value).tone == "warning"
     with engine.connect() as conn:
         assert list(conn.execute(text("SELECT id FROM practice_call"))) == []
+
+
+def test_certified_only_when_every_module_is_passed(engine: Engine, clock: FrozenClock) -> None:
+    reading = {"id": "reading", "title": "Reading only", "content": "Just read.\n\n---\n\nDone."}
+    with session_scope(engine) as session:
+        make_campaign(session, campaign_config(training=[reading, BASICS]), clock=clock)
+    ctx = signed_up_context(make_services(engine, clock))
+
+    assert "Reading only" in handle_command(ctx, "batch").text
+    first = handle_action(ctx, "pb:train:start", "")
+    assert "Reading only · page 1 of 2" in first.text
+    assert "page 2 of 2" in handle_action(ctx, "pb:train:page", "reading:1").text
+    assert "Take the quiz" not in reply_text(handle_action(ctx, "pb:train:page", "reading:1"))
+    done = handle_action(ctx, "pb:train:finish", "reading")
+    assert "1 of 2 modules passed" in done.text and "certified" not in done.text
+    assert handle_action(ctx, "pb:train:finish", "basics").tone == "warning"  # it has a quiz
+    refused = handle_command(ctx, "batch")
+    assert "Calling basics" in refused.text and "Reading only" not in refused.text
+
+    handle_action(ctx, "pb:train:quiz", "basics")
+    handle_action(ctx, "pb:train:answer", "basics:0:1")
+    assert "certified to call" in handle_action(ctx, "pb:train:answer", "basics:1:0").text
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT status FROM volunteer")).scalar() == "certified"

@@ -8,7 +8,7 @@ from handlers.markdown import Block, BlockKind, RichText, Span
 
 def to_mrkdwn(rich: RichText) -> str:
     """Slack's markup for the text: *bold*, _italic_, `code`, <link|text>, bullets and quotes."""
-    return "\n".join(_block(block) for block in rich.blocks)
+    return rich.join([_block(block) for block in rich.blocks])
 
 
 def _block(block: Block) -> str:
