@@ -280,3 +280,14 @@ def test_certified_only_when_every_module_is_passed(engine: Engine, clock: Froze
     assert "certified to call" in handle_action(ctx, "pb:train:answer", "basics:1:0").text
     with engine.connect() as conn:
         assert conn.execute(text("SELECT status FROM volunteer")).scalar() == "certified"
+
+
+def test_a_training_page_and_question_are_valid_block_kit(engine: Engine, trainee: Any) -> None:
+    from tests.slack_blockkit import block_kit_problems
+
+    for reply in (
+        handle_action(trainee, "pb:train:start", ""),
+        handle_action(trainee, "pb:train:quiz", "basics"),
+        handle_command(trainee, "practice"),
+    ):
+        assert block_kit_problems({"blocks": reply_blocks(reply)}) == []
