@@ -140,10 +140,14 @@ def quiz(ctx: Context, value: str) -> Reply:
     campaign = active_campaign(ctx)
     _not_suspended(ctx, volunteer_id)
     module = _module(campaign, value)
+    if not module.quiz:
+        raise Refusal(f"{module.title} has no quiz: press Finish on its last page.")
     pages = _pages(module, _language(ctx, volunteer_id))
     with session_scope(ctx.services.engine) as session:
         row = _progress_row(session, volunteer_id, campaign.id, module.id)
         row.step = max(row.step, len(pages))
+        if len(row.answers) >= len(module.quiz):  # the organizer shortened the quiz meanwhile
+            row.answers = ""
         state = _state(row)
     return _question_reply(ctx, campaign, module, state)
 
@@ -336,6 +340,10 @@ def _question_reply(
             buttons=(Button("Read again", PAGE, f"{module.id}:0"),),
         )
     number = len(state.answers)
+    if number >= len(module.quiz):  # a reading-only module, or a quiz shortened meanwhile
+        onward = Button("Take the quiz", QUIZ, module.id) if module.quiz else None
+        onward = onward or Button("Finish", FINISH, module.id)
+        return Reply(text=f"{intro} {module.title}".strip(), buttons=(onward,))
     question = module.quiz[number]
     buttons = tuple(
         Button(choice, ANSWER, f"{module.id}:{number}:{index}")

@@ -291,3 +291,13 @@ def test_a_training_page_and_question_are_valid_block_kit(engine: Engine, traine
         handle_command(trainee, "practice"),
     ):
         assert block_kit_problems({"blocks": reply_blocks(reply)}) == []
+
+
+def test_a_reading_only_module_has_no_quiz_to_take(engine: Engine, clock: FrozenClock) -> None:
+    reading = {"id": "reading", "title": "Reading only", "content": "Just read."}
+    with session_scope(engine) as session:
+        make_campaign(session, campaign_config(training=[reading]), clock=clock)
+    ctx = signed_up_context(make_services(engine, clock))
+    refused = handle_action(ctx, "pb:train:quiz", "reading")
+    assert refused.tone == "warning" and "no quiz" in refused.text
+    assert "Finish" in reply_text(handle_action(ctx, "pb:train:start", ""))
