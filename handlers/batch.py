@@ -16,18 +16,20 @@ from handlers.cards import CLAIM, BatchView, load_batch, render_batch
 from handlers.context import Context
 from handlers.refusal import Refusal, int_value, signed_up
 from handlers.replies import Button, ButtonStyle, Reply, Tone
+from handlers.training import refuse_if_suspended, require_certified
 from handlers.verification import ring_problem
 from matching.claims import ClaimStatus, claim_batch
 from matching.leases import release_batch, release_card
 from storage.db import read_session
-from storage.models import Batch, BatchCard, Volunteer
+from storage.models import Batch, BatchCard, Volunteer, VolunteerStatus
 
 
 def take_batch(ctx: Context, args: list[str]) -> Reply:
     """Get a batch of voters to call, matched to your area code and languages."""
     volunteer_id = signed_up(ctx)
-    _ready_to_ring(ctx, volunteer_id)
     campaign = active_campaign(ctx)
+    require_certified(ctx, volunteer_id, campaign)
+    _ready_to_ring(ctx, volunteer_id)
     services = ctx.services
     result = claim_batch(
         services.engine,
@@ -44,6 +46,7 @@ def take_batch(ctx: Context, args: list[str]) -> Reply:
         )
     if result.status is ClaimStatus.EMPTY or result.batch_id is None:
         return Reply(text=f"Nothing to call: {result.message}. Thank you for checking!")
+    _release_if_suspended_meanwhile(ctx, volunteer_id, result.batch_id)
     view = batch_view(ctx, result.batch_id)
     if result.status is ClaimStatus.HELD:
         return render_batch(view, "You have a batch open: finish it, or press I'm done.")
@@ -63,6 +66,16 @@ def _ready_to_ring(ctx: Context, volunteer_id: int) -> None:
                 buttons=(Button("Edit profile", "pb:signup:open"),),
             )
         )
+
+
+def _release_if_suspended_meanwhile(ctx: Context, volunteer_id: int, batch_id: int) -> None:
+    """A suspension that raced this claim wins: the batch goes straight back."""
+    with read_session(ctx.services.engine) as session:
+        volunteer = session.get(Volunteer, volunteer_id)
+        suspended = volunteer is not None and volunteer.status == VolunteerStatus.SUSPENDED
+    if suspended:
+        release_batch(ctx.services.engine, batch_id, clock=ctx.services.clock, reason="suspended")
+        refuse_if_suspended(volunteer)
 
 
 def claim(ctx: Context, value: str) -> Reply:
@@ -106,6 +119,7 @@ def batch_view(ctx: Context, batch_id: int) -> BatchView:
 def own_batch(session: Session, ctx: Context, batch_id: int) -> Batch:
     """The asker's batch, or a refusal: buttons of another volunteer's batch do nothing."""
     volunteer_id = signed_up(ctx)
+    refuse_if_suspended(session.get(Volunteer, volunteer_id))
     batch = session.get(Batch, batch_id)
     if batch is None:
         raise Refusal("That batch no longer exists; get a new one.")
@@ -116,6 +130,8 @@ def own_batch(session: Session, ctx: Context, batch_id: int) -> Batch:
 
 def own_card(session: Session, ctx: Context, card_id: int) -> tuple[BatchCard, Batch]:
     """The asker's card and its batch, or a refusal."""
+    if ctx.volunteer_id is not None:
+        refuse_if_suspended(session.get(Volunteer, ctx.volunteer_id))
     card = session.get(BatchCard, card_id)
     if card is None:
         raise Refusal("That card no longer exists; get a new batch.")

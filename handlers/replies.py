@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from handlers.markdown import RichText
+
 
 class ButtonStyle(StrEnum):
     DEFAULT = "default"
@@ -40,6 +42,8 @@ class Section:
     text: str
     facts: tuple[Fact, ...] = ()
     buttons: tuple[Button, ...] = ()
+    # Formatted text (training pages) for adapters that render it; `text` is its plain fallback.
+    rich: RichText | None = None
 
 
 class InputKind(StrEnum):

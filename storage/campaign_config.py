@@ -12,6 +12,7 @@ loader can report them with their lines even when other fields of the same file 
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Iterator, Mapping
 from datetime import date, time
@@ -142,9 +143,12 @@ class SurveyQuestion(_Strict):
 
 
 class QuizQuestion(_Strict):
-    question: str = Field(min_length=1)
-    choices: tuple[str, ...] = Field(min_length=2)
+    question: str = Field(min_length=1, max_length=500)
+    choices: tuple[Annotated[str, StringConstraints(min_length=1, max_length=75)], ...] = Field(
+        min_length=2, max_length=10
+    )
     answer: int = Field(ge=0)  # index into choices
+    explanation: str | None = Field(default=None, max_length=1000)  # shown after a wrong answer
 
     @model_validator(mode="after")
     def _answer_is_a_choice(self) -> QuizQuestion:
@@ -156,9 +160,27 @@ class QuizQuestion(_Strict):
 class TrainingModule(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")
     title: str = Field(min_length=1)
-    content: str
-    quiz: tuple[QuizQuestion, ...] = ()
+    # Markdown, one text or one per language; a line `---` starts the next step.
+    content: str | dict[LanguageCode, str]
+    quiz: tuple[QuizQuestion, ...] = Field(default=(), max_length=60)
     pass_score: float = Field(default=1.0, ge=0, le=1)  # share of quiz answers to get right
+
+    @field_validator("content")
+    @classmethod
+    def _content_in_english(cls, value: str | dict[str, str]) -> str | dict[str, str]:
+        if isinstance(value, dict) and "en" not in value:
+            raise ValueError("content per language needs an English text ('en') to fall back on")
+        return value
+
+    def content_in(self, language: str) -> str:
+        """The module's markdown in `language`, else in English."""
+        if isinstance(self.content, str):
+            return self.content
+        return self.content.get(language) or self.content["en"]
+
+    def needed_right(self) -> int:
+        """How many quiz answers must be right to pass."""
+        return math.ceil(self.pass_score * len(self.quiz) - 1e-9)
 
 
 class AttemptRules(_Strict):
@@ -221,6 +243,9 @@ class CampaignConfig(_Strict):
     survey: tuple[SurveyQuestion, ...] = ()
     result_codes: tuple[ResultCode, ...] = Field(min_length=1)
     training: tuple[TrainingModule, ...] = ()
+    # Whether `batch` waits for the training to be passed; None: yes, when there are modules.
+    training_required: bool | None = None
+    training_retry_minutes: int = Field(default=10, ge=0, le=7 * 24 * 60)  # after a failed quiz
     calling_hours: CallingHours
     # At most 50 households: a batch then fits the 5 follow-up messages Slack allows a request.
     batch_size: int = Field(default=20, ge=1, le=50)
@@ -284,6 +309,17 @@ class CampaignConfig(_Strict):
             details = "; ".join(f"{dotted(path)}: {message}" for path, message in findings)
             raise PydanticCustomError(CONSISTENCY_ERROR, "{details}", {"details": details})
         return self
+
+    @property
+    def requires_training(self) -> bool:
+        """Whether volunteers must pass the training before their first batch."""
+        if self.training_required is None:
+            return bool(self.training)
+        return self.training_required and bool(self.training)
+
+    def training_module(self, module_id: str) -> TrainingModule | None:
+        """The training module called `module_id`, if the campaign has one."""
+        return next((m for m in self.training if m.id == module_id), None)
 
     def result_code(self, code: str) -> ResultCode | None:
         """The result code called `code`, if the campaign has one."""

@@ -48,6 +48,7 @@ class VolunteerStatus(StrEnum):
     APPLICANT = "applicant"
     TRAINED = "trained"
     CERTIFIED = "certified"
+    SUSPENDED = "suspended"  # by an organizer: no batches, no calls until reinstated
 
 
 class VoterStatus(StrEnum):
@@ -444,6 +445,40 @@ class TrainingProgress(SQLModel, table=True):
     score: int | None = None
     passed: bool = False
     completed_at: datetime | None = _utc(nullable=True)
+    # Where the volunteer is: the page they read, then the quiz answers given so far this try
+    # (one choice index a character), the tries that failed and when the last one failed.
+    step: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    answers: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": text("''")})
+    failures: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    failed_at: datetime | None = _utc(nullable=True)
+
+
+class PracticeRound(SQLModel, table=True):
+    """A practice batch of fictional voters (handlers/practice.py). Kept apart from `batch` and
+    `call_attempt` on purpose: nothing that counts calls (stats, exports, leaderboards, goals)
+    ever reads these tables, and nothing here is ever dialed."""
+
+    __tablename__ = "practice_round"
+    id: int | None = Field(default=None, primary_key=True)
+    volunteer_id: int = Field(foreign_key="volunteer.id", index=True)
+    campaign_id: int = Field(foreign_key="campaign.id")
+    voters: int  # how many fictional voters the round has
+    started_at: datetime = _utc()
+    ended_at: datetime | None = _utc(nullable=True)
+
+
+class PracticeCall(SQLModel, table=True):
+    """A pretend call to the fictional voter at `position` of a practice round, and its result."""
+
+    __tablename__ = "practice_call"
+    __table_args__ = (UniqueConstraint("round_id", "position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="practice_round.id", index=True)
+    position: int
+    called_at: datetime = _utc()
+    result_code: str | None = Field(default=None, max_length=32)
+    logged_at: datetime | None = _utc(nullable=True)
 
 
 class Script(SQLModel, table=True):

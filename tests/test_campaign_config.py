@@ -73,7 +73,8 @@ def test_the_example_campaign_loads() -> None:
     assert set(config.scripts) == {"en", "es"}
     assert all("{{ polling_place" in script for script in config.scripts.values())
     assert 2 <= len(config.survey) <= 3
-    assert len(config.training) == 2 and all(module.quiz for module in config.training)
+    assert len(config.training) == 1 and len(config.training[0].quiz) == 2
+    assert config.requires_training
     codes = {code.code for code in config.result_codes}
     assert {"talked", "refused", "no_answer", "busy", "left_message", "wrong_number"} <= codes
     assert {"do_not_call", "language_barrier", "moved"} <= codes

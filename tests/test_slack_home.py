@@ -109,3 +109,21 @@ async def test_the_tab_of_someone_not_signed_up_offers_signup(slack: SlackWorksp
     await slack.press_on_home("Get a batch")
 
     assert "Sign up first" in slack.latest().text
+
+
+@pytest.mark.anyio
+async def test_the_tab_shows_my_training(
+    engine: Engine, clock: FrozenClock, fake_slack: FakeSlackAPI
+) -> None:
+    from tests.scenarios.training import BASICS
+
+    with session_scope(engine) as session:
+        make_campaign(session, matching_config(training=[BASICS]))
+    async with open_workspace(engine, clock, fake_slack) as slack:
+        await slack.sign_up("(737) 555-0122")
+        await slack.open_home()
+        shown = "\n".join(texts(slack.home()["blocks"]))
+        assert "0 of 1 modules passed" in shown and "Calling basics: not started" in shown
+
+        await slack.press_on_home("Start training")
+        assert "page 1 of 2" in slack.latest().text

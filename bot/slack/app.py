@@ -36,7 +36,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.app import ACK_THREADS, FanOutNotifier
 from bot.settings import Settings
 from bot.slack.delivery import Outbox, Rendered, Sleep, rendered_for, retry_handlers
-from bot.slack.home import STATUS_COMMAND, home_view
+from bot.slack.home import STATUS_COMMAND, TRAINING_COMMAND, home_view
 from bot.slack.incoming import (
     SlackRequest,
     action_request,
@@ -365,8 +365,13 @@ class SlackAdapter:
         """Publish the App Home tab with the user's current status."""
         reading = dataclasses.replace(request, request_key=f"{request.request_key}:home")
         status = await self._run(reading, lambda ctx: router.handle_command(ctx, STATUS_COMMAND))
+        training = await self._run(
+            dataclasses.replace(request, request_key=f"{request.request_key}:home-training"),
+            lambda ctx: router.handle_command(ctx, TRAINING_COMMAND),
+        )
+        view = home_view(status, training)
         try:
-            await self.client.views_publish(user_id=request.user_id, view=home_view(status))
+            await self.client.views_publish(user_id=request.user_id, view=view)
         except Exception:
             log.exception("Could not publish the App Home")
 

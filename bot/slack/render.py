@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.slack.privacy import mask_phone_numbers
+from handlers.markdown import RichText
 from handlers.replies import Button, ButtonStyle, Reply, Tone
 from handlers.times import render_times, slack_time
 
@@ -175,7 +176,7 @@ def _section_blocks(reply: Reply, index: int) -> list[Block]:
     section = reply.sections[index]
     has_head = bool(reply.text.strip() or reply.image_url)
     blocks: list[Block] = [{"type": "divider"}] if has_head or index else []
-    body = text_blocks(section.text)
+    body = _rich_blocks(section.rich) if section.rich else text_blocks(section.text)
     facts = [_field(fact.label, fact.value) for fact in section.facts]
     groups = [facts[i : i + FIELDS_PER_SECTION] for i in range(0, len(facts), FIELDS_PER_SECTION)]
     if body and groups:
@@ -230,6 +231,15 @@ def text_blocks(text: str) -> list[Block]:
         {"type": "section", "text": mrkdwn(piece)}
         for piece in chunks(safe_text(text), SECTION_TEXT)
     ]
+
+
+def _rich_blocks(rich: RichText) -> list[Block]:
+    from bot.slack.markdown import to_mrkdwn  # it uses this module's escaping
+
+    text = to_mrkdwn(rich)
+    if not text.strip():
+        return []
+    return [{"type": "section", "text": mrkdwn(piece)} for piece in chunks(text, SECTION_TEXT)]
 
 
 def _field(label: str, value: str) -> dict[str, Any]:

@@ -430,3 +430,8 @@ SCENARIOS: list[Scenario] = [
     an_admin_grants_the_organizer_role,
     *SHIFT_SCENARIOS,
 ]
+
+
+from tests.scenarios.training import TRAINING_SCENARIOS  # noqa: E402  (it uses sign_up above)
+
+SCENARIOS += TRAINING_SCENARIOS
