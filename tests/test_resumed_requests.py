@@ -119,3 +119,25 @@ async def test_answered_slack_requests_leave_nothing_owed(
     assert unfinished(engine) == 0  # and each finished once answered
     clock.advance(RESUME_AFTER + timedelta(minutes=1))
     assert run_due(slack.adapter.services) == 0  # nothing is answered twice
+
+
+def test_a_resumed_request_keeps_the_roles_its_platform_vouched_for(
+    desk: Desk, clock: FrozenClock
+) -> None:
+    """Discord's DISCORD_ROLE_MAP roles are not stored grants: they travel in the row."""
+    asked = {
+        "platform": str(desk.ana.platform),
+        "workspace": desk.ana.workspace,
+        "user_id": desk.ana.user_id,
+        "kind": "command",
+        "name": "review",
+    }
+    owe_request(desk.services, ChatRequest(request_key="plain", **asked))
+    owe_request(desk.services, ChatRequest(request_key="mapped", roles=["organizer"], **asked))
+    clock.advance(RESUME_AFTER)
+
+    assert run_due(desk.services) == 2
+
+    plain, mapped = (told.text for _, told in desk.notifier.to_volunteers[-2:])
+    assert "Only organizers can use" in plain
+    assert "Only organizers" not in mapped and mapped.startswith(RESUMED)
