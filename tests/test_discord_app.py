@@ -8,6 +8,7 @@ import asyncio
 import copy
 import json
 import re
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -17,7 +18,10 @@ import discord
 import pytest
 from sqlalchemy import Engine
 
+from bot.app import build_services
+from bot.discord.app import discord_for
 from bot.discord.live import TOKEN_LIFETIME_S
+from bot.settings import load_settings
 from bot.telephony.simulated import SimulatedTelephony
 from handlers import router
 from handlers.alerts import alert_organizers
@@ -26,7 +30,7 @@ from handlers.outbox import run_due
 from handlers.replies import Reply
 from handlers.requests import RESUME_AFTER
 from storage.clock import FrozenClock
-from tests.discord_support import DiscordUser, label_of
+from tests.discord_support import ANSWER_TIMEOUT_S, BOT_TOKEN, DiscordUser, label_of
 from tests.fakes.discord_api import DEFERRED_MESSAGE, GUILD_ID, MESSAGE, FakeDiscordAPI, Interaction
 from tests.scenarios.conversations import ANA_PHONE
 from tests.scenarios.discord_driver import DiscordDriver, DiscordSurface
@@ -655,3 +659,47 @@ def test_an_interaction_whose_process_dies_after_its_deferral_is_answered_once_b
     assert "Maria" in told
     assert len(world.rows("SELECT id FROM batch")) == 1  # the claim, once
     assert [row for row in _outbox(world) if row.finished_at is None] == []
+
+
+class WatchedEvent(threading.Event):
+    """An event that says when someone started waiting for it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waited = threading.Event()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waited.set()
+        return super().wait(timeout)
+
+
+def test_a_message_sent_while_the_client_logs_in_waits_for_the_login(
+    world: World, fake_discord: FakeDiscordAPI
+) -> None:
+    """The outbox worker of a web process resumes owed requests at start-up, maybe before the
+    Discord client has logged in: their answers wait for it rather than being dropped."""
+    config = load_settings(
+        database_url=world.engine.url.render_as_string(hide_password=False),
+        discord_bot_token=BOT_TOKEN,
+        discord_api_url=fake_discord.base_url,
+    )
+    services = build_services(config, engine=world.engine, clock=world.clock)
+    adapter = discord_for(config, services)
+    assert adapter is not None
+    adapter.logged_in = watched = WatchedEvent()
+
+    def send() -> None:
+        services.notifier.to_channel(Platform.DISCORD, "1200000000000000777", Reply("Rally."))
+
+    async def start_up() -> None:
+        sending = asyncio.ensure_future(asyncio.to_thread(send))
+        assert await asyncio.to_thread(watched.waited.wait, ANSWER_TIMEOUT_S)  # for the login
+        assert not sending.done()
+        await adapter.login(sync_commands=False)
+        await sending
+        await adapter.close()
+
+    asyncio.run(start_up())
+
+    [post] = fake_discord.calls("channel.send")
+    assert post.path == "/channels/1200000000000000777/messages" and "Rally." in str(post.body)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -163,6 +164,7 @@ class DiscordAdapter:
         self.synced: list[app_commands.AppCommand] = []
         self.sync_on_login = True
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.logged_in = threading.Event()  # set once `login` has finished, well or not
         self._tasks: set[asyncio.Future[Any]] = set()
         self._workers = ThreadPoolExecutor(CONVERSATION_THREADS, "phonebank-discord")
         self._acks = ThreadPoolExecutor(DISCORD_ACK_THREADS, "phonebank-discord-ack")
@@ -173,7 +175,10 @@ class DiscordAdapter:
         """Log in over REST (users/@me, the application), add our buttons, sync the commands."""
         self.loop = asyncio.get_running_loop()
         self.sync_on_login = sync_commands
-        await self.client.login(self.token)
+        try:
+            await self.client.login(self.token)
+        finally:  # logged in or not, the Notifier stops waiting (notifier.py)
+            self.logged_in.set()
 
     async def run_rest_only(self) -> None:
         """Log in for REST alone (the Notifier's DMs and posts from a web replica), no gateway
