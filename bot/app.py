@@ -66,7 +66,7 @@ WORKER_THREADS = 16
 ACK_THREADS = 4
 # The same for a Discord adapter: the request owed to the outbox before an interaction's first
 # response, never queued behind the adapter's own conversation threads.
-DISCORD_ACK_THREADS = 2
+DISCORD_ACK_THREADS = 4
 
 
 def database_engine(settings: Settings) -> Engine:

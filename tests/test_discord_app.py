@@ -631,7 +631,16 @@ def test_an_interaction_whose_process_dies_after_its_deferral_is_answered_once_b
         async def die(*args: Any, **kwargs: Any) -> None:
             raise ProcessDied
 
+        owed_at_deferral: list[list[str]] = []
+        defer = dying.adapter.delivery.defer
+
+        async def deferring(interaction: Any) -> None:
+            unfinished = [row for row in _outbox(world) if row.finished_at is None]
+            owed_at_deferral.append([_payload(row)["name"] for row in unfinished])
+            await defer(interaction)
+
         monkeypatch.setattr(dying.adapter.delivery, "respond", die)
+        monkeypatch.setattr(dying.adapter.delivery, "defer", deferring)
         since = len(fake_discord.calls())
         dying.run(ana.member.command("batch"))  # the batch is claimed; its answer never leaves
     finally:
@@ -642,6 +651,7 @@ def test_an_interaction_whose_process_dies_after_its_deferral_is_answered_once_b
         DEFERRED_MESSAGE
     ]
     assert [c for c in calls if c.route.startswith("webhook")] == []
+    assert owed_at_deferral == [["batch"]]  # owed before the first response left
     [owed] = [row for row in _outbox(world) if row.finished_at is None]
     assert _payload(owed)["name"] == "batch"
 

@@ -291,28 +291,34 @@ class DiscordAdapter:
         arrived: float,
         asked: Asked | None = None,
     ) -> None:
-        """Owed, then the conversation within the budget (else a deferral and a follow-up),
-        then marked answered."""
+        """The conversation within the budget (else a deferral and a follow-up), owed to the
+        outbox before the first response leaves and marked answered after the answer."""
         request = await request_of(
             interaction, self.services.engine, self.role_names, self.guild_ids
         )
         if isinstance(request, Reply):  # refused before any handler: nothing changes
             await self.delivery.respond(interaction, request)
             return
-        owed = await self._owe(request, asked) if asked is not None else None
-        if self.busy():
-            await self.delivery.defer(interaction)
+        # The row is written while the conversation runs; no response leaves before it is.
+        owing = asyncio.ensure_future(self._owe(request, asked))
         work = asyncio.ensure_future(self._run(request, conversation))
+        if self.busy():
+            await owing
+            await self.delivery.defer(interaction)
         left = self.answer_budget_s - (time.monotonic() - arrived)
         done, _ = await asyncio.wait({work}, timeout=max(left, 0.0))
+        owed = await owing
         if not done:
             await self.delivery.defer(interaction)
         reply = await work
         await self.delivery.respond(interaction, reply, arrived=arrived)
         await self._settle(owed)
 
-    async def _owe(self, request: DiscordRequest, asked: Asked) -> int | None:
-        """Owe the interaction to the outbox (on the ack threads) before its first response."""
+    async def _owe(self, request: DiscordRequest, asked: Asked | None) -> int | None:
+        """Owe the interaction to the outbox (on the ack threads) before its first response;
+        the row's id (None: nothing to owe, or it could not be written)."""
+        if asked is None:
+            return None
         owed = ChatRequest(
             platform=Platform.DISCORD,
             workspace=request.guild_id,
