@@ -64,18 +64,22 @@ WORKER_THREADS = 16
 # request owed to the outbox): on asyncio's default executor it would queue behind the
 # conversations of a shift-start burst, and the acks would wait for them (issue 11's cause).
 ACK_THREADS = 4
+# The same for a Discord adapter: the request owed to the outbox before an interaction's first
+# response, never queued behind the adapter's own conversation threads.
+DISCORD_ACK_THREADS = 4
 
 
 def database_engine(settings: Settings) -> Engine:
     """The engine of a Phonebank process. On PostgreSQL its pool keeps a connection for every
     thread that may use one at once (the web app's worker threads, asyncio's default executor,
-    the Slack acks', the card updates after the answer, the outbox's), so a busy web process never closes and reopens
+    the Slack and Discord acks', the card updates after the answer, the outbox's), so a busy web process never closes and reopens
     connections: each new one costs a server process and its planned statements."""
     url = settings.database_url
     if normalize_url(url).get_backend_name() != "postgresql":
         return make_engine(url)
     asyncio_workers = min(32, (os.cpu_count() or 1) + 4)  # ThreadPoolExecutor's default
     pool = WORKER_THREADS + asyncio_workers + ACK_THREADS + LATER_THREADS + 2 * OUTBOX_THREADS
+    pool += DISCORD_ACK_THREADS
     return make_engine(url, pool_size=pool, max_overflow=10)
 
 

@@ -10,11 +10,13 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from handlers.context import Platform, Services
+from handlers.identity import MAPPED
 from handlers.replies import Reply, Tone
 from storage.db import read_session, session_scope
 from storage.models import AuditLog, ChatIdentity, Role
 
 _WHO = frozenset({Role.ORGANIZER, Role.ADMIN})
+_WHO_STORED = _WHO | {f"{MAPPED}{role}" for role in _WHO}  # granted, or vouched by the platform
 
 
 def alert_organizers(
@@ -61,13 +63,15 @@ def _alerted_since(session: Session, action: str, target: str | None, since: dat
 
 
 def organizer_addresses(services: Services) -> list[tuple[Platform, str]]:
-    """(platform, user id) of stored organizers and admins, plus the bootstrap admins."""
+    """(platform, user id) of stored organizers and admins (granted, or holding a platform role
+    mapped to one at their last request: handlers.identity.MAPPED), plus the bootstrap admins."""
     with read_session(services.engine) as session:
         identities = session.exec(select(ChatIdentity)).all()
         stored = {
             (Platform(identity.platform), identity.user_id)
             for identity in identities
-            if _WHO & set(identity.roles) and identity.platform in Platform.__members__.values()
+            if _WHO_STORED & set(identity.roles)
+            and identity.platform in Platform.__members__.values()
         }
     bootstrap = {
         (Platform(platform), user_id)

@@ -19,6 +19,11 @@ from storage.db import insert_ignoring_duplicates, read_session, session_scope
 from storage.models import AuditLog, ChatIdentity, Role
 
 CONSOLE_WORKSPACE = "local"
+# Marks a role the platform itself vouched for at the user's last request from a server
+# (Discord's DISCORD_ROLE_MAP), stored beside the grants only so that what Phonebank says unasked
+# (organizer alerts) reaches its holder. It grants nothing (`roles_of` skips it: permissions
+# come from the request itself) and is replaced at each such request (`remember_mapped_roles`).
+MAPPED = "mapped:"
 # Slack `<@U123|name>` (with escaping on), Discord `<@123>` / `<@!123>`, or a bare `@name`.
 _MENTION = re.compile(r"<@!?([A-Za-z0-9]+)(?:\|[^>]*)?>|@?([\w.@-]+)")
 
@@ -84,6 +89,22 @@ def roles_of(
     if identity in admins:
         roles.add(Role.ADMIN)
     return frozenset(roles)
+
+
+def remember_mapped_roles(
+    engine: Engine, platform: str, workspace: str, user_id: str, roles: frozenset[Role]
+) -> None:
+    """Store the roles the platform vouches for now in place of those it vouched for before
+    (grants untouched); written only when they changed."""
+    with session_scope(engine) as session:
+        identity = _identity(session, platform, workspace, user_id)
+        if identity is None:
+            return
+        held = set(identity.roles)
+        now = {r for r in held if not r.startswith(MAPPED)} | {f"{MAPPED}{r}" for r in roles}
+        if now != held:
+            identity.roles = sorted(now)
+            session.add(identity)
 
 
 def find_identity(engine: Engine, platform: str, workspace: str, user_id: str) -> KnownUser | None:

@@ -9,7 +9,10 @@ that acknowledged it then does the work and answers as usual, and marks the row 
 restarted process, or of another replica) runs the same conversation again under the same
 request key, which the side effects are stored under (a claim, a call attempt, an outcome): it
 gets the first run's result, or does the work once, and the volunteer is told the answer in a
-direct message (the response_url of the first process may have expired).
+direct message (the response_url of the first process may have expired). Nothing in it is one
+platform's: the roles a platform vouched for at the request (Discord's DISCORD_ROLE_MAP, which
+is not stored as a grant) travel in the row, and the answer goes through the Notifier, which
+reaches the volunteer on the platform they asked from.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from typing import Any
 
 from handlers import router
 from handlers.context import Context, Platform, Services
-from handlers.identity import context_for
+from handlers.identity import context_for, find_identity
 from handlers.outbox import Task, outbox_handler, owe
 from handlers.replies import Reply
+from storage.models import Role
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,7 @@ class ChatRequest:
     answers: dict[str, Any] = field(default_factory=dict)
     display_name: str = ""
     channel: str | None = None
+    roles: list[str] = field(default_factory=list)  # vouched for by the platform, not stored
 
 
 def owe_request(services: Services, request: ChatRequest) -> int | None:
@@ -91,9 +96,18 @@ def resume_request(services: Services, task: Task) -> None:
         channel=request.channel,
         request_key=request.request_key,
     )
+    vouched = {Role(role) for role in request.roles if role in Role.__members__.values()}
+    if vouched - ctx.roles:
+        ctx = dataclasses.replace(ctx, roles=ctx.roles | vouched)
     reply = answer(ctx, request)
-    if ctx.volunteer_id is None:
+    volunteer_id = ctx.volunteer_id or _volunteer_now(services, request)  # a signup links one
+    if volunteer_id is None:
         log.info("A resumed %s request has nobody to answer (not signed up)", request.platform)
         return
     text = f"{RESUMED}\n{reply.text}" if reply.text else RESUMED
-    services.notifier.to_volunteer(ctx.volunteer_id, dataclasses.replace(reply, text=text))
+    services.notifier.to_volunteer(volunteer_id, dataclasses.replace(reply, text=text))
+
+
+def _volunteer_now(services: Services, request: ChatRequest) -> int | None:
+    known = find_identity(services.engine, request.platform, request.workspace, request.user_id)
+    return known.volunteer_id if known is not None else None

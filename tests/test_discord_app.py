@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import re
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -16,13 +18,19 @@ import discord
 import pytest
 from sqlalchemy import Engine
 
+from bot.app import build_services
+from bot.discord.app import discord_for
 from bot.discord.live import TOKEN_LIFETIME_S
+from bot.settings import load_settings
 from bot.telephony.simulated import SimulatedTelephony
 from handlers import router
+from handlers.alerts import alert_organizers
 from handlers.context import Platform
+from handlers.outbox import run_due
 from handlers.replies import Reply
+from handlers.requests import RESUME_AFTER
 from storage.clock import FrozenClock
-from tests.discord_support import DiscordUser, label_of
+from tests.discord_support import ANSWER_TIMEOUT_S, BOT_TOKEN, DiscordUser, label_of
 from tests.fakes.discord_api import DEFERRED_MESSAGE, GUILD_ID, MESSAGE, FakeDiscordAPI, Interaction
 from tests.scenarios.conversations import ANA_PHONE
 from tests.scenarios.discord_driver import DiscordDriver, DiscordSurface
@@ -323,8 +331,10 @@ def test_a_discord_role_named_in_the_role_map_makes_an_organizer(
         assert not vic.command("help").has("campaign use")
     finally:
         surface.close()
-    stored = [row.roles for row in world.rows("SELECT roles FROM chat_identity")]
-    assert not any("organizer" in str(roles) for roles in stored)  # mapped, never granted
+    stored = {row.user_id: _roles(row.roles) for row in world.rows(ROLES)}
+    assert not any("organizer" in roles for roles in stored.values())  # mapped, never granted
+    assert stored[olga.member.user_id] == ["mapped:organizer"]  # remembered, for alerts only
+    assert stored[vic.member.user_id] == []
 
 
 def test_commands_sync_to_the_configured_guilds_at_once(
@@ -515,3 +525,191 @@ def test_a_busy_process_defers_at_once_and_a_form_then_opens_from_a_button(
     assert kinds[0] == DEFERRED_MESSAGE  # at once, before the conversation ran
     assert "Open the form" in str(fake_discord.calls("webhook.send")[0].body)
     assert shown.form is not None and "phone" in shown.form.inputs
+
+
+ROLES = "SELECT user_id, roles FROM chat_identity"
+ORGANIZERS_ROLE = "1700000000000000001"
+
+
+def _roles(stored: Any) -> list[str]:
+    return list(json.loads(stored) if isinstance(stored, str) else stored)
+
+
+def _dms_to(fake: FakeDiscordAPI, user_id: str) -> list[str]:
+    dm = fake.dm_channel(user_id)
+    return [str(c.body) for c in fake.calls("channel.send") if dm and f"/{dm}/" in c.path]
+
+
+def test_an_organizer_only_through_the_role_map_gets_alerts_while_holding_the_role(
+    world: World, fake_discord: FakeDiscordAPI
+) -> None:
+    fake_discord.roles[GUILD_ID] = [
+        {"id": ORGANIZERS_ROLE, "name": "Organizers", "position": 1, "permissions": "0"},
+    ]
+    surface = DiscordSurface(world, fake_discord, discord_role_map="organizer:Organizers")
+    try:
+        olga, vic = surface.user("olga"), surface.user("vic")
+        olga.member.role_ids = [ORGANIZERS_ROLE]
+        olga.command("help")
+        vic.command("help")
+        services = surface.adapter.services
+
+        def alert(text: str) -> bool:
+            """Whether the alert reached olga (and never vic)."""
+            surface.run(asyncio.to_thread(alert_organizers, services, "caller_id.refused", text))
+            assert not any(text in dm for dm in _dms_to(fake_discord, vic.member.user_id))
+            return any(text in dm for dm in _dms_to(fake_discord, olga.member.user_id))
+
+        assert alert("Caller id refused.")
+
+        olga.member.guild_id = None  # from a DM no roles travel: what was seen is kept
+        olga.command("help")
+        assert alert("Still refused.")
+
+        olga.member.guild_id, olga.member.role_ids = GUILD_ID, []  # the role was taken away
+        olga.command("help")
+        assert not alert("Refused again.")
+    finally:
+        surface.close()
+
+
+# --- acknowledged means done (issue 19 on Discord) ------------------------------------------
+
+
+class ProcessDied(BaseException):
+    """The process going away mid-interaction: nothing in the adapter may catch it."""
+
+
+def _outbox(world: World) -> list[Any]:
+    return world.rows("SELECT kind, payload, finished_at FROM outbox ORDER BY id")
+
+
+def _payload(row: Any) -> dict[str, Any]:
+    return dict(json.loads(row.payload) if isinstance(row.payload, str) else row.payload)
+
+
+def test_answered_interactions_are_owed_before_their_first_response_and_leave_nothing_owed(
+    world: World, surface: DiscordSurface, fake_discord: FakeDiscordAPI
+) -> None:
+    world.campaign([voter("Maria", 1)])
+    ana = surface.user("ana")
+    sign_up(surface, ana)
+    ana.command("batch")
+    ana.press("Call", near="Maria")
+
+    rows = _outbox(world)
+    assert {row.kind for row in rows} == {"chat.request"}
+    asked = [_payload(row) for row in rows]
+    assert [a["kind"] for a in asked] == ["command", "form", "command", "command", "action"]
+    form = asked[1]  # the whole form (every step's answers), not the step that opened it
+    assert {"name", "phone", "languages", "sms_consent"} <= set(form["answers"])
+    assert all(a["platform"] == "discord" and a["workspace"] == GUILD_ID for a in asked)
+    assert all(row.finished_at is not None for row in rows)  # each marked once answered
+    world.clock.advance(RESUME_AFTER + timedelta(minutes=1))
+    assert run_due(surface.adapter.services) == 0  # nothing is answered twice
+
+
+def test_a_refused_interaction_owes_nothing(world: World, fake_discord: FakeDiscordAPI) -> None:
+    refusing = DiscordSurface(world, fake_discord, discord_guild_ids="999")
+    try:
+        assert refusing.user("ana").command("help").refused
+    finally:
+        refusing.close()
+    assert _outbox(world) == []
+
+
+def test_an_interaction_whose_process_dies_after_its_deferral_is_answered_once_by_dm(
+    world: World, fake_discord: FakeDiscordAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.campaign([voter("Maria", 1)])
+    dying = DiscordSurface(world, fake_discord)
+    try:
+        ana = dying.user("ana")
+        sign_up(dying, ana)
+        dying.adapter.answer_budget_s = 0.0  # deferred: the first response is out at once
+
+        async def die(*args: Any, **kwargs: Any) -> None:
+            raise ProcessDied
+
+        owed_at_deferral: list[list[str]] = []
+        defer = dying.adapter.delivery.defer
+
+        async def deferring(interaction: Any) -> None:
+            unfinished = [row for row in _outbox(world) if row.finished_at is None]
+            owed_at_deferral.append([_payload(row)["name"] for row in unfinished])
+            await defer(interaction)
+
+        monkeypatch.setattr(dying.adapter.delivery, "respond", die)
+        monkeypatch.setattr(dying.adapter.delivery, "defer", deferring)
+        since = len(fake_discord.calls())
+        dying.run(ana.member.command("batch"))  # the batch is claimed; its answer never leaves
+    finally:
+        monkeypatch.undo()
+        dying.close()
+    calls = fake_discord.calls()[since:]
+    assert [c.body["type"] for c in calls if c.route == "interaction.callback"] == [
+        DEFERRED_MESSAGE
+    ]
+    assert [c for c in calls if c.route.startswith("webhook")] == []
+    assert owed_at_deferral == [["batch"]]  # owed before the first response left
+    [owed] = [row for row in _outbox(world) if row.finished_at is None]
+    assert _payload(owed)["name"] == "batch"
+
+    restarted = DiscordSurface(world, fake_discord)  # a web process, its outbox worker
+    try:
+        services = restarted.adapter.services
+        assert restarted.run(asyncio.to_thread(run_due, services)) == 0  # not before its time
+        world.clock.advance(RESUME_AFTER)
+        assert restarted.run(asyncio.to_thread(run_due, services)) == 1
+        assert restarted.run(asyncio.to_thread(run_due, services)) == 0
+    finally:
+        restarted.close()
+
+    [told] = [dm for dm in _dms_to(fake_discord, ana.member.user_id) if "restarted" in dm]
+    assert "Maria" in told
+    assert len(world.rows("SELECT id FROM batch")) == 1  # the claim, once
+    assert [row for row in _outbox(world) if row.finished_at is None] == []
+
+
+class WatchedEvent(threading.Event):
+    """An event that says when someone started waiting for it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waited = threading.Event()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waited.set()
+        return super().wait(timeout)
+
+
+def test_a_message_sent_while_the_client_logs_in_waits_for_the_login(
+    world: World, fake_discord: FakeDiscordAPI
+) -> None:
+    """The outbox worker of a web process resumes owed requests at start-up, maybe before the
+    Discord client has logged in: their answers wait for it rather than being dropped."""
+    config = load_settings(
+        database_url=world.engine.url.render_as_string(hide_password=False),
+        discord_bot_token=BOT_TOKEN,
+        discord_api_url=fake_discord.base_url,
+    )
+    services = build_services(config, engine=world.engine, clock=world.clock)
+    adapter = discord_for(config, services)
+    assert adapter is not None
+    adapter.logged_in = watched = WatchedEvent()
+
+    def send() -> None:
+        services.notifier.to_channel(Platform.DISCORD, "1200000000000000777", Reply("Rally."))
+
+    async def start_up() -> None:
+        sending = asyncio.ensure_future(asyncio.to_thread(send))
+        assert await asyncio.to_thread(watched.waited.wait, ANSWER_TIMEOUT_S)  # for the login
+        assert not sending.done()
+        await adapter.login(sync_commands=False)
+        await sending
+        await adapter.close()
+
+    asyncio.run(start_up())
+
+    [post] = fake_discord.calls("channel.send")
+    assert post.path == "/channels/1200000000000000777/messages" and "Rally." in str(post.body)

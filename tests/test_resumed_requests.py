@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from handlers.outbox import run_due
 from handlers.requests import RESUME_AFTER, RESUMED, ChatRequest, owe_request
 from handlers.router import handle_action
+from handlers.signup import SUBMIT as SIGNUP
 from storage.clock import FrozenClock
 from storage.outbox import OUTBOX
 from tests.fakes.slack_api import FakeSlackAPI
@@ -119,3 +120,49 @@ async def test_answered_slack_requests_leave_nothing_owed(
     assert unfinished(engine) == 0  # and each finished once answered
     clock.advance(RESUME_AFTER + timedelta(minutes=1))
     assert run_due(slack.adapter.services) == 0  # nothing is answered twice
+
+
+def test_a_resumed_request_keeps_the_roles_its_platform_vouched_for(
+    desk: Desk, clock: FrozenClock
+) -> None:
+    """Discord's DISCORD_ROLE_MAP roles are not stored grants: they travel in the row."""
+    asked = {
+        "platform": str(desk.ana.platform),
+        "workspace": desk.ana.workspace,
+        "user_id": desk.ana.user_id,
+        "kind": "command",
+        "name": "review",
+    }
+    owe_request(desk.services, ChatRequest(request_key="plain", **asked))
+    owe_request(desk.services, ChatRequest(request_key="mapped", roles=["organizer"], **asked))
+    clock.advance(RESUME_AFTER)
+
+    assert run_due(desk.services) == 2
+
+    plain, mapped = (told.text for _, told in desk.notifier.to_volunteers[-2:])
+    assert "Only organizers can use" in plain
+    assert "Only organizers" not in mapped and mapped.startswith(RESUMED)
+
+
+def test_a_resumed_signup_answers_the_volunteer_it_signed_up(
+    desk: Desk, clock: FrozenClock
+) -> None:
+    """Nobody was signed up when the request came in; the answer goes to who it linked."""
+    answers = {"name": "Nia", "phone": "(512) 555-0143", "languages": ["en"]}
+    signup = ChatRequest(
+        platform=str(desk.ana.platform),
+        workspace=desk.ana.workspace,
+        user_id="newcomer",
+        request_key="signup-1",
+        kind="form",
+        name=SIGNUP,
+        answers=answers | {"sms_consent": "yes"},
+    )
+    owe_request(desk.services, signup)
+    clock.advance(RESUME_AFTER)
+
+    assert run_due(desk.services) == 1
+
+    volunteer_id, told = desk.notifier.to_volunteers[-1]
+    assert told.text.startswith(RESUMED) and "signed up" in told.text
+    assert desk.one("SELECT name FROM volunteer WHERE id = :id", id=volunteer_id).name == "Nia"

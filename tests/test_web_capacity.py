@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.pool import QueuePool
 
-from bot.app import ACK_THREADS, WORKER_THREADS, database_engine
+from bot.app import ACK_THREADS, DISCORD_ACK_THREADS, WORKER_THREADS, database_engine
 from bot.later import DEFAULT_THREADS
 from bot.outbox import THREADS as OUTBOX_THREADS
 from bot.settings import load_settings
@@ -31,6 +31,7 @@ def test_postgresql_keeps_a_connection_for_every_thread_that_may_use_one(db_url:
             # the outbox worker's threads: a row's lock, and its handler's own transactions
             outbox = 2 * OUTBOX_THREADS
             threads = WORKER_THREADS + asyncio_workers + ACK_THREADS + DEFAULT_THREADS + outbox
+            threads += DISCORD_ACK_THREADS  # the request a Discord interaction owes
             assert pool.size() == threads
         else:  # SQLite writes take turns anyway: the engine's own pool
             assert engine.dialect.name == "sqlite"

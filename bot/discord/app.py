@@ -5,7 +5,14 @@ thread (services are synchronous) and is given `answer_budget_s` from the intera
 arrival; when it takes longer the interaction is deferred and the answer follows. On a busy
 process (`BUSY_AT` answers under way) the deferral goes out at once, before the conversation:
 there the event loop itself runs late, and a deferral sent after the budget could miss
-Discord's 3 seconds (the cost: a form then opens from a button instead of at once). Buttons carry
+Discord's 3 seconds (the cost: a form then opens from a button instead of at once). Before the
+first response, the interaction is owed to the durable outbox (handlers/requests.py), on threads
+of its own so that it never waits behind other interactions' conversations, and it is marked
+answered once the answer is out: a process that dies in between leaves the row, and the outbox
+worker of a web process runs it again and answers by DM. Only what changes the truth is owed: a
+command, a button for the router, a form's last step (with the answers of all its steps); not a
+button that only opens a modal, nor a form's earlier step (its answers live in this process and
+die with it), nor a refusal. Buttons carry
 their action in their custom id (`pb:<capability>:<verb>:<value>`) and are dispatched by a
 `DynamicItem` registered at start-up, so buttons on old messages still work after a restart.
 
@@ -19,9 +26,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 import discord
@@ -30,7 +39,7 @@ import yarl
 from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
-from bot.app import FanOutNotifier
+from bot.app import DISCORD_ACK_THREADS, FanOutNotifier
 from bot.discord import forms
 from bot.discord.commands import phonebank_group, suggestions_for, text_of
 from bot.discord.delivery import Delivery
@@ -41,8 +50,10 @@ from bot.discord.render import CUSTOM_ID_PATTERN, parse_custom_id
 from bot.settings import Settings
 from handlers import router
 from handlers.context import Context, Platform, Services
-from handlers.identity import context_for
+from handlers.identity import context_for, remember_mapped_roles
+from handlers.outbox import finished
 from handlers.replies import Button, ButtonStyle, Fact, Reply, Section, Tone, problem
+from handlers.requests import ChatRequest, owe_request
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +66,22 @@ FAILED = "Something went wrong on our side. Please try again in a moment."
 EXPIRED_FORM = "That form has expired (or Phonebank restarted); please open it again."
 
 Conversation = Callable[[Context], Reply]
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What an interaction asks, as the outbox keeps it to ask again (`ChatRequest`)."""
+
+    kind: str  # "command" (its text in `name`), "action" or "form" (an action id in `name`)
+    name: str
+    value: str = ""
+    answers: Mapping[str, Any] = field(default_factory=dict)
+
+    def run(self, ctx: Context) -> Reply:
+        """A command's or a button's conversation (a form's is its last step's)."""
+        if self.kind == "command":
+            return router.handle_command(ctx, self.name)
+        return router.handle_action(ctx, self.name, self.value)
 
 
 class PhonebankClient(discord.Client):
@@ -137,8 +164,10 @@ class DiscordAdapter:
         self.synced: list[app_commands.AppCommand] = []
         self.sync_on_login = True
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.logged_in = threading.Event()  # set once `login` has finished, well or not
         self._tasks: set[asyncio.Future[Any]] = set()
         self._workers = ThreadPoolExecutor(CONVERSATION_THREADS, "phonebank-discord")
+        self._acks = ThreadPoolExecutor(DISCORD_ACK_THREADS, "phonebank-discord-ack")
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -146,7 +175,10 @@ class DiscordAdapter:
         """Log in over REST (users/@me, the application), add our buttons, sync the commands."""
         self.loop = asyncio.get_running_loop()
         self.sync_on_login = sync_commands
-        await self.client.login(self.token)
+        try:
+            await self.client.login(self.token)
+        finally:  # logged in or not, the Notifier stops waiting (notifier.py)
+            self.logged_in.set()
 
     async def run_rest_only(self) -> None:
         """Log in for REST alone (the Notifier's DMs and posts from a web replica), no gateway
@@ -189,12 +221,14 @@ class DiscordAdapter:
         if not self.client.is_closed():
             await self.client.close()
         self._workers.shutdown(wait=False)
+        self._acks.shutdown(wait=False)
 
     # --- what arrives -------------------------------------------------------------------------
 
     async def on_command(self, interaction: discord.Interaction[Any], text: str) -> None:
         """`/phonebank <subcommand ...>`."""
-        await self._answer(interaction, lambda ctx: router.handle_command(ctx, text))
+        asked = Asked("command", text)
+        await self._answer(interaction, asked.run, asked)
 
     async def on_button(
         self, interaction: discord.Interaction[Any], action_id: str, value: str
@@ -203,7 +237,8 @@ class DiscordAdapter:
         if action_id == forms.OPEN:
             await self._track(self._open_form_step(interaction, value))
             return
-        await self._answer(interaction, lambda ctx: router.handle_action(ctx, action_id, value))
+        asked = Asked("action", action_id, value)
+        await self._answer(interaction, asked.run, asked)
 
     async def on_modal_submit(self, interaction: discord.Interaction[Any], custom_id: str) -> None:
         """A submitted step of a form: the next step, or the whole form to its handler."""
@@ -217,7 +252,13 @@ class DiscordAdapter:
         step = reference[1]
         components = raw_data(interaction).get("components") or []
         answers = forms.submitted_answers(components, draft.steps[step])
-        await self._answer(interaction, lambda ctx: self._submit_step(ctx, draft, step, answers))
+        asked = None
+        if not set(range(len(draft.steps))) - draft.submitted - {step}:  # the last step
+            form = draft.form
+            asked = Asked("form", form.submit_action, form.value, draft.answers | answers)
+        await self._answer(
+            interaction, lambda ctx: self._submit_step(ctx, draft, step, answers), asked
+        )
 
     async def _on_tree_error(
         self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
@@ -225,7 +266,8 @@ class DiscordAdapter:
         """A subcommand this version does not have (a stale client), or one that failed."""
         if isinstance(error, app_commands.CommandNotFound | app_commands.CommandSignatureMismatch):
             text = text_of(raw_data(interaction))
-            await self._answer(interaction, lambda ctx: router.handle_command(ctx, text))
+            asked = Asked("command", text)
+            await self._answer(interaction, asked.run, asked)
             return
         log.error("Discord command failed", exc_info=error)
         if not interaction.response.is_done():
@@ -234,29 +276,77 @@ class DiscordAdapter:
     # --- answering ----------------------------------------------------------------------------
 
     async def _answer(
-        self, interaction: discord.Interaction[Any], conversation: Conversation
+        self,
+        interaction: discord.Interaction[Any],
+        conversation: Conversation,
+        asked: Asked | None = None,
     ) -> None:
-        await self._track(self._answer_now(interaction, conversation, time.monotonic()))
+        arrived = time.monotonic()
+        await self._track(self._answer_now(interaction, conversation, arrived, asked))
 
     async def _answer_now(
-        self, interaction: discord.Interaction[Any], conversation: Conversation, arrived: float
+        self,
+        interaction: discord.Interaction[Any],
+        conversation: Conversation,
+        arrived: float,
+        asked: Asked | None = None,
     ) -> None:
-        """The conversation within the budget, else a deferral and a follow-up."""
+        """The conversation within the budget (else a deferral and a follow-up), owed to the
+        outbox before the first response leaves and marked answered after the answer."""
         request = await request_of(
             interaction, self.services.engine, self.role_names, self.guild_ids
         )
         if isinstance(request, Reply):  # refused before any handler: nothing changes
             await self.delivery.respond(interaction, request)
             return
-        if self.busy():
-            await self.delivery.defer(interaction)
+        # The row is written while the conversation runs; no response leaves before it is.
+        owing = asyncio.ensure_future(self._owe(request, asked))
         work = asyncio.ensure_future(self._run(request, conversation))
+        if self.busy():
+            await owing
+            await self.delivery.defer(interaction)
         left = self.answer_budget_s - (time.monotonic() - arrived)
         done, _ = await asyncio.wait({work}, timeout=max(left, 0.0))
+        owed = await owing
         if not done:
             await self.delivery.defer(interaction)
         reply = await work
         await self.delivery.respond(interaction, reply, arrived=arrived)
+        await self._settle(owed)
+
+    async def _owe(self, request: DiscordRequest, asked: Asked | None) -> int | None:
+        """Owe the interaction to the outbox (on the ack threads) before its first response;
+        the row's id (None: nothing to owe, or it could not be written)."""
+        if asked is None:
+            return None
+        owed = ChatRequest(
+            platform=Platform.DISCORD,
+            workspace=request.guild_id,
+            user_id=request.user_id,
+            request_key=request.request_key,
+            kind=asked.kind,
+            name=asked.name,
+            value=asked.value,
+            answers=dict(asked.answers),
+            display_name=request.user_name,
+            channel=request.channel_id,
+            roles=sorted(str(role) for role in request.roles),
+        )
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._acks, owe_request, self.services, owed)
+        except Exception:  # the database is away: the conversation will say so; answer anyway
+            log.exception("Could not owe Discord interaction %s", request.request_key)
+            return None
+
+    async def _settle(self, owed: int | None) -> None:
+        """The owed interaction is answered: the outbox has nothing left to do for it."""
+        if owed is None:
+            return
+        try:
+            await asyncio.to_thread(finished, self.services, owed)
+        except Exception:  # left owed: answered again after RESUME_AFTER (its key dedupes)
+            log.exception("Could not mark an owed Discord interaction answered")
 
     def busy(self) -> bool:
         """Whether so many answers are under way that a new one is deferred at once."""
@@ -282,6 +372,10 @@ class DiscordAdapter:
             channel=request.channel_id,
             request_key=request.request_key,
         )
+        if request.roles_known:
+            remember_mapped_roles(
+                self.services.engine, Platform.DISCORD, ctx.workspace, ctx.user_id, request.roles
+            )
         if request.roles - ctx.roles:
             ctx = dataclasses.replace(ctx, roles=ctx.roles | request.roles)
         return conversation(ctx)

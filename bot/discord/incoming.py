@@ -5,6 +5,16 @@ has no guild: the user's guild is the one Phonebank knows them from. A guild out
 `DISCORD_GUILD_IDS` (when set) is not served. Roles named in `DISCORD_ROLE_MAP` add Phonebank
 roles for as long as the member holds them. The request key is the interaction's id, unique to
 it, so a side effect stored under it happens once.
+
+Mapped roles are also remembered (`handlers.identity.remember_mapped_roles`, at each interaction
+from the guild, where the member's roles travel with it) so that organizer alerts, which read
+stored roles, reach a member who is an organizer only through the map. Why this and not asking
+Discord when an alert goes out: listing a guild's members by role needs the privileged
+GUILD_MEMBERS intent, and asking for each known member one by one is a REST call per volunteer
+in the alert's path. Why not a stored grant: a grant outlives the Discord role and could not be
+told from an organizer's own `role grant`; the remembered role is marked, grants nothing, and is
+replaced by what the next interaction shows (a member whose role was taken away stops getting
+alerts at their next interaction from the guild).
 """
 
 from __future__ import annotations
@@ -42,6 +52,7 @@ class DiscordRequest:
     user_name: str = ""
     channel_id: str | None = None
     roles: frozenset[Role] = field(default_factory=frozenset)
+    roles_known: bool = False  # from a guild whose role names were read: `roles` is the truth
 
 
 class RoleNames:
@@ -53,17 +64,20 @@ class RoleNames:
         self.by_name = {name.casefold(): Role(role) for role, name in role_map}
         self._fetched: dict[int, tuple[float, dict[int, str]]] = {}
 
-    async def roles_of(self, guild_id: int, role_ids: list[int]) -> frozenset[Role]:
+    async def roles_of(self, guild_id: int, role_ids: list[int]) -> frozenset[Role] | None:
+        """The mapped roles among the member's; None when the guild's role names are unknown."""
         if not self.by_name or not role_ids:
             return frozenset()
         names = await self._names(guild_id)
+        if names is None:
+            return None
         return frozenset(
             self.by_name[name.casefold()]
             for role_id in role_ids
             if (name := names.get(role_id)) and name.casefold() in self.by_name
         )
 
-    async def _names(self, guild_id: int) -> dict[int, str]:
+    async def _names(self, guild_id: int) -> dict[int, str] | None:
         guild = self.client.get_guild(guild_id)
         if guild is not None and guild.roles:
             return {role.id: role.name for role in guild.roles}
@@ -74,7 +88,7 @@ class RoleNames:
             roles = await self.client.http.get_roles(guild_id)
         except discord.HTTPException as exc:
             log.warning("Could not read the roles of guild %s (%s)", guild_id, exc.status)
-            return {}
+            return None
         names = {int(role["id"]): str(role["name"]) for role in roles}
         self._fetched[guild_id] = (time.monotonic(), names)
         return names
@@ -98,13 +112,15 @@ async def request_of(
         return problem(NOT_SERVED)
     role_ids = [int(r) for r in getattr(user, "_roles", [])]
     roles = await role_names.roles_of(int(guild_id), role_ids) if role_ids else frozenset()
+    mapped_here = interaction.guild_id is not None and bool(role_names.by_name)
     return DiscordRequest(
         guild_id=guild_id,
         user_id=user_id,
         request_key=f"discord:{interaction.id}",
         user_name=getattr(user, "display_name", "") or user.name,
         channel_id=str(interaction.channel_id) if interaction.channel_id else None,
-        roles=roles,
+        roles=roles or frozenset(),
+        roles_known=mapped_here and roles is not None,
     )
 
 

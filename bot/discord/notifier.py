@@ -78,16 +78,20 @@ class DiscordNotifier:
         return found is not None
 
     def _run(self, work: Coroutine[Any, Any, Any]) -> None:
-        """Run `work` on the client's loop; wait for it unless called from that loop."""
+        """Run `work` on the client's loop; wait for it unless called from that loop. Called
+        while the client is still logging in (the outbox worker resuming requests at start-up),
+        it waits for the login first."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is None or running is not self.adapter.loop:  # never block the client's
+            self.adapter.logged_in.wait(self.timeout_s)
         loop = self.adapter.loop
         if loop is None or loop.is_closed():
             work.close()
             log.warning("Discord is not connected; a message was not delivered")
             return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
         if running is loop:
             task = loop.create_task(work)
             task.add_done_callback(_log_failure)
