@@ -169,7 +169,10 @@ class AttemptRules(_Strict):
 class LeaderboardConfig(_Strict):
     schedule: str | None = "0 18 * * *"  # cron, in the campaign's time zone; None: never posted
     channel: str | None = None
-    metric: str = Field(default="contacts", pattern=r"^(dials|contacts|shifts|streak)$")
+    metric: str = Field(
+        default="contacts",
+        pattern=r"^(dials|contacts|surveys|pledges|supporters|shifts|streak)$",
+    )
 
     @field_validator("schedule")
     @classmethod
@@ -184,8 +187,23 @@ class LeaderboardConfig(_Strict):
         return value
 
 
+class SurveyMatch(_Strict):
+    """A survey answer that counts as a pledge or a supporter: `question` answered with one of
+    `answers`."""
+
+    question: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    answers: tuple[str, ...] = Field(min_length=1)
+
+
+class TeamConfig(_Strict):
+    """A team for the leaderboards and goals: members by chat identity (`slack:U123`) or email."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _-]{0,63}$")
+    members: tuple[str, ...] = Field(min_length=1)
+
+
 class GoalConfig(_Strict):
-    metric: str = Field(pattern=r"^(dials|contacts|surveys|volunteers|shifts)$")
+    metric: str = Field(pattern=r"^(dials|contacts|surveys|pledges|supporters|volunteers|shifts)$")
     target: int = Field(gt=0)
     scope: str = "campaign"
     deadline: date | None = None
@@ -211,6 +229,9 @@ class CampaignConfig(_Strict):
     attempts: AttemptRules = AttemptRules()
     leaderboard: LeaderboardConfig = LeaderboardConfig()
     goals: tuple[GoalConfig, ...] = ()
+    pledge: SurveyMatch | None = None  # the answer that is a pledge to vote
+    supporter: SurveyMatch | None = None  # the answer that makes a supporter
+    teams: tuple[TeamConfig, ...] = ()
     manual_dialing: bool = False  # show volunteers the voter's full number to dial themselves
     # How long a logged outcome stays its logger's to edit; after that only organizers may.
     outcome_edit_minutes: int = Field(default=10, ge=0, le=7 * 24 * 60)
