@@ -164,7 +164,7 @@ def volunteer_zone(conn: Connection, volunteer_id: int, fallback: str) -> ZoneIn
     phone = conn.execute(
         select(VOLUNTEER.c.phone).where(VOLUNTEER.c.id == volunteer_id)
     ).scalar_one_or_none()
-    return _zone(phone_zone(phone) or fallback)
+    return zone_named(phone_zone(phone) or fallback)
 
 
 def phone_zone(phone: str | None) -> str | None:
@@ -180,7 +180,8 @@ def phone_zone(phone: str | None) -> str | None:
 
 
 @lru_cache(maxsize=256)
-def _zone(name: str) -> ZoneInfo:
+def zone_named(name: str) -> ZoneInfo:
+    """The zone of that name (UTC when the name is not a zone)."""
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

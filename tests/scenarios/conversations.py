@@ -427,3 +427,8 @@ SCENARIOS: list[Scenario] = [
     an_organizer_chooses_the_campaign,
     an_admin_grants_the_organizer_role,
 ]
+
+# Leaderboards and goals (issue 16), in their own module; imported last (it uses sign_up).
+from tests.scenarios.standings_conversations import STANDINGS_SCENARIOS  # noqa: E402
+
+SCENARIOS += STANDINGS_SCENARIOS

@@ -1,0 +1,185 @@
+"""Leaderboards: ranks with ties in name order, streaks across the volunteer's midnight, teams
+from the campaign file, bad requests refused, and the chart sent with the reply (a Slack file
+upload to the asker's DM; a path on the console)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from handlers.campaigns import ActiveCampaign
+from handlers.context import Context, Platform
+from handlers.leaderboard import BoardRequest, board_reply, parse_request
+from handlers.refusal import Refusal
+from storage.clock import FrozenClock
+from storage.db import session_scope
+from storage.models import CallRollup, ChatIdentity
+from storage.standings import ranked, streak_length
+from tests.factories import make_campaign, make_volunteer
+from tests.fakes.slack_api import FakeSlackAPI
+from tests.scenarios.console_driver import ConsoleSurface
+from tests.scenarios.conversations import ANA_PHONE, sign_up
+from tests.scenarios.slack_driver import SlackSurface
+from tests.scenarios.standings_conversations import call_and_log
+from tests.scenarios.world import World, make_services, reply_text, scenario_config, voter
+
+PNG = "89504e470d0a1a0a"
+
+
+def test_ties_share_a_rank_and_are_listed_by_name() -> None:
+    board = ranked(
+        [
+            ("v:1", "zoe", 3),
+            ("v:2", "Bea", 5),
+            ("v:3", "al", 3),
+            ("v:4", "Cy", 1),
+            ("v:5", "Nil", 0),
+        ]
+    )
+    assert [(s.rank, s.name, s.tied) for s in board] == [
+        (1, "Bea", False),
+        (2, "al", True),
+        (2, "zoe", True),
+        (4, "Cy", False),
+    ]  # a volunteer with nothing is not ranked
+
+
+def test_an_empty_board() -> None:
+    assert ranked([]) == []
+
+
+def test_a_streak_is_alive_until_the_volunteers_day_ends() -> None:
+    days = {date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)}
+    assert streak_length(days, date(2026, 11, 3)) == 3
+    assert streak_length(days, date(2026, 11, 4)) == 3  # nothing yet today: not broken
+    assert streak_length(days, date(2026, 11, 5)) == 0  # a whole day missed
+    assert streak_length(days | {date(2026, 10, 30)}, date(2026, 11, 3)) == 3  # a gap ends it
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        ([], BoardRequest("week", "contacts", None)),
+        (["today"], BoardRequest("today", "contacts", None)),
+        (["all", "by", "Dials", "teams"], BoardRequest("all", "dials", "team")),
+        (["by", "follow-through"], BoardRequest("week", "shifts", None)),
+        (["areas", "by", "streaks"], BoardRequest("week", "streak", "area")),
+    ],
+)
+def test_requests_are_read(words: list[str], expected: BoardRequest) -> None:
+    assert parse_request(words, "contacts") == expected
+
+
+@pytest.mark.parametrize("words", [["by", "luck"], ["yesterday"], ["by"], ["today", "now"]])
+def test_bad_requests_are_refused_with_the_usage(words: list[str]) -> None:
+    with pytest.raises(Refusal) as refused:
+        parse_request(words, "contacts")
+    assert "leaderboard [today|week|all]" in refused.value.reply.text
+
+
+def test_teams_from_the_campaign_file_count_hidden_members(
+    engine: Engine, clock: FrozenClock
+) -> None:
+    config = scenario_config(
+        teams=[
+            {"name": "North", "members": ["slack:U1", "ann@example.org"]},
+            {"name": "South", "members": ["slack:U3"]},
+        ]
+    )
+    today = date(2026, 11, 3)  # the clock's day in New York
+    with session_scope(engine) as session:
+        campaign = make_campaign(session, config)
+        ann = make_volunteer(session, name="Ann", email="ANN@example.org", leaderboard_hidden=True)
+        ben, cat = make_volunteer(session, name="Ben"), make_volunteer(session, name="Cat")
+        session.add(
+            ChatIdentity(
+                platform="slack",
+                workspace="T1",
+                user_id="U1",
+                volunteer_id=ben.id,
+                created_at=clock.now(),
+            )
+        )
+        session.add(
+            ChatIdentity(
+                platform="slack",
+                workspace="T1",
+                user_id="U3",
+                volunteer_id=cat.id,
+                created_at=clock.now(),
+            )
+        )
+        for person, contacts in ((ann, 2), (ben, 1), (cat, 3)):
+            for day in (today, today - timedelta(days=1)):
+                session.add(
+                    CallRollup(
+                        campaign_id=campaign.id,
+                        volunteer_id=person.id,
+                        day=day,
+                        dials=contacts,
+                        contacts=contacts,
+                    )
+                )
+        current = ActiveCampaign(int(campaign.id or 0), campaign.slug, campaign.name, config)
+    ctx = Context(Platform.SLACK, "T1", "U9", make_services(engine, clock))
+    teams = reply_text(board_reply(ctx, current, BoardRequest("all", "contacts", "team")))
+    assert "1= North: 6" in teams and "1= South: 6" in teams  # Ann is hidden but counts
+    people = reply_text(board_reply(ctx, current, BoardRequest("all", "contacts", None)))
+    assert "1. Cat: 6" in people and "2. Ben: 2" in people and "Ann" not in people
+
+
+def test_a_volunteer_with_no_calls_is_told_so(engine: Engine, clock: FrozenClock) -> None:
+    config = scenario_config()
+    with session_scope(engine) as session:
+        campaign = make_campaign(session, config)
+        me, other = make_volunteer(session, name="Me"), make_volunteer(session, name="Other")
+        session.add(
+            CallRollup(
+                campaign_id=campaign.id, volunteer_id=other.id, day=date(2026, 11, 3), dials=1
+            )
+        )
+        current = ActiveCampaign(int(campaign.id or 0), campaign.slug, campaign.name, config)
+    ctx = Context(Platform.SLACK, "T1", "U9", make_services(engine, clock), volunteer_id=me.id)
+    text = reply_text(board_reply(ctx, current, BoardRequest("all", "dials", None)))
+    assert "1. Other: 1" in text and "You have no dials here yet" in text
+
+
+def _one_contact(world: World, surface: SlackSurface | ConsoleSurface) -> None:
+    world.campaign([voter("Maria", 1)])
+    ana = surface.user("ana")
+    sign_up(world, ana, ANA_PHONE)
+    ana.command("batch")
+    call_and_log(ana, "Maria")
+
+
+def test_the_chart_is_uploaded_to_the_askers_dm_on_slack(
+    engine: Engine, clock: FrozenClock, fake_slack: FakeSlackAPI
+) -> None:
+    world = World(engine, clock)
+    surface = SlackSurface(world, fake_slack)
+    try:
+        _one_contact(world, surface)
+        assert fake_slack.calls("file_upload") == []
+        assert surface.user("ana").command("leaderboard today").has("1. Ana: 1")
+        [uploaded] = fake_slack.calls("file_upload")
+        assert uploaded.body["head"] == PNG and uploaded.body["size"] > 1000
+        [done] = fake_slack.calls("files.completeUploadExternal")
+        assert done.body["channel_id"].startswith("D")  # the asker's DM, not the channel
+    finally:
+        surface.close()
+
+
+def test_the_console_prints_the_charts_path(engine: Engine, clock: FrozenClock) -> None:
+    world = World(engine, clock)
+    surface = ConsoleSurface(world)
+    _one_contact(world, surface)
+    shown = surface.user("ana").command("leaderboard today")
+    [path] = [
+        line.split("[chart: ")[1].rstrip("]")
+        for line in shown.text.splitlines()
+        if "[chart: " in line
+    ]
+    assert Path(path).read_bytes()[:8].hex() == PNG
