@@ -369,6 +369,13 @@ def alert_behind_pace(services: Services, campaign_id: int) -> int:
     return alerted
 
 
+def alert_all_behind_pace(services: Services) -> int:
+    """`alert_behind_pace` for every campaign (the scheduler's job; hourly is enough)."""
+    with read_session(services.engine) as session:
+        ids = [int(i) for i in session.exec(select_rows(Campaign.id)) if i is not None]
+    return sum(alert_behind_pace(services, campaign_id) for campaign_id in ids)
+
+
 def _claim_day(conn: Connection, goal_id: int, today: date) -> bool:
     goal = Goal.__table__  # type: ignore[attr-defined]
     claimed = conn.execute(

@@ -10,19 +10,23 @@ listed by name. A volunteer may leave the public ranking (`leaderboard hide`) an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Connection, update
+from sqlmodel import select as select_rows
 
 from handlers.campaigns import ActiveCampaign, active_campaign
 from handlers.charts import bar_chart_png
-from handlers.context import Context
+from handlers.context import Context, Platform, Services
+from handlers.outbox import Task, outbox_handler, owe, owed
 from handlers.refusal import Refusal, signed_up
 from handlers.replies import Reply, Section, Tone
+from storage.campaign_store import campaign_config
 from storage.db import read_session, session_scope
-from storage.models import Volunteer
+from storage.models import Campaign, Volunteer
 from storage.standings import (
     Period,
     Person,
@@ -170,6 +174,67 @@ def _title(request: BoardRequest, chosen: Period) -> str:
         return f"{who[request.teams]}, as of today"
     when = {"today": "today", "week": "this week", "all": "all along"}[chosen.name]
     return f"{who[request.teams]} {when}"
+
+
+# --- posted on the campaign's schedule ------------------------------------------------------------
+
+POST = "leaderboard.post"
+CATCH_UP = timedelta(
+    hours=1
+)  # a post missed by longer than this (the scheduler was down) is skipped
+
+
+def post_due_leaderboards(services: Services) -> int:
+    """Owe a post for each campaign whose `leaderboard.schedule` fired within the last hour
+    (the scheduler calls this every minute or so); the outbox key (campaign, fire time) makes
+    a second run, or a second scheduler, post once. How many posts were owed."""
+    now = services.clock.now()
+    owed_posts = 0
+    with session_scope(services.engine) as session:
+        for campaign in session.exec(select_rows(Campaign)):
+            config = campaign_config(campaign)
+            board = config.leaderboard
+            if not board.schedule or not board.channel:
+                continue
+            fired = last_fire_time(board.schedule, config.time_zone, now)
+            if fired is None or now - fired > CATCH_UP:
+                continue
+            key = f"{POST}:{campaign.id}:{fired.isoformat()}"
+            payload = {"campaign_id": campaign.id}
+            if owe(session.connection(), POST, payload, key=key, now=now) is not None:
+                owed_posts += 1
+    if owed_posts:
+        owed(services)
+    return owed_posts
+
+
+def last_fire_time(schedule: str, zone: str, now: datetime) -> datetime | None:
+    """The latest time at or before `now` the cron schedule fires (within the last 8 days)."""
+    trigger = CronTrigger.from_crontab(schedule, timezone=ZoneInfo(zone))
+    fired, cursor = None, now - timedelta(days=8)
+    while True:
+        following = trigger.get_next_fire_time(fired, cursor)
+        if following is None or following > now:
+            return fired
+        fired, cursor = following, following + timedelta(seconds=1)
+
+
+@outbox_handler(POST)
+def send_post(services: Services, task: Task) -> None:
+    """The week's board on the campaign's metric, with its chart, in the configured channel
+    (`slack:#phones`, `discord:123`; no platform: Slack)."""
+    with read_session(services.engine) as session:
+        campaign = session.get(Campaign, int(task.payload["campaign_id"]))
+        if campaign is None:
+            return
+        config = campaign_config(campaign)
+        current = ActiveCampaign(int(campaign.id or 0), campaign.slug, campaign.name, config)
+    channel = config.leaderboard.channel or ""
+    platform, _, name = channel.rpartition(":") if ":" in channel else ("slack", "", channel)
+    ctx = Context(Platform(platform), "", "scheduler", services)
+    request = BoardRequest("week", METRIC_NAMES.get(config.leaderboard.metric, "contacts"), None)
+    reply = board_reply(ctx, current, request)
+    services.notifier.to_channel(Platform(platform), name, replace(reply, ephemeral=False))
 
 
 def hide(ctx: Context, args: list[str]) -> Reply:

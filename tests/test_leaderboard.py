@@ -4,7 +4,7 @@ upload to the asker's DM; a path on the console)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,13 @@ from sqlalchemy import Engine
 
 from handlers.campaigns import ActiveCampaign
 from handlers.context import Context, Platform
-from handlers.leaderboard import BoardRequest, board_reply, parse_request
+from handlers.leaderboard import (
+    BoardRequest,
+    board_reply,
+    last_fire_time,
+    parse_request,
+    post_due_leaderboards,
+)
 from handlers.refusal import Refusal
 from storage.clock import FrozenClock
 from storage.db import session_scope
@@ -24,7 +30,14 @@ from tests.scenarios.console_driver import ConsoleSurface
 from tests.scenarios.conversations import ANA_PHONE, sign_up
 from tests.scenarios.slack_driver import SlackSurface
 from tests.scenarios.standings_conversations import call_and_log
-from tests.scenarios.world import World, make_services, reply_text, scenario_config, voter
+from tests.scenarios.world import (
+    RecordingNotifier,
+    World,
+    make_services,
+    reply_text,
+    scenario_config,
+    voter,
+)
 
 PNG = "89504e470d0a1a0a"
 
@@ -183,3 +196,37 @@ def test_the_console_prints_the_charts_path(engine: Engine, clock: FrozenClock) 
         if "[chart: " in line
     ]
     assert Path(path).read_bytes()[:8].hex() == PNG
+
+
+def test_the_board_is_posted_once_per_scheduled_time(engine: Engine) -> None:
+    """18:00 in New York each day: a run at 18:05 posts, a second run does not, the next day's
+    run posts again; a run more than an hour late skips that time."""
+    config = scenario_config(leaderboard={"schedule": "0 18 * * *", "channel": "#phones"})
+    clock = FrozenClock(datetime(2026, 11, 3, 23, 5, tzinfo=UTC))  # 18:05 in New York
+    with session_scope(engine) as session:
+        campaign = make_campaign(session, config)
+        ana = make_volunteer(session, name="Ana")
+        session.add(
+            CallRollup(
+                campaign_id=campaign.id, volunteer_id=ana.id, day=date(2026, 11, 3), contacts=2
+            )
+        )
+    services = make_services(engine, clock)
+    notifier = services.notifier
+    assert isinstance(notifier, RecordingNotifier)
+    assert post_due_leaderboards(services) == 1
+    assert post_due_leaderboards(services) == 0
+    [(platform, channel, reply)] = notifier.to_channels
+    assert (platform, channel, reply.ephemeral) == ("slack", "#phones", False)
+    assert "1. Ana: 2" in reply_text(reply) and reply.image_file
+    clock.advance(timedelta(days=1))
+    assert post_due_leaderboards(services) == 1
+    clock.advance(timedelta(hours=2))  # 20:05: the 18:00 post is done, nothing new is due
+    assert post_due_leaderboards(services) == 0
+    assert len(notifier.to_channels) == 2
+
+
+def test_the_last_fire_time_follows_the_campaigns_zone() -> None:
+    now = datetime(2026, 11, 3, 22, 59, tzinfo=UTC)  # 17:59 in New York
+    fired = last_fire_time("0 18 * * *", "America/New_York", now)
+    assert fired is not None and fired.astimezone(UTC) == datetime(2026, 11, 2, 23, 0, tzinfo=UTC)
