@@ -101,6 +101,7 @@ def build_services(
         softphone=softphone_links(settings, clock),
         phone_policy=policy,
         outbox=outbox,
+        dashboard_url=settings.public_base_url.rstrip("/") + "/dashboard",
     )
     if isinstance(telephony, TwilioTelephony):  # it rings only what a volunteer proved
         telephony.prove_with(lambda target: ring_refusal(engine, policy, target))

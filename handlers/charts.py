@@ -8,7 +8,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import matplotlib
@@ -41,10 +41,20 @@ def burn_up_svg(
     figure = Figure(figsize=(6, 2.6), dpi=100)
     axes = figure.add_subplot()
     if days:
-        axes.step(list(days), list(cumulative), where="post", label="done")  # type: ignore[arg-type]
+        axes.plot(
+            list(days),  # type: ignore[arg-type]
+            list(cumulative),
+            drawstyle="steps-post",
+            marker="o",
+            label="done",
+        )
     axes.axhline(target, linestyle="--", color="grey", label=f"target {target:,}")
     if deadline is not None:
         axes.axvline(deadline, linestyle=":", color="grey")  # type: ignore[arg-type]
+    ends = [*days[:1], *days[-1:], *([deadline] if deadline else [])]
+    if ends:
+        axes.set_xlim(min(ends) - timedelta(days=1), max(ends) + timedelta(days=1))  # type: ignore[arg-type]
+    axes.set_ylim(0, max(target, *cumulative, 1) * 1.1)
     axes.set_title(title)
     axes.legend(loc="upper left", fontsize="small")
     figure.autofmt_xdate()

@@ -138,6 +138,8 @@ class Services:
     # Runs the outbox's rows in the background (bot/outbox.py); None: `handlers.outbox.owed`
     # runs them at once, in the caller's thread (the console, most tests).
     outbox: OutboxWorker | None = None
+    # Where `/phonebank dashboard` links point (PUBLIC_BASE_URL + /dashboard); None: not served.
+    dashboard_url: str | None = None
 
     def after_request(self, key: str, work: Callable[[], None], *, replace: bool = True) -> None:
         """`work` after the request is answered when the process can, else now. `replace`:

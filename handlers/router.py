@@ -24,6 +24,7 @@ from handlers import (
     calls,
     campaigns,
     cards,
+    dashboard,
     goals,
     leaderboard,
     outcome,
@@ -103,6 +104,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(("leaderboard", "hide"), leaderboard.hide),
     Command(("leaderboard", "show"), leaderboard.show),
     Command(("goals",), goals.show_goals),
+    Command(("dashboard",), dashboard.dashboard, Role.COORDINATOR),
     Command(
         ("goal", "set"),
         goals.set_goal,

@@ -447,6 +447,39 @@ class Goal(SQLModel, table=True):
     alerted_on: date | None = None
 
 
+class DashboardLink(SQLModel, table=True):
+    """A one-time dashboard link DM'd to a coordinator: its token's SHA-256, who it is for, until
+    when it may be exchanged for a session, and when it was (once)."""
+
+    __tablename__ = "dashboard_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    platform: str = Field(max_length=16)
+    workspace: str = Field(max_length=64)
+    user_id: str = Field(max_length=64)
+    campaign_id: int = Field(foreign_key="campaign.id")
+    created_at: datetime = _utc()
+    expires_at: datetime = _utc()
+    used_at: datetime | None = _utc(nullable=True)
+
+
+class DashboardSession(SQLModel, table=True):
+    """A dashboard session a link was exchanged for: the cookie's SHA-256 and its end."""
+
+    __tablename__ = "dashboard_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    link_id: int = Field(foreign_key="dashboard_link.id")
+    platform: str = Field(max_length=16)
+    workspace: str = Field(max_length=64)
+    user_id: str = Field(max_length=64)
+    campaign_id: int = Field(foreign_key="campaign.id")
+    created_at: datetime = _utc()
+    expires_at: datetime = _utc()
+
+
 class CallRollup(SQLModel, table=True):
     """What the leaderboards and goals count, per volunteer, day and voter area, updated in the
     outcome's transaction (storage/rollup.py): sums over it equal a recount from call_attempt."""

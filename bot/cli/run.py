@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 
 from bot.app import build_services
 from bot.cli.common import console, engine, require_migrated, settings
+from bot.dashboard import dashboard_routes
 from bot.later import LaterWork
 from bot.outbox import OutboxWorker, Periodic
 from bot.settings import Settings
@@ -112,7 +113,11 @@ def plan_for(current: Settings, db: Engine, *, everything: bool) -> Plan:
             "slack-manifest.yml and set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (README:",
             '"Connecting Slack"). To try Phonebank in the terminal now: phonebank demo',
         ]
-    routes = [*twilio_routes(current, services), *softphone.routes_if_enabled(current, services)]
+    routes = [
+        *twilio_routes(current, services),
+        *softphone.routes_if_enabled(current, services),
+        *dashboard_routes(services, current.public_base_url),
+    ]
     app = create_web_app(services, slack=slack, background=background, routes=routes)
     return Plan(app, lines)
 

@@ -1,5 +1,6 @@
 """call_rollup: what leaderboards and goals count, per volunteer, day and voter area;
-volunteer.leaderboard_hidden; goal.created_by and goal.alerted_on (behind-pace alert once a day)
+volunteer.leaderboard_hidden; goal.created_by and goal.alerted_on (behind-pace alert once a day);
+dashboard_link and dashboard_session (one-time links exchanged for a session cookie)
 
 Revision ID: 0015
 Revises: 0009
@@ -40,6 +41,37 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_call_rollup_campaign_day", "call_rollup", ["campaign_id", "day"])
+    op.create_table(
+        "dashboard_link",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("platform", sa.String(length=16), nullable=False),
+        sa.Column("workspace", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.String(length=64), nullable=False),
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["campaign_id"], ["campaign.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("token_hash"),
+    )
+    op.create_table(
+        "dashboard_session",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("link_id", sa.Integer(), nullable=False),
+        sa.Column("platform", sa.String(length=16), nullable=False),
+        sa.Column("workspace", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.String(length=64), nullable=False),
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["campaign_id"], ["campaign.id"]),
+        sa.ForeignKeyConstraint(["link_id"], ["dashboard_link.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("token_hash"),
+    )
     with op.batch_alter_table("volunteer", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("leaderboard_hidden", sa.Boolean(), nullable=False, server_default=sa.false())
@@ -56,5 +88,7 @@ def downgrade() -> None:
         batch_op.drop_column("created_by")
     with op.batch_alter_table("volunteer", schema=None) as batch_op:
         batch_op.drop_column("leaderboard_hidden")
+    op.drop_table("dashboard_session")
+    op.drop_table("dashboard_link")
     op.drop_index("ix_call_rollup_campaign_day", table_name="call_rollup")
     op.drop_table("call_rollup")
