@@ -167,6 +167,7 @@ def volunteer_zone(conn: Connection, volunteer_id: int, fallback: str) -> ZoneIn
     return zone_named(phone_zone(phone) or fallback)
 
 
+@lru_cache(maxsize=65536)
 def phone_zone(phone: str | None) -> str | None:
     """The first time zone of a phone number, if it names one."""
     if not phone:

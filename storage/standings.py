@@ -12,8 +12,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, func, select, true
+from sqlalchemy import ColumnElement, Connection, and_, func, select, text, true
 from sqlmodel import SQLModel
 
 from storage.campaign_config import CampaignConfig
@@ -92,24 +93,49 @@ def streaks(
     conn: Connection, campaign_id: int, fallback_zone: str, now: datetime
 ) -> dict[int, int]:
     """Each volunteer's current streak: days in a row with a dial, ending on their own today
-    or yesterday."""
-    since = now.date() - timedelta(days=STREAK_LOOKBACK_DAYS + 1)
+    or yesterday. The runs of consecutive days are found by the database (a day minus its rank
+    is constant along a run), so only each volunteer's latest run comes back."""
+    latest_possible = now.date() + timedelta(days=1)  # the earliest zone's today
     rows = conn.execute(
-        select(ROLLUP.c.volunteer_id, ROLLUP.c.day, VOLUNTEER.c.phone)
-        .join(VOLUNTEER, VOLUNTEER.c.id == ROLLUP.c.volunteer_id)
-        .where(ROLLUP.c.campaign_id == campaign_id, ROLLUP.c.day >= since, ROLLUP.c.dials > 0)
-        .distinct()
+        _latest_runs(conn.dialect.name),
+        {
+            "campaign_id": campaign_id,
+            "since": now.date() - timedelta(days=STREAK_LOOKBACK_DAYS + 2),
+            "recent": latest_possible - timedelta(days=3),
+        },
     ).all()
-    days: dict[int, set[date]] = defaultdict(set)
-    phones: dict[int, str | None] = {}
-    for volunteer_id, day, phone in rows:
-        days[volunteer_id].add(day)
-        phones[volunteer_id] = phone
     result = {}
-    for volunteer_id, called in days.items():
-        today = now.astimezone(zone_named(phone_zone(phones[volunteer_id]) or fallback_zone)).date()
-        result[volunteer_id] = streak_length(called, today)
+    for volunteer_id, last_day, length, phone in rows:
+        last = last_day if isinstance(last_day, date) else date.fromisoformat(str(last_day))
+        today = now.astimezone(zone_named(phone_zone(phone) or fallback_zone)).date()
+        if today - timedelta(days=1) <= last <= today:
+            result[volunteer_id] = min(int(length), STREAK_LOOKBACK_DAYS)
     return result
+
+
+def _latest_runs(dialect: str) -> Any:
+    """SQL: per volunteer, each run of consecutive dial days ending recently, its last day and
+    length, with the volunteer's phone (for their time zone)."""
+    island = "julianday(day) - rn" if dialect == "sqlite" else "day - CAST(rn AS integer)"
+    return text(
+        f"""
+        SELECT r.volunteer_id, max(r.day) AS last_day, count(*) AS length, v.phone
+        FROM (
+            SELECT volunteer_id, day, {island} AS island
+            FROM (
+                SELECT volunteer_id, day,
+                       row_number() OVER (PARTITION BY volunteer_id ORDER BY day) AS rn
+                FROM (
+                    SELECT DISTINCT volunteer_id, day FROM call_rollup
+                    WHERE campaign_id = :campaign_id AND dials > 0 AND day >= :since
+                ) AS d
+            ) AS ranked
+        ) AS r
+        JOIN volunteer v ON v.id = r.volunteer_id
+        GROUP BY r.volunteer_id, r.island, v.phone
+        HAVING max(r.day) >= :recent
+        """
+    )
 
 
 def streak_length(days: set[date], today: date) -> int:

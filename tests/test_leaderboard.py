@@ -23,7 +23,7 @@ from handlers.refusal import Refusal
 from storage.clock import FrozenClock
 from storage.db import session_scope
 from storage.models import CallRollup, ChatIdentity
-from storage.standings import ranked, streak_length
+from storage.standings import ranked, streak_length, streaks
 from tests.factories import make_campaign, make_volunteer
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.scenarios.console_driver import ConsoleSurface
@@ -230,3 +230,36 @@ def test_the_last_fire_time_follows_the_campaigns_zone() -> None:
     now = datetime(2026, 11, 3, 22, 59, tzinfo=UTC)  # 17:59 in New York
     fired = last_fire_time("0 18 * * *", "America/New_York", now)
     assert fired is not None and fired.astimezone(UTC) == datetime(2026, 11, 2, 23, 0, tzinfo=UTC)
+
+
+def test_streaks_follow_each_volunteers_midnight(engine: Engine) -> None:
+    """At 07:30 UTC it is 23:30 yesterday in Los Angeles and 02:30 today in New York: a run
+    that ended two days ago by the server's date is still alive in Los Angeles only."""
+    now = datetime(2026, 11, 3, 7, 30, tzinfo=UTC)
+    runs = {
+        ("+13105550101", "la_recent"): [date(2026, 11, 1), date(2026, 11, 2)],
+        ("+12125550101", "ny_recent"): [date(2026, 11, 1), date(2026, 11, 2)],
+        ("+13105550102", "la_older"): [date(2026, 10, 30), date(2026, 10, 31), date(2026, 11, 1)],
+        ("+12125550102", "ny_older"): [date(2026, 10, 31), date(2026, 11, 1)],
+        ("+12125550103", "ny_gap"): [date(2026, 10, 29), date(2026, 11, 1), date(2026, 11, 3)],
+    }
+    with session_scope(engine) as session:
+        campaign = make_campaign(session, scenario_config())
+        ids = {}
+        for (phone, name), days in runs.items():
+            volunteer = make_volunteer(session, name=name, phone=phone)
+            ids[name] = volunteer.id
+            for day in days:
+                session.add(
+                    CallRollup(campaign_id=campaign.id, volunteer_id=volunteer.id, day=day, dials=1)
+                )
+        campaign_id = int(campaign.id or 0)
+    with engine.connect() as conn:
+        found = streaks(conn, campaign_id, "America/New_York", now)
+    assert {name: found.get(vid, 0) for name, vid in ids.items()} == {
+        "la_recent": 2,
+        "ny_recent": 2,
+        "la_older": 3,  # their today is Nov 2: yesterday (Nov 1) ends the run
+        "ny_older": 0,  # their today is Nov 3: Nov 2 was missed
+        "ny_gap": 1,  # today only
+    }
