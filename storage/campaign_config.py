@@ -302,6 +302,7 @@ def consistency_problems(data: Mapping[str, Any]) -> list[Finding]:
         *_duplicates(data, "survey", "id"),
         *_duplicates(data, "training", "id"),
         *_duplicate_goals(data),
+        *_survey_matches(data),
         *_required_result_kinds(data),
         *_default_language_script(data),
         *_script_templates(data),
@@ -336,6 +337,24 @@ def _duplicate_goals(data: Mapping[str, Any]) -> Iterator[Finding]:
             yield ("goals", index), f"goals.{first_use[key]} already sets {key[1]} for {key[0]}"
         else:
             first_use[key] = index
+
+
+def _survey_matches(data: Mapping[str, Any]) -> Iterator[Finding]:
+    """`pledge` and `supporter` name a survey question and some of its choices."""
+    questions = {
+        str(q.get("id")): q.get("choices") or [] for _, q in _mapping_items(data, "survey")
+    }
+    for key in ("pledge", "supporter"):
+        match = data.get(key)
+        if not isinstance(match, Mapping):
+            continue
+        question = str(match.get("question"))
+        if question not in questions:
+            yield (key, "question"), f"{question!r} is not a survey question"
+            continue
+        for answer in match.get("answers") or []:
+            if answer not in questions[question]:
+                yield (key, "answers"), f"{answer!r} is not a choice of {question!r}"
 
 
 def _required_result_kinds(data: Mapping[str, Any]) -> Iterator[Finding]:

@@ -167,3 +167,15 @@ def test_the_progress_bar() -> None:
     assert progress_bar(0) == "░░░░░░░░░░ 0%"
     assert progress_bar(0.55) == "█████░░░░░ 55%"
     assert progress_bar(1) == "██████████ 100%"
+
+
+@pytest.mark.parametrize(
+    ("match", "reason"),
+    [
+        ({"question": "mood", "answers": ["yes"]}, "'mood' is not a survey question"),
+        ({"question": "support", "answers": ["maybe"]}, "'maybe' is not a choice of 'support'"),
+    ],
+)
+def test_a_pledge_names_a_survey_answer(match: dict[str, object], reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        scenario_config(pledge=match)
