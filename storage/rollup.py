@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from phonenumbers import timezone as phone_timezone
-from sqlalchemy import ColumnElement, Connection, and_, delete, insert, select
+from sqlalchemy import ColumnElement, Connection, and_, delete, insert, select, text
 from sqlmodel import SQLModel
 
 from storage.campaign_config import CampaignConfig, ResultKind, SurveyMatch
@@ -37,6 +37,7 @@ VOTER = SQLModel.metadata.tables["voter"]
 VOLUNTEER = SQLModel.metadata.tables["volunteer"]
 ROLLUP = SQLModel.metadata.tables["call_rollup"]
 
+ADVISORY_SPACE = 16016  # pg_advisory_xact_lock(ADVISORY_SPACE, volunteer id): a rollup recount
 CellKey = tuple[str, str, str]  # the voter's area code, state, language
 
 
@@ -76,6 +77,15 @@ def _refresh_days(conn: Connection, config: CampaignConfig, rows: Iterable[Any])
         if volunteer_id not in zones:
             zones[volunteer_id] = volunteer_zone(conn, volunteer_id, config.time_zone)
         days[(campaign_id, volunteer_id)].add(started_at.astimezone(zones[volunteer_id]).date())
+    if conn.dialect.name == "postgresql":
+        # Two transactions recounting one volunteer's day at once would each miss the other's
+        # attempt (and collide on the insert): one at a time per volunteer, in id order. The
+        # advisory lock's own key space cannot deadlock with the row locks outcomes take.
+        for volunteer_id in sorted({v for _, v in days}):
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(:space, :volunteer)"),
+                {"space": ADVISORY_SPACE, "volunteer": volunteer_id},
+            )
     for (campaign_id, volunteer_id), dates in sorted(days.items()):
         for day in sorted(dates):
             _recount_day(conn, config, campaign_id, volunteer_id, day, zones[volunteer_id])

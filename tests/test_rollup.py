@@ -5,6 +5,7 @@ days are the volunteer's own, so a call at 23:59 and one at 00:01 are two days."
 from __future__ import annotations
 
 import itertools
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -165,3 +166,52 @@ def test_a_call_without_an_outcome_counts_nothing(engine: Engine, clock: FrozenC
         assert stored(conn, world.campaign_id) == set()
     with session_scope(engine) as session:
         assert len(list(session.exec(select(CallAttempt)))) == 1
+
+
+def test_one_volunteers_outcomes_at_once_all_count(engine: Engine) -> None:
+    """Outcomes for one volunteer's day logged from several threads at once (the keypad and
+    chat, an organizer's approval): none fails and the rollup still equals a recount."""
+    clock = FrozenClock(START + timedelta(hours=14))
+    campaign_config = config()
+    world = seed(
+        engine,
+        [{"phone": f"+1512555{n:04d}"} for n in range(24)],
+        config=campaign_config,
+        clock=clock,
+    )
+    volunteer = world.volunteer_ids[0]
+    placed = [
+        (voter_id, _place(engine, clock, voter_id, volunteer)) for voter_id in world.voter_ids
+    ]
+    start = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def log(share: list[tuple[int, int]]) -> None:
+        start.wait()
+        for voter_id, attempt_id in share:
+            try:
+                record_outcome(
+                    engine,
+                    Outcome(
+                        voter_id,
+                        "talked",
+                        volunteer_id=volunteer,
+                        call_attempt_id=attempt_id,
+                        survey={"support": "yes"},
+                        vouched_by="slack:UORG",
+                    ),
+                    clock=clock,
+                )
+            except BaseException as error:  # noqa: BLE001 - collected for the assertion
+                errors.append(error)
+
+    threads = [threading.Thread(target=log, args=(placed[i::6],)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with engine.connect() as conn:
+        rows = stored(conn, world.campaign_id)
+        assert rows == recount(conn, campaign_config, world.campaign_id)
+    assert sum(row.counts[0] for row in rows) == 24
