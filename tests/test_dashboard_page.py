@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+import uvicorn
 from playwright.sync_api import Browser, BrowserContext, sync_playwright
 from sqlalchemy import Engine
 
@@ -32,13 +35,28 @@ from tests.scenarios.conversations import ANA_PHONE, sign_up
 from tests.scenarios.slack_driver import SlackDriver, SlackSurface, user_id_of
 from tests.scenarios.standings_conversations import call_and_log
 from tests.scenarios.world import World, make_services, phones_in, voter
-from tests.test_softphone_page import CHROMIUM, serve
+from tests.test_softphone_page import CHROMIUM
 
 ARTIFACTS = Path(
     os.environ.get("PHONEBANK_TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts")
 )
 CARLA_PHONE = "(512) 555-0177"
 T = TypeVar("T")
+
+
+def serve(app: object) -> tuple[str, uvicorn.Server, threading.Thread]:
+    """Serve `app` on a loopback socket that is listening before this returns; uvicorn leaves
+    the logging configuration alone (its own would stop `uvicorn.access` reaching later
+    tests' log capture)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    config = uvicorn.Config(app, log_config=None, access_log=False)  # type: ignore[arg-type]
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    host, port = sock.getsockname()
+    return f"http://{host}:{port}", server, thread
 
 
 @pytest.fixture(scope="module")
