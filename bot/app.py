@@ -110,6 +110,7 @@ def build_services(
         phone_policy=policy,
         outbox=outbox,
         public_base_url=settings.public_base_url,
+        dashboard_url=settings.public_base_url.rstrip("/") + "/dashboard",
     )
     if isinstance(telephony, TwilioTelephony):  # it rings only what a volunteer proved
         telephony.prove_with(lambda target: ring_refusal(engine, policy, target))

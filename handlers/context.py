@@ -140,6 +140,8 @@ class Services:
     outbox: OutboxWorker | None = None
     # Where links into the web app point (a shift's calendar file); None: no such links.
     public_base_url: str | None = None
+    # Where `/phonebank dashboard` links point (PUBLIC_BASE_URL + /dashboard); None: not served.
+    dashboard_url: str | None = None
 
     def after_request(self, key: str, work: Callable[[], None], *, replace: bool = True) -> None:
         """`work` after the request is answered when the process can, else now. `replace`:

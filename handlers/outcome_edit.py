@@ -33,6 +33,7 @@ from matching.pool import campaign_config
 from storage.campaign_config import CampaignConfig
 from storage.db import read_session, session_scope
 from storage.models import AuditLog, CallAttempt, Campaign, Role, Voter
+from storage.rollup import refresh_attempt
 
 EDIT = "pb:outcome:edit"
 SUBMIT = "pb:outcome:save"
@@ -135,6 +136,8 @@ def change_outcome(
                 raise Refusal(reason)
         attempt.survey, attempt.notes = survey, notes
         session.add(attempt)
+        session.flush()
+        refresh_attempt(session.connection(), _config(session, attempt.campaign_id), attempt_id)
         session.add(
             AuditLog(
                 at=ctx.services.clock.now(),

@@ -99,6 +99,9 @@ class Reply:
     sections: tuple[Section, ...] = ()
     buttons: tuple[Button, ...] = ()  # actions for the reply as a whole
     image_url: str | None = None
+    # A chart on this server's disk (PNG) sent with the reply: Slack uploads it, Discord attaches
+    # it, the console prints the path.
+    image_file: str | None = None
     ephemeral: bool = True  # only the asker sees it
     update_key: str | None = None  # replaces the earlier message with the same key, in place
     form: Form | None = None  # open this form instead of (or after) showing the text

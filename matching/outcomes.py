@@ -49,6 +49,7 @@ from storage.attempts import REACHED
 from storage.campaign_config import CampaignConfig, ResultAction, ResultCode, ResultKind
 from storage.clock import Clock
 from storage.models import VoterStatus
+from storage.rollup import refresh_voters
 
 _PHONE_ACTIONS = (ResultAction.DNC, ResultAction.WRONG_NUMBER)
 # Statuses only telephony reports for a voter's leg: proof that the call reached it even when
@@ -201,6 +202,7 @@ def _record_fresh(
     attempts = _new_attempts(conn, voters, outcomes, codes, now)
     changes = _voter_changes(config, voters, outcomes, codes, open_items, now)
     _write_attempts_and_voters(conn, attempts, changes, now)
+    refresh_voters(conn, config, [outcome.voter_id for outcome in outcomes])
     results = []
     for outcome, code in zip(outcomes, codes, strict=True):
         voter = voters[outcome.voter_id]

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from handlers.context import Services
+from handlers.goals import alert_all_behind_pace
+from handlers.leaderboard import post_due_leaderboards
 from handlers.rally import rally_where_needed
 from handlers.send_ledger import Ledger
 from handlers.shift_jobs import announce_shift_starts, record_no_shows, send_due_reminders
@@ -67,6 +69,16 @@ def silent_sessions(ctx: JobContext) -> int:
     return sweep_sessions(ctx.services)
 
 
+def leaderboard_posts(ctx: JobContext) -> int:
+    """Leaderboards due on the campaign's schedule: posted once per scheduled time."""
+    return post_due_leaderboards(ctx.services)
+
+
+def behind_pace(ctx: JobContext) -> int:
+    """Goals behind the pace they need: coordinators alerted once per goal per day."""
+    return alert_all_behind_pace(ctx.services)
+
+
 JOBS: tuple[Job, ...] = (
     Job("shift_reminders", 30, reminders),
     Job("shift_starts", 30, shift_starts),
@@ -74,4 +86,6 @@ JOBS: tuple[Job, ...] = (
     Job("rally", 60, rally),
     Job("lease_expiry", 60, lease_expiry),
     Job("silent_sessions", 30, silent_sessions),
+    Job("leaderboard_posts", 60, leaderboard_posts),
+    Job("behind_pace", 900, behind_pace),
 )

@@ -191,7 +191,10 @@ class AttemptRules(_Strict):
 class LeaderboardConfig(_Strict):
     schedule: str | None = "0 18 * * *"  # cron, in the campaign's time zone; None: never posted
     channel: str | None = None
-    metric: str = Field(default="contacts", pattern=r"^(dials|contacts|shifts|streak)$")
+    metric: str = Field(
+        default="contacts",
+        pattern=r"^(dials|contacts|surveys|pledges|supporters|shifts|streak)$",
+    )
 
     @field_validator("schedule")
     @classmethod
@@ -223,8 +226,23 @@ class RallyConfig(_Strict):
     interval_minutes: int = Field(default=120, ge=5, le=7 * 24 * 60)  # at most once per region
 
 
+class SurveyMatch(_Strict):
+    """A survey answer that counts as a pledge or a supporter: `question` answered with one of
+    `answers`."""
+
+    question: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    answers: tuple[str, ...] = Field(min_length=1)
+
+
+class TeamConfig(_Strict):
+    """A team for the leaderboards and goals: members by chat identity (`slack:U123`) or email."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _-]{0,63}$")
+    members: tuple[str, ...] = Field(min_length=1)
+
+
 class GoalConfig(_Strict):
-    metric: str = Field(pattern=r"^(dials|contacts|surveys|volunteers|shifts)$")
+    metric: str = Field(pattern=r"^(dials|contacts|surveys|pledges|supporters|volunteers|shifts)$")
     target: int = Field(gt=0)
     scope: str = "campaign"
     deadline: date | None = None
@@ -253,6 +271,9 @@ class CampaignConfig(_Strict):
     attempts: AttemptRules = AttemptRules()
     leaderboard: LeaderboardConfig = LeaderboardConfig()
     goals: tuple[GoalConfig, ...] = ()
+    pledge: SurveyMatch | None = None  # the answer that is a pledge to vote
+    supporter: SurveyMatch | None = None  # the answer that makes a supporter
+    teams: tuple[TeamConfig, ...] = ()
     manual_dialing: bool = False  # show volunteers the voter's full number to dial themselves
     # How long a logged outcome stays its logger's to edit; after that only organizers may.
     outcome_edit_minutes: int = Field(default=10, ge=0, le=7 * 24 * 60)
@@ -339,6 +360,7 @@ def consistency_problems(data: Mapping[str, Any]) -> list[Finding]:
         *_duplicates(data, "survey", "id"),
         *_duplicates(data, "training", "id"),
         *_duplicate_goals(data),
+        *_survey_matches(data),
         *_required_result_kinds(data),
         *_default_language_script(data),
         *_script_templates(data),
@@ -373,6 +395,24 @@ def _duplicate_goals(data: Mapping[str, Any]) -> Iterator[Finding]:
             yield ("goals", index), f"goals.{first_use[key]} already sets {key[1]} for {key[0]}"
         else:
             first_use[key] = index
+
+
+def _survey_matches(data: Mapping[str, Any]) -> Iterator[Finding]:
+    """`pledge` and `supporter` name a survey question and some of its choices."""
+    questions = {
+        str(q.get("id")): q.get("choices") or [] for _, q in _mapping_items(data, "survey")
+    }
+    for key in ("pledge", "supporter"):
+        match = data.get(key)
+        if not isinstance(match, Mapping):
+            continue
+        question = str(match.get("question"))
+        if question not in questions:
+            yield (key, "question"), f"{question!r} is not a survey question"
+            continue
+        for answer in match.get("answers") or []:
+            if answer not in questions[question]:
+                yield (key, "answers"), f"{answer!r} is not a choice of {question!r}"
 
 
 def _required_result_kinds(data: Mapping[str, Any]) -> Iterator[Finding]:

@@ -6,7 +6,7 @@ value never needs a database enum migration.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -99,6 +99,8 @@ class Volunteer(SQLModel, table=True):
     # Why texts cannot reach the phone (Twilio 21614 "not a mobile", 21635 "landline"); None: they can.
     sms_undeliverable: str | None = Field(default=None, max_length=64)
     phone_verified_at: datetime | None = _utc(nullable=True)
+    # Left the public leaderboard (`leaderboard hide`); still counted in team totals.
+    leaderboard_hidden: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     created_at: datetime = _utc()
     updated_at: datetime = _utc()
 
@@ -515,6 +517,62 @@ class Goal(SQLModel, table=True):
     target: int
     deadline: datetime | None = _utc(nullable=True)
     created_at: datetime = _utc()
+    created_by: str | None = Field(default=None, max_length=100)  # platform:user_id; None: file
+    # The campaign-local day coordinators were last told it is behind pace (once a day).
+    alerted_on: date | None = None
+
+
+class DashboardLink(SQLModel, table=True):
+    """A one-time dashboard link DM'd to a coordinator: its token's SHA-256, who it is for, until
+    when it may be exchanged for a session, and when it was (once)."""
+
+    __tablename__ = "dashboard_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    platform: str = Field(max_length=16)
+    workspace: str = Field(max_length=64)
+    user_id: str = Field(max_length=64)
+    campaign_id: int = Field(foreign_key="campaign.id")
+    created_at: datetime = _utc()
+    expires_at: datetime = _utc()
+    used_at: datetime | None = _utc(nullable=True)
+
+
+class DashboardSession(SQLModel, table=True):
+    """A dashboard session a link was exchanged for: the cookie's SHA-256 and its end."""
+
+    __tablename__ = "dashboard_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    link_id: int = Field(foreign_key="dashboard_link.id")
+    platform: str = Field(max_length=16)
+    workspace: str = Field(max_length=64)
+    user_id: str = Field(max_length=64)
+    campaign_id: int = Field(foreign_key="campaign.id")
+    created_at: datetime = _utc()
+    expires_at: datetime = _utc()
+
+
+class CallRollup(SQLModel, table=True):
+    """What the leaderboards and goals count, per volunteer, day and voter area, updated in the
+    outcome's transaction (storage/rollup.py): sums over it equal a recount from call_attempt."""
+
+    __tablename__ = "call_rollup"
+    __table_args__ = (Index("ix_call_rollup_campaign_day", "campaign_id", "day"),)
+
+    campaign_id: int = Field(foreign_key="campaign.id", primary_key=True)
+    volunteer_id: int = Field(foreign_key="volunteer.id", primary_key=True)
+    day: date = Field(primary_key=True)  # in the volunteer's own time zone
+    area_code: str = Field(default="", max_length=3, primary_key=True)  # the voter's
+    state: str = Field(default="", max_length=2, primary_key=True)
+    language: str = Field(default="", max_length=16, primary_key=True)
+    dials: int = 0
+    contacts: int = 0
+    surveys: int = 0
+    pledges: int = 0
+    supporters: int = 0
 
 
 class DncEntry(SQLModel, table=True):

@@ -22,6 +22,7 @@ from starlette.applications import Starlette
 from bot.app import build_services
 from bot.calendar import calendar_routes
 from bot.cli.common import console, engine, require_migrated, settings
+from bot.dashboard import dashboard_routes
 from bot.discord.app import discord_for
 from bot.in_flight import InFlight
 from bot.later import LaterWork
@@ -136,6 +137,7 @@ def plan_for(current: Settings, db: Engine, *, everything: bool) -> Plan:
         *twilio_routes(current, services),
         *softphone.routes_if_enabled(current, services),
         *calendar_routes(services),
+        *dashboard_routes(services, current.public_base_url),
     ]
     app = create_web_app(
         services, slack=slack, background=background, routes=routes, in_flight=in_flight

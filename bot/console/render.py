@@ -50,6 +50,8 @@ def render_reply(reply: Reply, updated: bool = False) -> Rendered:
         footer.append(_buttons(reply.buttons, row, "", choices))
     if reply.image_url:
         footer.append(f"[image: {reply.image_url}]")
+    if reply.image_file:
+        footer.append(f"[chart: {reply.image_file}]")
     footer.extend(f"! {input_id}: {message}" for input_id, message in reply.errors.items())
     blocks = tuple(plain_times(block) for block in blocks)
     return Rendered(plain_times(header), blocks, "\n".join(footer), tuple(choices))

@@ -159,6 +159,17 @@ class Outbox:
             self._remember_response_url(reply, request.response_url, messages)
         else:
             await self._direct(request.user_id, reply, messages)
+        if reply.image_file:
+            public = not reply.ephemeral and request.channel_id
+            channel = request.channel_id if public else await self.direct_channel(request.user_id)
+            await self.upload(str(channel), reply.image_file, reply.text)
+
+    async def upload(self, channel: str, path: str, title: str) -> None:
+        """A chart file shared in the channel (files_upload_v2: the bytes go to Slack, not a
+        link to this server)."""
+        await self.client.files_upload_v2(
+            channel=channel, file=path, title=title[:250], alt_txt=title[:1000]
+        )
 
     def _remember_response_url(self, reply: Reply, url: str, messages: list[Message]) -> None:
         """A keyed reply's first message can be replaced later through this response_url."""

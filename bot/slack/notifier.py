@@ -117,6 +117,9 @@ class SlackNotifier:
                 posted.append(Posted(channel, str(answer["ts"])))
             if key:
                 self.live.shown_as_posts(key, posted)
+            if reply.image_file:  # a chart: its bytes uploaded to Slack, shared in the channel
+                title = reply.text[:250]
+                self.client.files_upload_v2(channel=channel, file=reply.image_file, title=title)
             return posted
 
     def _replace_on_screen(self, reply: Reply) -> bool:

@@ -150,6 +150,15 @@ class FakeSlackAPI:
             if not self.socket_url:
                 return {"ok": False, "error": "socket_mode_not_enabled"}
             return {"ok": True, "url": self.socket_url}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{next(self._ts):08d}"
+            return {"ok": True, "upload_url": f"{self.origin}/upload/{file_id}", "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            files = json.loads(str(body.get("files") or "[]"))
+            return {
+                "ok": True,
+                "files": [{"id": f.get("id"), "title": f.get("title")} for f in files],
+            }
         if method == "users.info":
             user_id = str(body.get("user", ""))
             user = self.users.get(user_id)
@@ -170,6 +179,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
         length = int(self.headers.get("Content-Length") or 0)
+        if urlsplit(self.path).path.startswith("/upload/"):  # a file's bytes (files_upload_v2)
+            data = self.rfile.read(length)
+            self.api._record(
+                SlackCall(
+                    "file_upload", {"size": len(data), "head": data[:8].hex()}, None, self.path
+                )
+            )
+            self._send(200, b"OK", "text/plain")
+            return
         raw = self.rfile.read(length).decode("utf-8") if length else ""
         query = dict(parse_qsl(urlsplit(self.path).query))
         self._serve(query | _parse_body(raw, self.headers.get("Content-Type", "")))

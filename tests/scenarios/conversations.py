@@ -435,3 +435,8 @@ SCENARIOS: list[Scenario] = [
 from tests.scenarios.training import TRAINING_SCENARIOS  # noqa: E402  (it uses sign_up above)
 
 SCENARIOS += TRAINING_SCENARIOS
+
+# Leaderboards and goals (issue 16), in their own module; imported last (it uses sign_up).
+from tests.scenarios.standings_conversations import STANDINGS_SCENARIOS  # noqa: E402
+
+SCENARIOS += STANDINGS_SCENARIOS
