@@ -15,13 +15,21 @@ from dataclasses import dataclass
 from itertools import groupby
 from operator import attrgetter
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Select, String, bindparam, cast, select
 from sqlmodel import Session
 
 from handlers.masking import mask_phone
 from handlers.replies import Button, ButtonStyle, Fact, Reply, Section, Tone
-from handlers.scripts import ScriptVoter, pick_script, render_script, script_context
+from handlers.scripts import (
+    PublishedScript,
+    ScriptVoter,
+    latest_script,
+    pick_script,
+    render_script,
+    script_context,
+)
 from matching.pool import campaign_config
 from matching.ranking import language_name
 from matching.tables import ATTEMPT, BATCH, CAMPAIGN, CARD, ITEM, VOLUNTEER, VOTER
@@ -105,6 +113,7 @@ class BatchView:
     campaign_name: str
     config: CampaignConfig
     on_the_line: bool = False  # the volunteer's phone is live in a calling session
+    script: PublishedScript | None = None  # a newer version than the file's, from a broadcast
 
 
 def join_names(names: list[str]) -> str:
@@ -141,6 +150,7 @@ def read_batch(conn: Connection, batch_id: int) -> BatchView | None:
         campaign_name=head.campaign_name,
         config=config,
         on_the_line=bool(head.on_the_line),
+        script=latest_script(conn, head.campaign_id),
     )
 
 
@@ -220,6 +230,7 @@ def _section_key(view: BatchView, card: CardView) -> tuple[Any, ...] | None:
         view.on_the_line,
         view.volunteer_name,
         view.campaign_name,
+        view.script,
         card.card_id,
         card.phone,
         card.reason,
@@ -271,7 +282,20 @@ def _render_section(view: BatchView, card: CardView) -> Section:
     )
     if view.on_the_line and view.config.voicemail_url and card.call_status == "in-progress":
         buttons = (*buttons, Button("Drop voicemail", VOICEMAIL, str(card.card_id)))
-    return Section(f"{card.names}\n\n{script}", facts=tuple(facts), buttons=buttons)
+    return Section(
+        f"{card.names}{_update_note(view)}\n\n{script}", facts=tuple(facts), buttons=buttons
+    )
+
+
+def _update_note(view: BatchView) -> str:
+    """'Updated 18:05: Polling place moved' and the talking points, once a broadcast changed
+    the script (the time in the campaign's time zone)."""
+    published = view.script
+    if published is None:
+        return ""
+    at = published.published_at.astimezone(ZoneInfo(view.config.time_zone)).strftime("%H:%M")
+    note = f"\n\n*Updated {at}: {published.title}*"
+    return f"{note}\n{published.talking_points}" if published.talking_points else note
 
 
 def card_status(config: CampaignConfig, card: CardView) -> str:
@@ -298,7 +322,8 @@ def _summary(view: BatchView, open_count: int) -> str:
 
 def _script(view: BatchView, card: CardView) -> str:
     voter = (card.open_voters or card.voters)[0]
-    template = pick_script(view.config.scripts, voter.language, view.config.default_language)
+    scripts = view.script.scripts if view.script else view.config.scripts
+    template = pick_script(scripts, voter.language, view.config.default_language)
     context = script_context(voter.script_voter, view.volunteer_name, view.campaign_name)
     context["household"] = card.names
     return render_script(template, context, phone=card.phone)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 from handlers import (
     batch,
+    broadcast_publish,
+    broadcasts,
     calls,
     campaigns,
     cards,
@@ -28,6 +30,7 @@ from handlers import (
     outcome_edit,
     review,
     roles,
+    script_versions,
     signup,
     sms_review,
     softphone,
@@ -97,6 +100,11 @@ COMMANDS: tuple[Command, ...] = (
     Command(("campaign", "use"), campaigns.use_campaign, Role.ORGANIZER, "SLUG"),
     Command(("sms", "review"), sms_review.review_texts, Role.ORGANIZER),
     Command(("review",), review.review_outcomes, Role.ORGANIZER),
+    Command(("broadcast",), broadcasts.open_broadcast, Role.ORGANIZER),
+    Command(("broadcasts",), broadcasts.list_broadcasts, Role.ORGANIZER),
+    Command(("script", "history"), script_versions.history, Role.ORGANIZER),
+    Command(("script", "diff"), script_versions.diff, Role.ORGANIZER, "A B"),
+    Command(("script", "revert"), script_versions.revert, Role.ORGANIZER, "N"),
     Command(("role", "grant"), roles.grant, Role.ADMIN, "@someone ROLE"),
     Command(("role", "revoke"), roles.revoke, Role.ADMIN, "@someone ROLE"),
     Command(("help",), show_help),
@@ -116,12 +124,15 @@ ACTIONS: dict[str, Action] = {
     sms_review.OPT_OUT: Action(sms_review.opt_out_sender, Role.ORGANIZER),
     review.APPROVE: Action(review.approve, Role.ORGANIZER),
     review.REJECT: Action(review.reject, Role.ORGANIZER),
+    broadcasts.APPROVE: Action(broadcasts.approve, Role.ORGANIZER),
+    broadcast_publish.ACK: Action(broadcasts.acknowledge),
 }
 FORMS: dict[str, FormHandler] = {
     signup.SUBMIT: FormHandler(signup.submit_signup),
     outcome.SUBMIT: FormHandler(outcome.submit_outcome),
     survey.SUBMIT: FormHandler(survey.submit_survey),
     outcome_edit.SUBMIT: FormHandler(outcome_edit.submit_edit),
+    broadcasts.SUBMIT: FormHandler(broadcasts.submit_broadcast, Role.ORGANIZER),
 }
 
 

@@ -37,6 +37,9 @@ class ConsoleDriver:
         choice = self._choice(seen_by.session, label, near)
         return self._shown(self._record(self.session.press(choice.button)))
 
+    def look(self) -> Shown:
+        return self._shown(self._record(self.session.take_notifications()))
+
     def fill(self, answers: Mapping[str, Answer]) -> Shown:
         state = self.session.form
         assert state is not None, f"{self.name} has no form open"

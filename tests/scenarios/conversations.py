@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+from tests.scenarios.broadcast_conversations import BROADCAST_SCENARIOS
 from tests.scenarios.driver import Driver, Surface
 from tests.scenarios.world import World, voter
 
@@ -426,4 +427,5 @@ SCENARIOS: list[Scenario] = [
     an_outcome_is_its_loggers_to_edit_for_a_while,
     an_organizer_chooses_the_campaign,
     an_admin_grants_the_organizer_role,
+    *BROADCAST_SCENARIOS,
 ]

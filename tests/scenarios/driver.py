@@ -8,6 +8,8 @@ A scenario is a plain function `scenario(world, surface)`. It asks the surface f
 - `press(label, near=...)`: press the button with that label on the last message, in the card
   (section) whose text contains `near`; with `seen_by=other`, a button shown to another user
   (a forwarded or public message: the core, not the surface, must refuse it);
+- `look()`: read what reached this user unasked since their last step (a DM, a message of
+  theirs edited in place, such as a batch redrawn by someone else's broadcast);
 - `fill(answers)`: submit the form that is open. Answers go by input id; a choice is given by
   its option's *label*, as a person picks it (the driver turns it into the value), several
   choices as a list of labels, a consent box as True/False, text as text. Inputs left out keep
@@ -61,6 +63,8 @@ class Driver(Protocol):
     ) -> Shown: ...
 
     def fill(self, answers: Mapping[str, Answer]) -> Shown: ...
+
+    def look(self) -> Shown: ...
 
 
 class Surface(Protocol):

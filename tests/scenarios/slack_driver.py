@@ -57,6 +57,11 @@ class SlackDriver:
     def fill(self, answers: Mapping[str, Answer]) -> Shown:
         return self._step(self.workspace.submit(answers))
 
+    def look(self) -> Shown:
+        self.workspace.changed = []
+        self.workspace.read_calls()
+        return self._shown(opened=False)
+
     def _step(self, request: Coroutine[Any, Any, httpx.Response]) -> Shown:
         modal_before = self.workspace.modal
         response = self.surface.run(request)
