@@ -50,6 +50,7 @@ SURVEY = "pb:card:survey"  # survey answers for a call logged from the keypad (h
 KEYPAD_PREFIX = "twilio:keypad:"  # the outcome key of a result logged from the keypad
 VOICEMAIL = "pb:card:voicemail"  # leave the campaign's recorded message on the machine
 NEXT = "pb:card:next"  # on the batch while its calling session is live: call the next card
+NEED_HELP = "pb:question:help"  # ask the organizers about this card (handlers/questions.py)
 
 _CALL_STATUS = {
     "queued": "Calling: your phone will ring in a moment",
@@ -279,6 +280,7 @@ def _render_section(view: BatchView, card: CardView) -> Section:
         Button("Skip", SKIP, str(card.card_id)),
         Button("Log outcome", OUTCOME, str(card.card_id)),
         *surveys,
+        Button("Need help", NEED_HELP, str(card.card_id)),
     )
     if view.on_the_line and view.config.voicemail_url and card.call_status == "in-progress":
         buttons = (*buttons, Button("Drop voicemail", VOICEMAIL, str(card.card_id)))

@@ -28,6 +28,7 @@ from handlers import (
     cards,
     outcome,
     outcome_edit,
+    questions,
     review,
     roles,
     script_versions,
@@ -102,6 +103,8 @@ COMMANDS: tuple[Command, ...] = (
     Command(("review",), review.review_outcomes, Role.ORGANIZER),
     Command(("broadcast",), broadcasts.open_broadcast, Role.ORGANIZER),
     Command(("broadcasts",), broadcasts.list_broadcasts, Role.ORGANIZER),
+    Command(("ask",), questions.ask, arguments="TEXT"),
+    Command(("questions",), questions.list_questions, Role.ORGANIZER),
     Command(("script", "history"), script_versions.history, Role.ORGANIZER),
     Command(("script", "diff"), script_versions.diff, Role.ORGANIZER, "A B"),
     Command(("script", "revert"), script_versions.revert, Role.ORGANIZER, "N"),
@@ -126,6 +129,9 @@ ACTIONS: dict[str, Action] = {
     review.REJECT: Action(review.reject, Role.ORGANIZER),
     broadcasts.APPROVE: Action(broadcasts.approve, Role.ORGANIZER),
     broadcast_publish.ACK: Action(broadcasts.acknowledge),
+    questions.NEED_HELP: Action(questions.need_help),
+    questions.REPLY: Action(questions.open_reply),
+    questions.RESOLVE: Action(questions.resolve),
 }
 FORMS: dict[str, FormHandler] = {
     signup.SUBMIT: FormHandler(signup.submit_signup),
@@ -133,6 +139,8 @@ FORMS: dict[str, FormHandler] = {
     survey.SUBMIT: FormHandler(survey.submit_survey),
     outcome_edit.SUBMIT: FormHandler(outcome_edit.submit_edit),
     broadcasts.SUBMIT: FormHandler(broadcasts.submit_broadcast, Role.ORGANIZER),
+    questions.ASK: FormHandler(questions.submit_question),
+    questions.ANSWER: FormHandler(questions.submit_reply),
 }
 
 

@@ -449,6 +449,40 @@ class Broadcast(SQLModel, table=True):
     sent_at: datetime | None = _utc(nullable=True)
 
 
+class Question(SQLModel, table=True):
+    """A volunteer's question to the organizers' channel of their platform (handlers/questions.py)."""
+
+    __table_args__ = (Index("uq_question_request_key", "request_key", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    volunteer_id: int | None = Field(default=None, foreign_key="volunteer.id", index=True)
+    asker: str = Field(max_length=100)  # platform:user_id
+    platform: str = Field(max_length=16)
+    workspace: str = Field(max_length=64)
+    channel: str = Field(max_length=64)  # the organizers' channel it was posted to
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    context: dict[str, Any] = _json(dict)  # the card's: voter first name, masked phone, ...
+    status: str = Field(default="open", max_length=16)  # open | answered | resolved
+    request_key: str | None = Field(default=None, max_length=200)
+    asked_at: datetime = _utc()
+    answered_at: datetime | None = _utc(nullable=True)
+    reraised_at: datetime | None = _utc(nullable=True)
+    resolved_at: datetime | None = _utc(nullable=True)
+    resolved_by: str | None = Field(default=None, max_length=100)
+
+
+class QuestionReply(SQLModel, table=True):
+    __tablename__ = "question_reply"
+
+    id: int | None = Field(default=None, primary_key=True)
+    question_id: int = Field(foreign_key="question.id", index=True)
+    author: str = Field(max_length=100)  # platform:user_id
+    from_organizer: bool = False
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    at: datetime = _utc()
+
+
 class BroadcastAck(SQLModel, table=True):
     __tablename__ = "broadcast_ack"
     __table_args__ = (UniqueConstraint("script_id", "volunteer_id"),)

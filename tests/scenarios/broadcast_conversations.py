@@ -179,3 +179,68 @@ BROADCAST_SCENARIOS: list[Callable[[World, Surface], None]] = [
     script_history_diff_and_revert,
     bad_broadcasts_are_refused_and_send_nothing,
 ]
+
+
+ORGANIZERS = {
+    "organizers_channels": {"slack": "C0ORGS", "discord": "9001", "console": "organizers"}
+}
+
+
+def a_question_is_answered_and_resolved(world: World, surface: Surface) -> None:
+    """Need help on a card: the question reaches the organizers with the card's context (the
+    phone masked); an organizer's reply reaches the volunteer, whose follow-up goes back to the
+    question; Resolved closes it, and a reply after that is refused."""
+    world.campaign([voter("Maria", 1)], questions=ORGANIZERS)
+    ana = _signed_up(world, surface, "ana", ANA_PHONE, texts=False)
+    ana.command("batch")
+    assert ana.press("Need help", near="Maria").form is not None
+    empty = ana.fill({"question": ""})
+    assert "question" in empty.errors and empty.refused  # required (the core says so too)
+    sent = ana.fill({"question": "She says she already voted by mail. What do I log?"})
+    assert sent.has("with the organizers") and not sent.refused, sent.text
+
+    olga = surface.user("olga", organizer=True)
+    open_questions = olga.command("questions")
+    assert open_questions.has("already voted by mail", "Maria", "(512) •••-••01", "version 1")
+    assert olga.press("Reply", near="already voted").form is not None
+    assert olga.fill({"reply": "Log it as Already voted, then move on."}).has(
+        "Sent to the volunteer"
+    )
+
+    answer = ana.look()
+    assert answer.has("Log it as Already voted") and "Reply" in answer.buttons
+    assert ana.press("Reply").form is not None
+    assert ana.fill({"reply": "Thanks, done."}).has("Sent to the organizers")
+    assert olga.command("questions").has("Thanks, done.", "answered")
+
+    olga.command("questions")
+    assert olga.press("Resolved", near="already voted").has("resolved")
+    late = olga.press("Reply", near="already voted")  # on the list shown before it closed
+    assert late.refused and late.has("resolved", "nothing was sent"), late.text
+    assert ana.look().has("marked resolved")
+    assert olga.command("questions").has("No open questions")
+    [question] = world.rows("SELECT id, status FROM question")
+    assert question.status == "resolved"
+    replies = world.rows("SELECT from_organizer FROM question_reply ORDER BY id")
+    assert [bool(row.from_organizer) for row in replies] == [True, False]
+
+
+def a_question_without_an_organizers_channel_is_refused(world: World, surface: Surface) -> None:
+    """No channel configured: the volunteer is told and nothing is stored; a question over the
+    limit is refused with the limit named."""
+    world.campaign([voter("Maria", 1)])
+    ana = _signed_up(world, surface, "ana", ANA_PHONE, texts=False)
+    refused = ana.command("ask Where do I find the script?")
+    assert refused.refused and refused.has("No organizers channel"), refused.text
+    assert ana.command("ask").has("Write your question")
+    assert world.rows("SELECT id FROM question") == []
+    alerts = world.rows("SELECT id FROM audit_log WHERE action = 'questions.no_channel'")
+    ana.command("ask Still nobody?")
+    again = world.rows("SELECT id FROM audit_log WHERE action = 'questions.no_channel'")
+    assert len(alerts) == len(again) == 1  # organizers are alerted once
+
+
+BROADCAST_SCENARIOS += [
+    a_question_is_answered_and_resolved,
+    a_question_without_an_organizers_channel_is_refused,
+]
