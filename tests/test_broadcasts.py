@@ -130,6 +130,12 @@ def test_got_it_from_someone_it_was_not_sent_to_is_refused(services: Services) -
     assert "counted" in handle_action(ana, "pb:broadcast:ack", str(broadcast_id)).text
     assert "Already counted" in handle_action(ana, "pb:broadcast:ack", str(broadcast_id)).text
     assert count(services.engine, "broadcast_ack") == 1
+    notifier = services.notifier
+    assert isinstance(notifier, RecordingNotifier)
+    copies = [
+        reply.text for _, channel, reply in notifier.to_channels if channel == "U0OLGA"
+    ]  # the author's own copy, edited in place (one update key)
+    assert copies == ["“Polling place moved”: 1 of 1 have seen it."]
 
 
 def test_a_retried_submission_and_a_second_publish_send_once(services: Services) -> None:
