@@ -158,7 +158,7 @@ def submit_broadcast(ctx: Context, value: str, answers: Answers) -> Reply:
     }
     _check_length(errors, "title", title, TITLE_LIMIT, "a title shows on every call card")
     _check_length(
-        errors, "talking_points", points, TALKING_POINTS_LIMIT, "they show on every call card"
+        errors, "talking_points", points, TALKING_POINTS_LIMIT, "they head every batch and DM"
     )
     for language, body in scripts.items():
         _check_length(errors, f"script:{language}", body, SCRIPT_LIMIT, "a call card holds 3,000")
@@ -274,8 +274,10 @@ def approve(ctx: Context, value: str) -> Reply:
         ).first()
         if broadcast is None:
             raise Refusal("That broadcast no longer exists.")
-        if broadcast.approved_by is not None or broadcast.status == "sent":
+        if broadcast.approved_by is not None:
             raise Refusal(f"“{broadcast.title}” was already approved by {broadcast.approved_by}.")
+        if broadcast.status != "waiting":
+            raise Refusal(f"“{broadcast.title}” does not wait for an approval.")
         if broadcast.author == ctx.identity:
             raise Refusal(
                 "You wrote this broadcast: under the two-person rule a second organizer must"

@@ -159,7 +159,7 @@ def render_batch(view: BatchView, text: str | None = None, tone: Tone = Tone.INF
     """The batch message: a section per card, and "I'm done" (or "Get a batch" once closed)."""
     open_cards = [card for card in view.cards if card.open]
     if text is None:
-        text = _summary(view, len(open_cards))
+        text = _summary(view, len(open_cards)) + _talking_points(view, open_cards)
     if view.open and open_cards:
         done = Button("I'm done", RELEASE, str(view.batch_id), ButtonStyle.DANGER)
         buttons: tuple[Button, ...] = (done,)
@@ -290,14 +290,20 @@ def _render_section(view: BatchView, card: CardView) -> Section:
 
 
 def _update_note(view: BatchView) -> str:
-    """'Updated 18:05: Polling place moved' and the talking points, once a broadcast changed
-    the script (the time in the campaign's time zone)."""
+    """'Updated 18:05: Polling place moved' on each open card once a broadcast changed the script
+    (the time in the campaign's time zone); the talking points are said once, above the cards."""
     published = view.script
     if published is None:
         return ""
     at = published.published_at.astimezone(ZoneInfo(view.config.time_zone)).strftime("%H:%M")
-    note = f"\n\n*Updated {at}: {published.title}*"
-    return f"{note}\n{published.talking_points}" if published.talking_points else note
+    return f"\n\n*Updated {at}: {published.title}*"
+
+
+def _talking_points(view: BatchView, open_cards: list[CardView]) -> str:
+    published = view.script
+    if published is None or not published.talking_points or not (view.open and open_cards):
+        return ""
+    return f"\n\n*{published.title}*: {published.talking_points}"
 
 
 def card_status(config: CampaignConfig, card: CardView) -> str:
