@@ -15,13 +15,21 @@ from dataclasses import dataclass
 from itertools import groupby
 from operator import attrgetter
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Select, String, bindparam, cast, select
 from sqlmodel import Session
 
 from handlers.masking import mask_phone
 from handlers.replies import Button, ButtonStyle, Fact, Reply, Section, Tone
-from handlers.scripts import ScriptVoter, pick_script, render_script, script_context
+from handlers.scripts import (
+    PublishedScript,
+    ScriptVoter,
+    latest_script,
+    pick_script,
+    render_script,
+    script_context,
+)
 from matching.pool import campaign_config
 from matching.ranking import language_name
 from matching.tables import ATTEMPT, BATCH, CAMPAIGN, CARD, ITEM, VOLUNTEER, VOTER
@@ -42,6 +50,7 @@ SURVEY = "pb:card:survey"  # survey answers for a call logged from the keypad (h
 KEYPAD_PREFIX = "twilio:keypad:"  # the outcome key of a result logged from the keypad
 VOICEMAIL = "pb:card:voicemail"  # leave the campaign's recorded message on the machine
 NEXT = "pb:card:next"  # on the batch while its calling session is live: call the next card
+NEED_HELP = "pb:question:help"  # ask the organizers about this card (handlers/questions.py)
 
 _CALL_STATUS = {
     "queued": "Calling: your phone will ring in a moment",
@@ -105,6 +114,7 @@ class BatchView:
     campaign_name: str
     config: CampaignConfig
     on_the_line: bool = False  # the volunteer's phone is live in a calling session
+    script: PublishedScript | None = None  # a newer version than the file's, from a broadcast
 
 
 def join_names(names: list[str]) -> str:
@@ -141,6 +151,7 @@ def read_batch(conn: Connection, batch_id: int) -> BatchView | None:
         campaign_name=head.campaign_name,
         config=config,
         on_the_line=bool(head.on_the_line),
+        script=latest_script(conn, head.campaign_id),
     )
 
 
@@ -148,7 +159,7 @@ def render_batch(view: BatchView, text: str | None = None, tone: Tone = Tone.INF
     """The batch message: a section per card, and "I'm done" (or "Get a batch" once closed)."""
     open_cards = [card for card in view.cards if card.open]
     if text is None:
-        text = _summary(view, len(open_cards))
+        text = _summary(view, len(open_cards)) + _talking_points(view, open_cards)
     if view.open and open_cards:
         done = Button("I'm done", RELEASE, str(view.batch_id), ButtonStyle.DANGER)
         buttons: tuple[Button, ...] = (done,)
@@ -220,6 +231,7 @@ def _section_key(view: BatchView, card: CardView) -> tuple[Any, ...] | None:
         view.on_the_line,
         view.volunteer_name,
         view.campaign_name,
+        view.script,
         card.card_id,
         card.phone,
         card.reason,
@@ -268,10 +280,30 @@ def _render_section(view: BatchView, card: CardView) -> Section:
         Button("Skip", SKIP, str(card.card_id)),
         Button("Log outcome", OUTCOME, str(card.card_id)),
         *surveys,
+        Button("Need help", NEED_HELP, str(card.card_id)),
     )
     if view.on_the_line and view.config.voicemail_url and card.call_status == "in-progress":
         buttons = (*buttons, Button("Drop voicemail", VOICEMAIL, str(card.card_id)))
-    return Section(f"{card.names}\n\n{script}", facts=tuple(facts), buttons=buttons)
+    return Section(
+        f"{card.names}{_update_note(view)}\n\n{script}", facts=tuple(facts), buttons=buttons
+    )
+
+
+def _update_note(view: BatchView) -> str:
+    """'Updated 18:05: Polling place moved' on each open card once a broadcast changed the script
+    (the time in the campaign's time zone); the talking points are said once, above the cards."""
+    published = view.script
+    if published is None:
+        return ""
+    at = published.published_at.astimezone(ZoneInfo(view.config.time_zone)).strftime("%H:%M")
+    return f"\n\n*Updated {at}: {published.title}*"
+
+
+def _talking_points(view: BatchView, open_cards: list[CardView]) -> str:
+    published = view.script
+    if published is None or not published.talking_points or not (view.open and open_cards):
+        return ""
+    return f"\n\n*{published.title}*: {published.talking_points}"
 
 
 def card_status(config: CampaignConfig, card: CardView) -> str:
@@ -298,7 +330,8 @@ def _summary(view: BatchView, open_count: int) -> str:
 
 def _script(view: BatchView, card: CardView) -> str:
     voter = (card.open_voters or card.voters)[0]
-    template = pick_script(view.config.scripts, voter.language, view.config.default_language)
+    scripts = view.script.scripts if view.script else view.config.scripts
+    template = pick_script(scripts, voter.language, view.config.default_language)
     context = script_context(voter.script_voter, view.volunteer_name, view.campaign_name)
     context["household"] = card.names
     return render_script(template, context, phone=card.phone)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 from handlers import (
     batch,
+    broadcast_publish,
+    broadcasts,
     calls,
     campaigns,
     cards,
@@ -30,8 +32,10 @@ from handlers import (
     outcome,
     outcome_edit,
     practice,
+    questions,
     review,
     roles,
+    script_versions,
     shift_jobs,
     shifts,
     signup,
@@ -129,6 +133,13 @@ COMMANDS: tuple[Command, ...] = (
     Command(("volunteer", "certify"), volunteers.certify, Role.ORGANIZER, "NAME"),
     Command(("volunteer", "suspend"), volunteers.suspend, Role.ORGANIZER, "NAME"),
     Command(("volunteer", "reinstate"), volunteers.reinstate, Role.ORGANIZER, "NAME"),
+    Command(("broadcast",), broadcasts.open_broadcast, Role.ORGANIZER),
+    Command(("broadcasts",), broadcasts.list_broadcasts, Role.ORGANIZER),
+    Command(("ask",), questions.ask, arguments="TEXT"),
+    Command(("questions",), questions.list_questions, Role.ORGANIZER),
+    Command(("script", "history"), script_versions.history, Role.ORGANIZER),
+    Command(("script", "diff"), script_versions.diff, Role.ORGANIZER, "A B"),
+    Command(("script", "revert"), script_versions.revert, Role.ORGANIZER, "N"),
     Command(("role", "grant"), roles.grant, Role.ADMIN, "@someone ROLE"),
     Command(("role", "revoke"), roles.revoke, Role.ADMIN, "@someone ROLE"),
     Command(("help",), show_help),
@@ -160,12 +171,20 @@ ACTIONS: dict[str, Action] = {
     sms_review.OPT_OUT: Action(sms_review.opt_out_sender, Role.ORGANIZER),
     review.APPROVE: Action(review.approve, Role.ORGANIZER),
     review.REJECT: Action(review.reject, Role.ORGANIZER),
+    broadcasts.APPROVE: Action(broadcasts.approve, Role.ORGANIZER),
+    broadcast_publish.ACK: Action(broadcasts.acknowledge),
+    questions.NEED_HELP: Action(questions.need_help),
+    questions.REPLY: Action(questions.open_reply),
+    questions.RESOLVE: Action(questions.resolve),
 }
 FORMS: dict[str, FormHandler] = {
     signup.SUBMIT: FormHandler(signup.submit_signup),
     outcome.SUBMIT: FormHandler(outcome.submit_outcome),
     survey.SUBMIT: FormHandler(survey.submit_survey),
     outcome_edit.SUBMIT: FormHandler(outcome_edit.submit_edit),
+    broadcasts.SUBMIT: FormHandler(broadcasts.submit_broadcast, Role.ORGANIZER),
+    questions.ASK: FormHandler(questions.submit_question),
+    questions.ANSWER: FormHandler(questions.submit_reply),
 }
 
 

@@ -11,21 +11,26 @@ script cannot leak a voter's number into chat.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from jinja2 import ChainableUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
+from sqlalchemy import Connection, Select, bindparam, func, select
 
 from handlers.masking import scrub_phone
 from matching.ranking import language_name
 from storage.importing.csv_source import header_key
 from storage.importing.voter_columns import PHONE_FIELDS, VOTER_FIELDS
+from storage.models import Script
 
 BLANK = "____"
+SCRIPT = Script.__table__  # type: ignore[attr-defined]
 _PHONE_HEADERS = frozenset(alias for field in PHONE_FIELDS for alias in VOTER_FIELDS[field])
 
 
@@ -137,3 +142,87 @@ def _compile(template: str) -> Template:
 
 def _empty(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
+
+
+# --- versions -----------------------------------------------------------------------------------
+# The campaign file's scripts are version 1. A broadcast (handlers/broadcasts.py) publishes the
+# next version: one `script` row per language, all with the same number, the broadcast's title
+# and talking points on each. The newest version is what every card shows; version 1 is written
+# down from the file when the first broadcast publishes, so history, diff and revert see it.
+
+SCRIPT_NAME = "campaign"  # `script.name` of the campaign's call script versions
+FILE_AUTHOR = "campaign file"
+
+
+@dataclass(frozen=True)
+class PublishedScript:
+    """The newest published version of a campaign's script, as the cards show it."""
+
+    version: int
+    bodies: tuple[tuple[str, str], ...]  # (language, template)
+    title: str
+    talking_points: str
+    published_at: datetime
+
+    @property
+    def scripts(self) -> dict[str, str]:
+        return dict(self.bodies)
+
+
+def latest_script(conn: Connection, campaign_id: int) -> PublishedScript | None:
+    """The campaign's newest version published from chat (version 2 on), or None: the cards then
+    use the file's scripts as loaded (version 1)."""
+    rows = conn.execute(_LATEST, {"campaign_id": campaign_id}).all()
+    if not rows or rows[0].version <= 1:
+        return None
+    first = rows[0]
+    return PublishedScript(
+        version=int(first.version),
+        bodies=tuple((row.language, row.body) for row in rows),
+        title=first.title,
+        talking_points=first.talking_points,
+        published_at=first.created_at,
+    )
+
+
+def script_diff(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
+    """A line diff per language between two versions' bodies ('-' removed, '+' added)."""
+    lines: list[str] = []
+    for language in sorted(old.keys() | new.keys()):
+        before, after = old.get(language, "").splitlines(), new.get(language, "").splitlines()
+        changed = [
+            line
+            for line in difflib.unified_diff(before, after, lineterm="", n=1)
+            if not line.startswith(("---", "+++"))
+        ]
+        if changed:
+            lines.append(f"[{language_name(language)}]")
+            lines.extend(changed)
+    return lines
+
+
+def _latest_query() -> Select[Any]:
+    newest = (
+        select(func.max(SCRIPT.c.version))
+        .where(SCRIPT.c.campaign_id == bindparam("campaign_id"), SCRIPT.c.name == SCRIPT_NAME)
+        .scalar_subquery()
+    )
+    return (
+        select(
+            SCRIPT.c.version,
+            SCRIPT.c.language,
+            SCRIPT.c.body,
+            SCRIPT.c.title,
+            SCRIPT.c.talking_points,
+            SCRIPT.c.created_at,
+        )
+        .where(
+            SCRIPT.c.campaign_id == bindparam("campaign_id"),
+            SCRIPT.c.name == SCRIPT_NAME,
+            SCRIPT.c.version == newest,
+        )
+        .order_by(SCRIPT.c.language)
+    )
+
+
+_LATEST = _latest_query()

@@ -40,6 +40,7 @@ from storage.models import (
     CallAttempt,
     CallSession,
     ChatIdentity,
+    Question,
     ShiftSignup,
     SmsInbound,
     SmsVerification,
@@ -268,7 +269,7 @@ def _fresh(session: Session, ctx: Context, volunteer: Volunteer) -> bool:
         return False
     vid = volunteer.id
     tables = (Batch, CallSession, CallAttempt, ShiftSignup, TrainingProgress, BroadcastAck)
-    for table in (*tables, SmsInbound):
+    for table in (*tables, SmsInbound, Question):
         used = session.exec(
             select(func.count()).select_from(table).where(col(table.volunteer_id) == vid)  # type: ignore[attr-defined]
         ).one()

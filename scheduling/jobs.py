@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from handlers.broadcasts import send_due_broadcasts
 from handlers.context import Services
 from handlers.goals import alert_all_behind_pace
 from handlers.leaderboard import post_due_leaderboards
+from handlers.questions import reraise_questions
 from handlers.rally import rally_where_needed
 from handlers.send_ledger import Ledger
 from handlers.shift_jobs import announce_shift_starts, record_no_shows, send_due_reminders
@@ -79,6 +81,16 @@ def behind_pace(ctx: JobContext) -> int:
     return alert_all_behind_pace(ctx.services)
 
 
+def broadcasts(ctx: JobContext) -> int:
+    """Broadcasts set for a time that has come: published (their sends owed to the outbox)."""
+    return send_due_broadcasts(ctx.services)
+
+
+def questions(ctx: JobContext) -> int:
+    """Volunteers' questions nobody answered in time: raised once more to the organizers."""
+    return reraise_questions(ctx.services)
+
+
 JOBS: tuple[Job, ...] = (
     Job("shift_reminders", 30, reminders),
     Job("shift_starts", 30, shift_starts),
@@ -88,4 +100,6 @@ JOBS: tuple[Job, ...] = (
     Job("silent_sessions", 30, silent_sessions),
     Job("leaderboard_posts", 60, leaderboard_posts),
     Job("behind_pace", 900, behind_pace),
+    Job("broadcasts", 15, broadcasts),
+    Job("questions", 60, questions),
 )

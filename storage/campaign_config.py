@@ -251,6 +251,25 @@ class GoalConfig(_Strict):
 CONSISTENCY_ERROR = "campaign_consistency"
 
 
+class BroadcastConfig(_Strict):
+    """Rapid-response broadcasts (handlers/broadcasts.py)."""
+
+    # A broadcast waits until a second organizer approves it; its author cannot.
+    two_person_rule: bool = False
+    # Where every broadcast is also posted: "slack" or "discord" (or "slack:T123" for one
+    # workspace) -> channel id.
+    channels: dict[str, str] = {}
+
+
+class QuestionsConfig(_Strict):
+    """Volunteers' questions to organizers (handlers/questions.py)."""
+
+    # The organizers' channel per platform or workspace ("slack", "slack:T123", "discord:GUILD").
+    organizers_channels: dict[str, str] = {}
+    # A question nobody answered is raised once more after this long.
+    reraise_minutes: int = Field(default=10, ge=1, le=24 * 60)
+
+
 class CampaignConfig(_Strict):
     slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
     name: str = Field(min_length=1, max_length=200)
@@ -286,6 +305,8 @@ class CampaignConfig(_Strict):
     shift_reminder_minutes: tuple[Annotated[int, Field(ge=1, le=14 * 24 * 60)], ...] = Field(
         default=(24 * 60, 60), max_length=5
     )
+    broadcasts: BroadcastConfig = BroadcastConfig()
+    questions: QuestionsConfig = QuestionsConfig()
 
     @field_validator("caller_id", mode="before")
     @classmethod

@@ -495,6 +495,69 @@ class Script(SQLModel, table=True):
     rapid_response: bool = False
     created_by: str | None = Field(default=None, max_length=100)
     created_at: datetime = _utc()
+    # What the card says above the script while this version is the newest (a broadcast's).
+    title: str = Field(default="", max_length=200)
+    talking_points: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class Broadcast(SQLModel, table=True):
+    """Rapid-response talking points and script change, from the form to every caller
+    (handlers/broadcasts.py): waiting for a second organizer, scheduled, or sent."""
+
+    __table_args__ = (Index("uq_broadcast_request_key", "request_key", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    title: str = Field(max_length=200)
+    talking_points: str = Field(sa_column=Column(Text, nullable=False))
+    scripts: dict[str, Any] = _json(dict)  # language -> new body; missing: unchanged
+    audience: dict[str, Any] = _json(dict)  # {"kind": "everyone" | "languages" | ..., "values"}
+    sms: bool = False
+    status: str = Field(default="waiting", max_length=16)  # waiting | scheduled | sent
+    send_at: datetime | None = _utc(nullable=True)
+    author: str = Field(max_length=100)  # platform:user_id
+    approved_by: str | None = Field(default=None, max_length=100)
+    approved_at: datetime | None = _utc(nullable=True)
+    version: int | None = None  # the script version it published
+    script_id: int | None = Field(default=None, foreign_key="script.id")  # acks count on it
+    recipients: int = 0  # volunteers it was sent to
+    request_key: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _utc()
+    sent_at: datetime | None = _utc(nullable=True)
+
+
+class Question(SQLModel, table=True):
+    """A volunteer's question to the organizers' channel of their platform (handlers/questions.py)."""
+
+    __table_args__ = (Index("uq_question_request_key", "request_key", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    volunteer_id: int | None = Field(default=None, foreign_key="volunteer.id", index=True)
+    asker: str = Field(max_length=100)  # platform:user_id
+    platform: str = Field(max_length=16)
+    workspace: str = Field(max_length=64)
+    channel: str = Field(max_length=64)  # the organizers' channel it was posted to
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    context: dict[str, Any] = _json(dict)  # the card's: voter first name, masked phone, ...
+    status: str = Field(default="open", max_length=16)  # open | answered | resolved
+    request_key: str | None = Field(default=None, max_length=200)
+    asked_at: datetime = _utc()
+    answered_at: datetime | None = _utc(nullable=True)
+    reraised_at: datetime | None = _utc(nullable=True)
+    resolved_at: datetime | None = _utc(nullable=True)
+    resolved_by: str | None = Field(default=None, max_length=100)
+
+
+class QuestionReply(SQLModel, table=True):
+    __tablename__ = "question_reply"
+
+    id: int | None = Field(default=None, primary_key=True)
+    question_id: int = Field(foreign_key="question.id", index=True)
+    author: str = Field(max_length=100)  # platform:user_id
+    from_organizer: bool = False
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    at: datetime = _utc()
 
 
 class BroadcastAck(SQLModel, table=True):

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.cli.common import console, engine, errors, fail, settings
+from handlers.script_versions import file_reload_notice
 from storage import migrate
 from storage.campaign_config import (
     WEEKDAYS,
@@ -88,7 +89,8 @@ def load(
         return
     with _database() as db, session_scope(db) as session:
         existed = get_campaign(session, config.slug) is not None
-        save_campaign(session, config, text, clock)
+        stored = save_campaign(session, config, text, clock)
+        notice = file_reload_notice(session, int(stored.id or 0), dict(config.scripts))
     verb = "updated" if existed else "created"
     console.print(
         f"Campaign {config.slug!r} {verb} from {file}.",
@@ -96,6 +98,8 @@ def load(
         highlight=False,
         soft_wrap=True,
     )
+    if notice:
+        console.print(f"note: {notice}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("list")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+from tests.scenarios.broadcast_conversations import BROADCAST_SCENARIOS
 from tests.scenarios.driver import Driver, Surface
 from tests.scenarios.shift_conversations import SHIFT_SCENARIOS
 from tests.scenarios.world import World, voter
@@ -429,6 +430,7 @@ SCENARIOS: list[Scenario] = [
     an_organizer_chooses_the_campaign,
     an_admin_grants_the_organizer_role,
     *SHIFT_SCENARIOS,
+    *BROADCAST_SCENARIOS,
 ]
 
 

@@ -60,21 +60,30 @@ class DiscordDriver:
     def fill(self, answers: Mapping[str, Answer]) -> Shown:
         assert self.member.modal is not None, f"{self.name} has no form open"
         self._typed |= dict(answers)
+        pending = set(answers)  # typed now, not yet submitted on the step that holds them
         changed: list[ShownMessage] = []
+        errors: dict[str, str] = {}
         for _ in range(MAX_STEPS):
             draft = _draft_of(self.member.modal)
+            pending -= set(self._input_ids())
             self.surface.run(self.member.submit(self._typed))
             changed += self.member.changed
+            # The problems of this submission, read before "Fix answers" reopens the form.
+            errors = self._errors(self.member.changed)
             opened = self._open_offered_form()
             changed += self.member.changed
-            errors = self._errors(changed)
-            if not opened or errors or _draft_of(self.member.modal) != draft:
+            self._learn_labels()
+            if not opened or _draft_of(self.member.modal) != draft:
+                break
+            # A person fixing the form goes on while the step now open holds an answer they
+            # typed and have not given yet; otherwise they read the problems first.
+            if errors and not pending & set(self._input_ids()):
                 break
         else:
             raise AssertionError("the form kept asking")
         if self.member.modal is None:
             self._typed = {}
-        return self._shown(changed, opened=False)
+        return self._shown(changed, opened=False, errors=errors)
 
     def inbox(self) -> Shown:
         self.surface.adapter_drained()
@@ -106,18 +115,19 @@ class DiscordDriver:
                     return self.member.modal is not None and self.member.modal is not before
         return False
 
-    def _shown(self, changed: list[ShownMessage], *, opened: bool) -> Shown:
+    def _shown(
+        self, changed: list[ShownMessage], *, opened: bool, errors: dict[str, str] | None = None
+    ) -> Shown:
         unique = list(dict.fromkeys(changed))
         parts = [message.text for message in unique]
         modal = self.member.modal
         form = None
         if modal is not None:
-            rows = [r for r in modal.get("components") or [] if r.get("type") == 18]
-            self._labels |= {r["label"]: r["component"]["custom_id"] for r in rows}
+            rows = self._learn_labels()
             form = ShownForm(modal["title"], tuple(r["component"]["custom_id"] for r in rows))
             if opened:
                 parts += [str(r.get("content", "")) for r in modal["components"] if r["type"] == 10]
-        errors = self._errors(unique)
+        errors = errors if errors is not None else self._errors(unique)
         buttons = tuple(
             label_of(button)
             for message in unique
@@ -132,6 +142,17 @@ class DiscordDriver:
             errors=errors,
             refused=warned or bool(errors),
         )
+
+    def _input_ids(self) -> list[str]:
+        return [row["component"]["custom_id"] for row in self._learn_labels()]
+
+    def _learn_labels(self) -> list[dict[str, Any]]:
+        """The open modal's labelled rows; each label remembered with its input's id (a problem
+        is named by its input's label, perhaps on a step shown earlier)."""
+        modal = self.member.modal
+        rows = [r for r in (modal or {}).get("components") or [] if r.get("type") == 18]
+        self._labels |= {r["label"]: r["component"]["custom_id"] for r in rows}
+        return rows
 
     def _errors(self, changed: list[ShownMessage]) -> dict[str, str]:
         """Problems by input id, from the fields of a message that offers "Fix answers"."""
