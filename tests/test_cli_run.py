@@ -97,7 +97,9 @@ async def test_the_served_app_answers_health_and_slack(
 
     assert result.exit_code == 0, result.output
     health = await get(served.app, "/healthz")
-    assert health.json() == {"status": "ok", "database": True, "slack": "on"}
+    assert health.json() == {"status": "ok", "slack": "on"}
+    ready = await get(served.app, "/readyz")
+    assert ready.json()["database"] == "ok" and ready.json()["migrations"] == "ok"
     unsigned = await get(served.app, "/slack/events", method="POST")
     assert unsigned.status_code == 401
 

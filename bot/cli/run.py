@@ -38,6 +38,9 @@ from handlers.context import Services, Telephony
 Host = Annotated[str, typer.Option("--host", help="Interface to listen on.")]
 Port = Annotated[int, typer.Option("--port", help="Port to listen on.", min=1, max=65535)]
 SIMULATED_CLOCK_TICK_S = 1.0
+# On SIGTERM, how long requests under way may take to finish before uvicorn cancels them; the
+# lifespan's drain follows, within docker-compose.yml's stop_grace_period (30 s).
+GRACEFUL_SHUTDOWN_S = 15
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -71,7 +74,13 @@ def serve(host: str, port: int, *, everything: bool) -> None:
     for line in plan.lines:
         console.print(f"  {line}", highlight=False, soft_wrap=True)
     try:
-        uvicorn.run(plan.app, host=host, port=port, log_level="info")
+        uvicorn.run(
+            plan.app,
+            host=host,
+            port=port,
+            log_level="info",
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        )
     finally:
         restore_logging()
         db.dispose()
