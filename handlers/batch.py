@@ -9,11 +9,12 @@ claimed. "I'm done" returns every voter not yet called to the pool; Skip returns
 
 from __future__ import annotations
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from handlers.campaigns import active_campaign
 from handlers.cards import CLAIM, BatchView, load_batch, render_batch
 from handlers.context import Context
+from handlers.limits import check_claims
 from handlers.refusal import Refusal, int_value, signed_up
 from handlers.replies import Button, ButtonStyle, Reply, Tone
 from handlers.training import refuse_if_suspended, require_certified
@@ -30,6 +31,8 @@ def take_batch(ctx: Context, args: list[str]) -> Reply:
     campaign = active_campaign(ctx)
     require_certified(ctx, volunteer_id, campaign)
     _ready_to_ring(ctx, volunteer_id)
+    if _would_claim(ctx, volunteer_id, campaign.id):
+        check_claims(ctx, volunteer_id, campaign.config.limits)
     services = ctx.services
     result = claim_batch(
         services.engine,
@@ -51,6 +54,20 @@ def take_batch(ctx: Context, args: list[str]) -> Reply:
     if result.status is ClaimStatus.HELD:
         return render_batch(view, "You have a batch open: finish it, or press I'm done.")
     return render_batch(view)
+
+
+def _would_claim(ctx: Context, volunteer_id: int, campaign_id: int) -> bool:
+    """False when the request finds a batch instead: its own retry's, or one still open."""
+    with read_session(ctx.services.engine) as session:
+        open_or_retried = select(Batch.id).where(
+            (col(Batch.request_key) == ctx.request_key)
+            | (
+                (col(Batch.volunteer_id) == volunteer_id)
+                & (col(Batch.campaign_id) == campaign_id)
+                & col(Batch.closed_at).is_(None)
+            )
+        )
+        return session.exec(open_or_retried).first() is None
 
 
 def _ready_to_ring(ctx: Context, volunteer_id: int) -> None:

@@ -46,6 +46,7 @@ from handlers.dialing import (
     uncalled_cards,
     update_attempt,
 )
+from handlers.limits import check_calls
 from handlers.refusal import Refusal, int_value
 from handlers.replies import Reply, Tone
 from handlers.softphone import ring_target
@@ -167,6 +168,7 @@ def call_status_changed(services: Services, call_sid: str, status: str) -> None:
 
 
 def _start(ctx: Context, card_id: int) -> _Start:
+    _within_call_limit(ctx, card_id)
     try:
         with session_scope(ctx.services.engine) as session:
             return _start_in(session, ctx, card_id)
@@ -177,6 +179,20 @@ def _start(ctx: Context, card_id: int) -> _Start:
             if earlier is None:
                 raise
             return earlier
+
+
+def _within_call_limit(ctx: Context, card_id: int) -> None:
+    """A refusal when the asker placed their campaign's calls per hour (not for a retry)."""
+    if ctx.volunteer_id is None:
+        return
+    with read_session(ctx.services.engine) as session:
+        card = session.get(BatchCard, card_id)
+        batch = session.get(Batch, card.batch_id) if card is not None else None
+        campaign = session.get(Campaign, batch.campaign_id) if batch is not None else None
+        if campaign is None or _earlier(session, ctx) is not None:
+            return
+        limits = campaign_config(campaign.config).limits
+    check_calls(ctx, ctx.volunteer_id, limits)
 
 
 def _start_in(session: Session, ctx: Context, card_id: int) -> _Start:

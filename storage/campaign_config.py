@@ -188,6 +188,14 @@ class AttemptRules(_Strict):
     min_gap_hours: float = Field(default=4, ge=0)
 
 
+class VolunteerLimits(_Strict):
+    """How much one volunteer may take in an hour: a stolen chat account cannot drain the list
+    or run up the phone bill. A careful caller makes about 30 calls an hour."""
+
+    claims_per_hour: int = Field(default=12, ge=1, le=1000)
+    calls_per_hour: int = Field(default=90, ge=1, le=10_000)
+
+
 class LeaderboardConfig(_Strict):
     schedule: str | None = "0 18 * * *"  # cron, in the campaign's time zone; None: never posted
     channel: str | None = None
@@ -288,6 +296,7 @@ class CampaignConfig(_Strict):
     batch_size: int = Field(default=20, ge=1, le=50)
     batch_lease_minutes: int = Field(default=30, ge=1, le=24 * 60)
     attempts: AttemptRules = AttemptRules()
+    limits: VolunteerLimits = VolunteerLimits()
     leaderboard: LeaderboardConfig = LeaderboardConfig()
     goals: tuple[GoalConfig, ...] = ()
     pledge: SurveyMatch | None = None  # the answer that is a pledge to vote

@@ -97,7 +97,9 @@ async def test_the_served_app_answers_health_and_slack(
 
     assert result.exit_code == 0, result.output
     health = await get(served.app, "/healthz")
-    assert health.json() == {"status": "ok", "database": True, "slack": "on"}
+    assert health.json() == {"status": "ok", "slack": "on"}
+    ready = await get(served.app, "/readyz")
+    assert ready.json()["database"] == "ok" and ready.json()["migrations"] == "ok"
     unsigned = await get(served.app, "/slack/events", method="POST")
     assert unsigned.status_code == 401
 
@@ -214,3 +216,44 @@ def test_phonebank_discord_without_a_token_says_what_to_set(environment: dict[st
 
     assert result.exit_code == 1
     assert "DISCORD_BOT_TOKEN" in result.output
+
+
+# --- settings that must not go live -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["run", "web"])
+def test_slack_without_a_signing_secret_refuses_to_start_saying_why(
+    environment: dict[str, str], served: Served, command: str
+) -> None:
+    result = invoke(environment, command, SLACK_BOT_TOKEN="xoxb-1-2-run")
+
+    assert result.exit_code == 1
+    assert "SLACK_SIGNING_SECRET is not" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert served.calls == []
+
+
+@pytest.mark.parametrize("command", ["run", "web"])
+def test_twilio_behind_a_plain_http_public_url_refuses_to_start_saying_why(
+    environment: dict[str, str], served: Served, command: str
+) -> None:
+    plain = TWILIO | {"PUBLIC_BASE_URL": "http://phonebank.example.org"}
+
+    result = invoke(environment, command, **plain)
+
+    assert result.exit_code == 1
+    assert "PUBLIC_BASE_URL (http://phonebank.example.org) is not https" in result.output
+    assert served.calls == []
+
+
+@pytest.mark.parametrize(
+    "base",
+    ["http://127.0.0.1:8000", "http://localhost:8000", "http://[::1]:8000", "https://pb.org"],
+)
+def test_twilio_may_use_http_on_a_loopback_address_or_https(
+    environment: dict[str, str], served: Served, base: str
+) -> None:
+    result = invoke(environment, "web", **(TWILIO | {"PUBLIC_BASE_URL": base}))
+
+    assert result.exit_code == 0, result.output
+    assert len(served.calls) == 1

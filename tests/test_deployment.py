@@ -284,7 +284,7 @@ def test_web_port_agrees_with_its_healthcheck_and_the_load_balancer() -> None:
     command = services()["web"]["command"]
     port = command[command.index("--port") + 1]
     healthcheck = " ".join(services()["web"]["healthcheck"]["test"])
-    assert f"127.0.0.1:{port}/healthz" in healthcheck
+    assert f"127.0.0.1:{port}/readyz" in healthcheck
     caddyfile = compose()["configs"]["caddyfile"]["content"]
     assert re.search(rf"dynamic a web {port}\b", caddyfile)
     assert services()["lb"]["configs"][0]["source"] == "caddyfile"

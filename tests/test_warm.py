@@ -128,7 +128,7 @@ async def test_a_server_whose_database_does_not_answer_still_starts_and_says_so(
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=transport, base_url="http://testserver") as http,
     ):
-        health = await http.get("/healthz")
+        health = await http.get("/readyz")
 
     assert health.status_code == 503
     assert "Warm-up: database pool failed" in caplog.text

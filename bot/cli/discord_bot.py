@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import signal
 
 from bot.app import build_services
 from bot.cli.common import console, engine, fail, require_migrated, settings
-from bot.cli.run import LOG_FORMAT, secrets_of, tick_simulated_calls
+from bot.cli.run import secrets_of, tick_simulated_calls
 from bot.discord.app import DiscordAdapter, discord_for
 from bot.later import LaterWork
-from bot.slack.privacy import install_log_redaction
+from bot.logs import configure_logging
 from handlers.context import Services
 
 
@@ -29,8 +28,7 @@ def discord() -> None:
         fail('Discord is off: set DISCORD_BOT_TOKEN (README: "Connecting Discord")')
     db = engine(current)
     require_migrated(db)
-    restore_logging = install_log_redaction(secrets_of(current))
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    restore_logging = configure_logging(secrets_of(current))
     later = LaterWork()
     services = build_services(current, engine=db, later=later.submit)
     adapter = discord_for(current, services)

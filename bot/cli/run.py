@@ -10,9 +10,9 @@ behind a load balancer (Slack in HTTP mode). Both say at start-up what is on.
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 import uvicorn
@@ -21,15 +21,15 @@ from starlette.applications import Starlette
 
 from bot.app import build_services
 from bot.calendar import calendar_routes
-from bot.cli.common import console, engine, require_migrated, settings
+from bot.cli.common import console, engine, fail, require_migrated, settings
 from bot.dashboard import dashboard_routes
 from bot.discord.app import discord_for
 from bot.in_flight import InFlight
 from bot.later import LaterWork
+from bot.logs import configure_logging
 from bot.outbox import OutboxWorker
 from bot.settings import Settings
 from bot.slack.app import slack_for
-from bot.slack.privacy import install_log_redaction
 from bot.telephony import softphone
 from bot.telephony.simulated import SimulatedTelephony
 from bot.telephony.webhooks import twilio_routes
@@ -41,7 +41,10 @@ from scheduling.runner import Scheduler
 Host = Annotated[str, typer.Option("--host", help="Interface to listen on.")]
 Port = Annotated[int, typer.Option("--port", help="Port to listen on.", min=1, max=65535)]
 SIMULATED_CLOCK_TICK_S = 1.0
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# On SIGTERM, how long requests under way may take to finish before uvicorn cancels them; the
+# lifespan's drain follows, within docker-compose.yml's stop_grace_period (30 s).
+GRACEFUL_SHUTDOWN_S = 15
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 @dataclass(frozen=True)
@@ -65,16 +68,24 @@ def web(host: Host = "127.0.0.1", port: Port = 8000) -> None:
 def serve(host: str, port: int, *, everything: bool) -> None:
     """Check the database, say what is on, and serve until interrupted."""
     current = settings()
+    if problem := unsafe_setting(current):
+        fail(problem)
     db = engine(current)
     require_migrated(db)
-    restore_logging = install_log_redaction(secrets_of(current))
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    restore_logging = configure_logging(secrets_of(current))
     plan = plan_for(current, db, everything=everything)
     console.print(f"Phonebank on http://{host}:{port}", highlight=False)
     for line in plan.lines:
         console.print(f"  {line}", highlight=False, soft_wrap=True)
     try:
-        uvicorn.run(plan.app, host=host, port=port, log_level="info")
+        uvicorn.run(
+            plan.app,
+            host=host,
+            port=port,
+            log_level="info",
+            log_config=None,  # uvicorn's records go through ours: redacted, JSON off a terminal
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        )
     finally:
         restore_logging()
         db.dispose()
@@ -187,6 +198,29 @@ async def run_outbox(worker: OutboxWorker, services: Services) -> None:
         await asyncio.Event().wait()
     finally:
         await asyncio.to_thread(worker.close, 10.0)
+
+
+def unsafe_setting(current: Settings) -> str | None:
+    """Why the web app must not start with these settings, in one line; None when it may."""
+    if current.slack_bot_token and not current.slack_signing_secret:
+        return (
+            "SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is not: Slack's requests could not be"
+            " told from forged ones (set it from the app's Basic Information page)"
+        )
+    if current.twilio_enabled and not _https_or_loopback(current.public_base_url):
+        return (
+            f"Twilio is on but PUBLIC_BASE_URL ({current.public_base_url}) is not https: webhooks"
+            " and softphone links would travel in clear (use https, or a loopback address to test)"
+        )
+    return None
+
+
+def _https_or_loopback(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return True
+    host = (parts.hostname or "").lower()
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
 
 
 def secrets_of(current: Settings) -> list[str]:

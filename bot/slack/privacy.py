@@ -1,4 +1,5 @@
-"""What must not leave: full phone numbers in chat payloads, phone numbers and tokens in logs.
+"""What must not leave: full phone numbers in chat payloads; phone numbers, tokens, secrets and
+one-time links in logs.
 
 The handlers already show voters' phones masked; this is the edge's last line, applied to every
 text Slack receives and to every log record the process writes.
@@ -22,6 +23,13 @@ _TOKENS = re.compile(
     r"\b(?:xox[abposr]|xapp|xoxe(?:\.xox[bp])?)-[A-Za-z0-9-]+"  # Slack bot, user, app tokens
     r"|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,}"
 )
+# One-time links: whoever holds one may act as its owner until it expires. Slack's response_url
+# (and incoming webhooks), the softphone page's signed fragment, and signed query parameters.
+_LINKS = re.compile(
+    r"(?P<slack>https://hooks\.slack\.com/)[^\s\"'<>]+"
+    r"|(?P<fragment>#)\d+\.\d+\.\d+\.[A-Za-z0-9_-]+"
+    r"|(?P<param>[?&](?:token|sig|signature|key|secret|code)=)[^&\s\"'<>]+"
+)
 MASK = "•"
 
 
@@ -34,12 +42,18 @@ def mask_phone_numbers(text: str) -> str:
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """Log-safe text: tokens, the given secrets and phone numbers masked."""
+    """Log-safe text: tokens, one-time links, the given secrets and phone numbers masked."""
     text = _TOKENS.sub("[redacted token]", text)
+    text = _LINKS.sub(_hide_link, text)
     for secret in secrets:
         if secret:
             text = text.replace(secret, "[redacted]")
     return mask_phone_numbers(text)
+
+
+def _hide_link(match: re.Match[str]) -> str:
+    kept = match["slack"] or match["fragment"] or match["param"]
+    return f"{kept}[redacted link]"
 
 
 class _Redacted:

@@ -410,6 +410,44 @@ def an_admin_grants_the_organizer_role(world: World, surface: Surface) -> None:
     assert not bob.command("help").has("campaign use")
 
 
+# --- abuse limits ---------------------------------------------------------------------------
+
+
+def hourly_limits_stop_a_runaway_account_and_tell_organizers_once(
+    world: World, surface: Surface
+) -> None:
+    """Past the campaign's batches or calls an hour, the volunteer is told when they can go on,
+    organizers hear of it once, and an hour later claiming works again."""
+    world.campaign(
+        [voter("Maria", 1), voter("Dave", 2)],
+        batch_size=2,
+        limits={"claims_per_hour": 2, "calls_per_hour": 1},
+    )
+    ana = surface.user("ana")
+    sign_up(world, ana, ANA_PHONE)
+    for _ in range(2):
+        assert ana.command("batch").has("Maria", "Dave")
+        assert ana.command("batch").has("You have a batch open")  # the open one: no new claim
+        ana.press("I'm done")
+
+    for _ in range(2):
+        over = ana.command("batch")
+        assert over.refused and over.has("2 batches in the last hour", "go on in 60 minutes")
+    assert len(world.rows("SELECT id FROM batch")) == 2
+    [alert] = world.rows("SELECT * FROM audit_log WHERE action = 'limit.claims'")
+    assert alert.target.startswith("volunteer:")
+
+    world.clock.advance(timedelta(minutes=61))
+    assert ana.command("batch").has("Maria", "Dave")
+    assert ana.press("Call", near="Maria").has("Calling")
+    world.clock.advance(timedelta(minutes=5))
+    for _ in range(2):
+        over = ana.press("Call", near="Dave")
+        assert over.refused and over.has("1 call in the last hour", "go on in 55 minutes")
+    assert len(world.rows("SELECT id FROM call_attempt")) == 1
+    assert len(world.rows("SELECT id FROM audit_log WHERE action = 'limit.calls'")) == 1
+
+
 SCENARIOS: list[Scenario] = [
     a_volunteer_signs_up_calls_and_logs_an_outcome,
     a_malformed_phone_is_refused_on_the_form,
@@ -431,6 +469,7 @@ SCENARIOS: list[Scenario] = [
     an_admin_grants_the_organizer_role,
     *SHIFT_SCENARIOS,
     *BROADCAST_SCENARIOS,
+    hourly_limits_stop_a_runaway_account_and_tell_organizers_once,
 ]
 
 
