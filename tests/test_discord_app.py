@@ -392,9 +392,9 @@ def test_buttons_on_old_messages_still_work_after_a_restart(
 def test_a_command_a_stale_client_still_has_is_answered_with_help(
     surface: DiscordSurface, fake_discord: FakeDiscordAPI
 ) -> None:
-    shown = surface.user("ana").command("leaderboard weekly")
+    shown = surface.user("ana").command("megaphone weekly")
 
-    assert shown.refused and shown.has("don't know", "leaderboard weekly", "batch")
+    assert shown.refused and shown.has("don't know", "megaphone weekly", "batch")
     [callback] = fake_discord.calls("interaction.callback")
     assert callback.body["type"] == MESSAGE
 
